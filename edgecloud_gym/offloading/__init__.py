@@ -1,0 +1,95 @@
+"""The offloading family: DDLO multi-user multi-task, its edge-cloud extension, and DROO's
+wireless-powered MEC, with exact oracles validated on the authors' published data.
+
+Pure array models (leading batch axis, no Gymnasium):
+
+* :func:`mumt_cost`, :func:`edgecloud_cost`: cost of a decision [J + s];
+  :func:`mumt_oracle`, :func:`edgecloud_oracle`: exact minimum over all decisions.
+* :func:`wpmec_rate`: optimal (a, tau) and weighted sum computation rate [bits/s] of a mode;
+  :func:`wpmec_oracle`: best mode (exact enumeration, or coordinate descent, not exact).
+
+Environments (thin adapters): :class:`MUMTEnv`, :class:`EdgeCloudEnv`, :class:`WPMECEnv`, and
+:class:`DiscreteDecisionWrapper` for SB3 DQN. Tasks: :class:`MUMTTask`, :class:`EdgeCloudTask`,
+:class:`WPMECTask`, their distributions, and :func:`train_tasks` / :func:`test_tasks`.
+Published data: :func:`load_mumt_data`, :func:`load_wpmec_data`. See ``docs/offloading.md``.
+"""
+
+from .data import BUNDLED_FILES, MUMTData, WPMECData, load_mumt_data, load_wpmec_data
+from .envs import DiscreteDecisionWrapper, EdgeCloudEnv, MUMTEnv, WPMECEnv
+from .mumt import (
+    CLOUD,
+    EDGE,
+    LOCAL,
+    CloudParams,
+    MUMTParams,
+    OffloadOracleResult,
+    all_decisions,
+    edgecloud_cost,
+    edgecloud_oracle,
+    mumt_cost,
+    mumt_oracle,
+)
+from .registration import OFFLOADING_ENV_IDS, register_offloading_envs
+from .tasks import (
+    FAMILIES,
+    EdgeCloudTask,
+    EdgeCloudTaskDistribution,
+    MUMTTask,
+    MUMTTaskDistribution,
+    WPMECTask,
+    WPMECTaskDistribution,
+    test_tasks,
+    train_tasks,
+)
+from .wpmec import (
+    MAX_ENUMERATE_DEVICES,
+    WPMECOracleResult,
+    WPMECParams,
+    WPMECResult,
+    default_weights,
+    wpmec_objective,
+    wpmec_oracle,
+    wpmec_rate,
+)
+
+__all__ = [
+    "BUNDLED_FILES",
+    "CLOUD",
+    "EDGE",
+    "FAMILIES",
+    "LOCAL",
+    "MAX_ENUMERATE_DEVICES",
+    "OFFLOADING_ENV_IDS",
+    "CloudParams",
+    "DiscreteDecisionWrapper",
+    "EdgeCloudEnv",
+    "EdgeCloudTask",
+    "EdgeCloudTaskDistribution",
+    "MUMTData",
+    "MUMTEnv",
+    "MUMTParams",
+    "MUMTTask",
+    "MUMTTaskDistribution",
+    "OffloadOracleResult",
+    "WPMECData",
+    "WPMECEnv",
+    "WPMECOracleResult",
+    "WPMECParams",
+    "WPMECResult",
+    "WPMECTask",
+    "WPMECTaskDistribution",
+    "all_decisions",
+    "default_weights",
+    "edgecloud_cost",
+    "edgecloud_oracle",
+    "load_mumt_data",
+    "load_wpmec_data",
+    "mumt_cost",
+    "mumt_oracle",
+    "register_offloading_envs",
+    "test_tasks",
+    "train_tasks",
+    "wpmec_objective",
+    "wpmec_oracle",
+    "wpmec_rate",
+]
