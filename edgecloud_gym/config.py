@@ -1,0 +1,285 @@
+"""Typed, frozen and validated configuration of the edge-cloud allocation simulator.
+
+Every physical quantity carries its unit in its name or docstring. Defaults describe a "smart
+city" deployment of six heterogeneous edge sites and one cloud region; their sources are listed
+in ``docs/environment.md`` (section *Parameters*) and next to each field below.
+
+Configurations are built once and validated at construction: a wrong value raises an exception
+that names the field, and an unknown key in :meth:`EdgeCloudConfig.from_dict` raises with the
+closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgecloud_gym._validation import (
+    check_fraction,
+    check_int,
+    check_keys,
+    check_nonnegative,
+    check_positive,
+)
+
+__all__ = ["DEFAULT_APPS", "AppClass", "EdgeCloudConfig", "RewardWeights", "Topology"]
+
+
+@dataclass(frozen=True)
+class AppClass:
+    """One application class of requests.
+
+    Attributes:
+        name: Identifier, e.g. ``"ar_vr"``.
+        data_mbit: Input data sent with one request (Mbit).
+        work_mcycles: CPU work of one request (10^6 cycles), executed on one core.
+        deadline_ms: Latency deadline (ms); a request served later violates its SLA.
+    """
+
+    name: str
+    data_mbit: float
+    work_mcycles: float
+    deadline_ms: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"AppClass.name must be a non-empty string, got {self.name!r}.")
+        check_nonnegative(f"AppClass({self.name}).data_mbit", self.data_mbit)
+        check_positive(f"AppClass({self.name}).work_mcycles", self.work_mcycles)
+        check_positive(f"AppClass({self.name}).deadline_ms", self.deadline_ms)
+
+
+#: Default application classes. Orders of magnitude follow the MEC literature: an AR/VR frame of
+#: ~200 kB with a motion-to-photon budget of tens of ms (Mao et al., IEEE COMST 2017, Table I),
+#: video analytics on ~0.5 MB frames within a few hundred ms, and small IoT sensor messages with
+#: relaxed deadlines.
+DEFAULT_APPS: tuple[AppClass, ...] = (
+    AppClass("ar_vr", data_mbit=1.6, work_mcycles=40.0, deadline_ms=40.0),
+    AppClass("video", data_mbit=4.0, work_mcycles=200.0, deadline_ms=200.0),
+    AppClass("iot", data_mbit=0.08, work_mcycles=10.0, deadline_ms=500.0),
+)
+
+
+def _tuple_of(name: str, values: Any, length: int | None, check: Any) -> tuple[float, ...]:
+    try:
+        values = tuple(values)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a sequence of numbers, got {values!r}.") from exc
+    if length is not None and len(values) != length:
+        raise ValueError(
+            f"{name} must have {length} entries (one per edge node), got {len(values)}."
+        )
+    return tuple(check(f"{name}[{i}]", v) for i, v in enumerate(values))
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Servers and links of the edge-cloud system.
+
+    Edge nodes sit next to base stations; the cloud is one region behind a WAN. Lengths of the
+    per-node tuples define the number of edge nodes ``n_edge``.
+
+    Attributes:
+        edge_cores: Cores per edge node (count). Default ``(8, 8, 16, 16, 32, 32)``: "a few to
+            tens of cores" per site (ETSI GS MEC 003 deployment examples).
+        edge_core_ghz: Clock of one edge core (GHz = 10^9 cycles/s).
+        cloud_cores: Cores of the cloud region available to this cluster (count); about ten times
+            a mean edge node.
+        cloud_core_ghz: Clock of one cloud core (GHz).
+        edge_buffer_s: Queue buffer of an edge node, in seconds of work at full capacity.
+        cloud_buffer_s: Queue buffer of the cloud, in seconds of work at full capacity.
+        access_ms: One-way user -> edge radio access latency (ms); 5G targets a few ms
+            (3GPP TR 38.913).
+        backhaul_hop_ms: Edge <-> edge latency per ring hop (ms).
+        backhaul_gbps: Egress bandwidth of each edge node towards the other edges (Gbit/s).
+        wan_ms: One-way edge -> cloud WAN latency (ms); tens of ms to a regional cloud.
+        wan_gbps: Egress bandwidth of each edge node towards the cloud (Gbit/s).
+        edge_idle_w, edge_max_w: Power of one edge node idle and at full load (W).
+        cloud_idle_w, cloud_max_w: Power of the cloud slice idle and at full load (W). Idle
+            power about half of peak follows Fan, Weber and Barroso, ISCA 2007.
+        backhaul_nj_per_bit, wan_nj_per_bit: Transfer energy (nJ/bit) on the metro backhaul and
+            the WAN, orders of magnitude from Baliga et al., Proc. IEEE 2011.
+    """
+
+    edge_cores: tuple[float, ...] = (8, 8, 16, 16, 32, 32)
+    edge_core_ghz: float = 2.5
+    cloud_cores: float = 160
+    cloud_core_ghz: float = 3.0
+    edge_buffer_s: float = 0.5
+    cloud_buffer_s: float = 5.0
+    access_ms: float = 5.0
+    backhaul_hop_ms: float = 2.0
+    backhaul_gbps: float = 1.0
+    wan_ms: float = 30.0
+    wan_gbps: float = 1.0
+    edge_idle_w: float = 120.0
+    edge_max_w: float = 250.0
+    cloud_idle_w: float = 1200.0
+    cloud_max_w: float = 2500.0
+    backhaul_nj_per_bit: float = 10.0
+    wan_nj_per_bit: float = 100.0
+
+    def __post_init__(self) -> None:
+        cores = self.edge_cores
+        if isinstance(cores, (int, float)):
+            raise TypeError(
+                f"Topology.edge_cores must be a sequence (one core count per edge node), "
+                f"got {cores!r}. For six nodes of 8 cores write edge_cores=(8,) * 6."
+            )
+        cores = _tuple_of("Topology.edge_cores", cores, None, check_positive)
+        if len(cores) == 0:
+            raise ValueError(
+                "Topology.edge_cores is empty: the system needs at least one edge node."
+            )
+        object.__setattr__(self, "edge_cores", cores)
+        for name in (
+            "edge_core_ghz",
+            "cloud_cores",
+            "cloud_core_ghz",
+            "edge_buffer_s",
+            "cloud_buffer_s",
+            "backhaul_gbps",
+            "wan_gbps",
+        ):
+            check_positive(f"Topology.{name}", getattr(self, name))
+        for name in (
+            "access_ms",
+            "backhaul_hop_ms",
+            "wan_ms",
+            "edge_idle_w",
+            "cloud_idle_w",
+            "backhaul_nj_per_bit",
+            "wan_nj_per_bit",
+        ):
+            check_nonnegative(f"Topology.{name}", getattr(self, name))
+        if self.edge_max_w < self.edge_idle_w:
+            raise ValueError(
+                f"Topology.edge_max_w ({self.edge_max_w} W) must be >= edge_idle_w "
+                f"({self.edge_idle_w} W)."
+            )
+        if self.cloud_max_w < self.cloud_idle_w:
+            raise ValueError(
+                f"Topology.cloud_max_w ({self.cloud_max_w} W) must be >= cloud_idle_w "
+                f"({self.cloud_idle_w} W)."
+            )
+
+    @property
+    def n_edge(self) -> int:
+        """Number of edge nodes."""
+        return len(self.edge_cores)
+
+    @property
+    def n_servers(self) -> int:
+        """Number of servers: the edge nodes plus the cloud (last index)."""
+        return self.n_edge + 1
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """Weights of the named reward parts; the reward is minus their weighted sum.
+
+    Attributes:
+        latency: Weight per 100 ms of mean request latency.
+        sla: Weight of the SLA-violation rate (fraction of arrivals late or dropped).
+        drops: Weight of the drop rate (fraction of arrivals dropped at full buffers).
+        energy: Weight of the energy used, as a fraction of the energy at full power of all
+            servers over one step.
+    """
+
+    latency: float = 1.0
+    sla: float = 1.0
+    drops: float = 2.0
+    energy: float = 0.2
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            check_nonnegative(f"RewardWeights.{f.name}", getattr(self, f.name))
+
+
+@dataclass(frozen=True)
+class EdgeCloudConfig:
+    """Everything that defines the simulator apart from the workload task.
+
+    Attributes:
+        topology: Servers and links.
+        apps: Application classes; a task's ``app_mix`` gives their fractions.
+        reward: Weights of the reward parts.
+        step_s: Decision interval (s); arrivals are counted per step.
+        day_steps: Length of one (compressed) diurnal cycle (steps).
+        timeout_ms: Client timeout (ms): a request's latency is capped here, and counts as an
+            SLA violation.
+        share_step: Share moved by one discrete shift action, as a fraction of the server's
+            capacity-proportional share (see :mod:`edgecloud_gym.core.actions`).
+        obs_window: Number of past steps of per-node arrivals in the observation.
+        horizon: Forecast horizon H (steps) in the observation.
+        warmup_steps: Steps of workload history sampled before an episode starts, so the
+            arrival window and the forecasters have a past at reset.
+    """
+
+    topology: Topology = field(default_factory=Topology)
+    apps: tuple[AppClass, ...] = DEFAULT_APPS
+    reward: RewardWeights = field(default_factory=RewardWeights)
+    step_s: float = 1.0
+    day_steps: int = 200
+    timeout_ms: float = 1000.0
+    share_step: float = 0.25
+    obs_window: int = 5
+    horizon: int = 5
+    warmup_steps: int = 64
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.topology, Topology):
+            raise TypeError(f"EdgeCloudConfig.topology must be a Topology, got {self.topology!r}.")
+        if not isinstance(self.reward, RewardWeights):
+            raise TypeError(f"EdgeCloudConfig.reward must be a RewardWeights, got {self.reward!r}.")
+        apps = tuple(self.apps)
+        if not apps or not all(isinstance(a, AppClass) for a in apps):
+            raise TypeError(
+                f"EdgeCloudConfig.apps must be a non-empty sequence of AppClass, got {self.apps!r}."
+            )
+        object.__setattr__(self, "apps", apps)
+        check_positive("EdgeCloudConfig.step_s", self.step_s)
+        check_int("EdgeCloudConfig.day_steps", self.day_steps, minimum=2)
+        check_positive("EdgeCloudConfig.timeout_ms", self.timeout_ms)
+        step = check_fraction("EdgeCloudConfig.share_step", self.share_step)
+        if step == 0:
+            raise ValueError("EdgeCloudConfig.share_step must be > 0, got 0.")
+        check_int("EdgeCloudConfig.obs_window", self.obs_window, minimum=1)
+        check_int("EdgeCloudConfig.horizon", self.horizon, minimum=1)
+        check_int("EdgeCloudConfig.warmup_steps", self.warmup_steps, minimum=self.obs_window)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> EdgeCloudConfig:
+        """Build a config from plain data (e.g. parsed YAML or ``gym.make`` kwargs).
+
+        ``topology`` and ``reward`` may be nested mappings; ``apps`` a list of mappings. Unknown
+        keys raise ``TypeError`` with the closest valid key.
+        """
+        if not isinstance(values, Mapping):
+            raise TypeError(f"config must be a mapping or EdgeCloudConfig, got {values!r}.")
+        check_keys(values, [f.name for f in dataclasses.fields(cls)], "EdgeCloudConfig")
+        kwargs = dict(values)
+        if isinstance(kwargs.get("topology"), Mapping):
+            sub = kwargs["topology"]
+            check_keys(sub, [f.name for f in dataclasses.fields(Topology)], "Topology")
+            kwargs["topology"] = Topology(**sub)
+        if isinstance(kwargs.get("reward"), Mapping):
+            sub = kwargs["reward"]
+            check_keys(sub, [f.name for f in dataclasses.fields(RewardWeights)], "RewardWeights")
+            kwargs["reward"] = RewardWeights(**sub)
+        if "apps" in kwargs:
+            apps = []
+            for app in kwargs["apps"]:
+                if isinstance(app, Mapping):
+                    check_keys(app, [f.name for f in dataclasses.fields(AppClass)], "AppClass")
+                    app = AppClass(**app)
+                apps.append(app)
+            kwargs["apps"] = tuple(apps)
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> EdgeCloudConfig:
+        """Return a copy with ``changes`` applied (validated, unknown keys rejected)."""
+        check_keys(changes, [f.name for f in dataclasses.fields(self)], "EdgeCloudConfig")
+        return dataclasses.replace(self, **changes)

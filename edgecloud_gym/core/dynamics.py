@@ -1,0 +1,250 @@
+"""One decision step of the edge-cloud fluid model, for a batch of systems.
+
+``step(params, backlog, shares, arrivals)`` returns the new backlog, the step's flows, latency,
+energy, metrics and reward parts. It is a pure function of arrays with a leading batch axis and no
+Gymnasium dependency; the single environment (a batch of one) and the vector environment call
+the same code. The kernel loops over the batch and is compiled by numba (see ``_jit``), because at
+small batch sizes the cost of a step would otherwise be the ~1 us overhead of each of ~100 numpy
+calls. Equations and their sources are in ``docs/environment.md``.
+
+Per step, for each system of the batch:
+
+1. **Routing.** The shares ``x`` (a point on the simplex over N edge nodes and the cloud) set
+   each server's target inflow ``d = x * A`` of the step's total arrivals ``A``. Each edge node
+   keeps ``min(a_i, d_i)`` of its own arrivals; its surplus ``r_i`` is split between the other
+   edges (in proportion to their spare share ``p_j = d_j - min(a_j, d_j)``) and the cloud, each
+   part limited by the node's backhaul or WAN egress capacity; what can't leave stays at the node.
+2. **Queues.** Fluid queues: ``processed = min(backlog + inflow, mu)``; what exceeds the buffer
+   is dropped (tail drop, so only this step's inflow is dropped); the rest carries over.
+3. **Latency** of this step's served requests, per server and class: access, backhaul (mean hop
+   latency of the senders + transfer) or WAN (latency + transfer), waiting (end-of-step backlog
+   over the service rate, by Little's law, plus Sakasegawa's M/M/c approximation
+   ``E[s]/c * rho^(sqrt(2(c+1)) - 1) / (1 - rho)`` for queueing within the step) and service time
+   on one core, capped at the client timeout.
+4. **Energy**: ``(P_idle + (P_max - P_idle) * utilisation) * step`` per server, plus transfer
+   energy per bit on the backhaul and the WAN.
+
+Conservation holds per server: ``inflow = processed + dropped + (backlog' - backlog)``, and in
+total ``sum(arrivals) = sum(inflow)``, both to floating-point rounding.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from edgecloud_gym.core._jit import jit
+from edgecloud_gym.core.params import SystemParams
+
+__all__ = ["N_METRICS", "StepResult", "step"]
+
+#: Columns of ``StepResult.metrics``: 13 metrics then the 4 signed reward parts.
+N_METRICS = 17
+
+_RHO_MAX = 0.99  # cap of the utilisation in the M/M/c waiting-time term
+
+
+class StepResult(NamedTuple):
+    """Outcome of one step for a batch of B systems with S servers and K classes.
+
+    Request counts are fluid (real-valued) numbers of requests in the step.
+    """
+
+    backlog: np.ndarray  #: (B, S) requests queued at the end of the step
+    inflow: np.ndarray  #: (B, S) requests routed to each server this step
+    processed: np.ndarray  #: (B, S) requests served this step
+    dropped: np.ndarray  #: (B, S) requests dropped at full buffers this step
+    utilisation: np.ndarray  #: (B, S) processed / capacity, in [0, 1]
+    latency_ms: np.ndarray  #: (B, S, K) latency of served requests per server and class (ms)
+    served: np.ndarray  #: (B, S, K) served (not dropped) requests per server and class
+    metrics: np.ndarray  #: (B, N_METRICS) the step's metrics and signed reward parts
+    reward: np.ndarray  #: (B,) the reward (sum of the signed reward parts)
+
+
+@jit
+def _kernel(
+    arrivals,  # (B, N)
+    shares,  # (B, S)
+    backlog,  # (B, S)
+    srv,  # (B, 7, S): mu, inv_mu, buffer, congestion_ms, congestion_exp, idle_w, dyn_w
+    egress,  # (B, 2, N): backhaul and WAN egress capacity (requests/step)
+    hop_ms,  # (N, N)
+    mix,  # (B, K)
+    base_ms,  # (S, K)
+    remote_ms,  # (K,)
+    deadline_ms,  # (K,)
+    scal,  # (B, 3): backhaul J/request, WAN J/request, reference energy (J)
+    consts,  # (6,): timeout_ms, step_s, weights of latency, sla, drops, energy
+    srv_out,  # (B, 5, S): backlog, inflow, processed, dropped, utilisation
+    latency,  # (B, S, K)
+    served,  # (B, S, K)
+    metrics,  # (B, N_METRICS)
+    reward,  # (B,)
+):
+    n_batch, n = arrivals.shape
+    s_all = n + 1
+    n_cls = mix.shape[1]
+    timeout, step_s = consts[0], consts[1]
+    surplus = np.empty(n)
+    spare = np.empty(n)
+    to_edges = np.empty(n)
+    for b in range(n_batch):
+        # 1. routing
+        total = 0.0
+        for i in range(n):
+            total += arrivals[b, i]
+        spare_sum = 0.0
+        surplus_sum = 0.0
+        for i in range(n):
+            keep = min(arrivals[b, i], shares[b, i] * total)
+            surplus[i] = arrivals[b, i] - keep
+            spare[i] = shares[b, i] * total - keep
+            spare_sum += spare[i]
+            surplus_sum += surplus[i]
+        safe = surplus_sum if surplus_sum > 0.0 else 1.0
+        frac_edges = spare_sum / safe
+        frac_cloud = shares[b, n] * total / safe
+        sent = 0.0
+        wan = 0.0
+        for i in range(n):
+            to_edges[i] = min(surplus[i] * frac_edges, egress[b, 0, i])
+            to_cloud = min(surplus[i] * frac_cloud, egress[b, 1, i])
+            sent += to_edges[i]
+            wan += to_cloud
+            srv_out[b, 1, i] = arrivals[b, i] - to_edges[i] - to_cloud
+        recv_frac = sent / spare_sum if spare_sum > 0.0 else 0.0
+        for i in range(n):
+            srv_out[b, 1, i] += spare[i] * recv_frac
+        srv_out[b, 1, n] = wan
+
+        # 2. queues, 3. latency, 4. energy
+        processed_sum = 0.0
+        processed_edge = 0.0
+        mu_sum = 0.0
+        mu_edge = 0.0
+        dropped_sum = 0.0
+        backlog_sum = 0.0
+        late = 0.0
+        lat_weighted = 0.0
+        power = 0.0
+        for s in range(s_all):
+            mu = srv[b, 0, s]
+            inv_mu = srv[b, 1, s]
+            inflow = srv_out[b, 1, s]
+            queued = backlog[b, s] + inflow
+            processed = min(queued, mu)
+            dropped = max(queued - processed - srv[b, 2, s], 0.0)
+            new_backlog = queued - processed - dropped
+            util = processed * inv_mu
+            srv_out[b, 0, s] = new_backlog
+            srv_out[b, 2, s] = processed
+            srv_out[b, 3, s] = dropped
+            srv_out[b, 4, s] = util
+            processed_sum += processed
+            mu_sum += mu
+            if s < n:
+                processed_edge += processed
+                mu_edge += mu
+            dropped_sum += dropped
+            backlog_sum += new_backlog
+            power += srv[b, 5, s] + srv[b, 6, s] * util
+
+            rho = min(util, _RHO_MAX)
+            wait = new_backlog * inv_mu * step_s * 1e3 + srv[b, 3, s] * rho ** srv[b, 4, s] / (
+                1.0 - rho
+            )
+            remote = 0.0
+            hop = 0.0
+            if s < n and inflow > 0.0:
+                remote = spare[s] * recv_frac / inflow
+                if sent > 0.0:
+                    for i in range(n):
+                        hop += to_edges[i] * hop_ms[i, s]
+                    hop /= sent
+            ok = inflow - dropped
+            for k in range(n_cls):
+                lat = base_ms[s, k] + wait + remote * (hop + remote_ms[k])
+                lat = min(lat, timeout)
+                latency[b, s, k] = lat
+                w = ok * mix[b, k]
+                served[b, s, k] = w
+                lat_weighted += w * lat
+                if lat > deadline_ms[k]:
+                    late += w
+
+        served_sum = total - dropped_sum
+        lat_mean = lat_weighted / served_sum if served_sum > 0.0 else 0.0
+        per_arrival = 1.0 / total if total > 0.0 else 0.0
+        sla = (late + dropped_sum) * per_arrival
+        drop_rate = dropped_sum * per_arrival
+        energy = power * step_s + sent * scal[b, 0] + wan * scal[b, 1]
+        m = metrics[b]
+        m[0] = total
+        m[1] = processed_sum
+        m[2] = dropped_sum
+        m[3] = backlog_sum
+        m[4] = lat_mean
+        m[5] = sla
+        m[6] = drop_rate
+        m[7] = processed_sum / mu_sum
+        m[8] = processed_edge / mu_edge
+        m[9] = srv_out[b, 4, n]
+        m[10] = energy
+        m[11] = sent
+        m[12] = wan
+        m[13] = -consts[2] * lat_mean / 100.0
+        m[14] = -consts[3] * sla
+        m[15] = -consts[4] * drop_rate
+        m[16] = -consts[5] * energy / scal[b, 2]
+        reward[b] = m[13] + m[14] + m[15] + m[16]
+
+
+def step(
+    params: SystemParams, backlog: np.ndarray, shares: np.ndarray, arrivals: np.ndarray
+) -> StepResult:
+    """Advance B systems by one step.
+
+    Args:
+        params: Constants of the batch (see :func:`~edgecloud_gym.core.params.build_params`).
+        backlog: (B, S) requests queued at each server before the step.
+        shares: (B, S) allocation shares, each row on the simplex.
+        arrivals: (B, N) requests arriving at each edge node in the step.
+    """
+    b, s = shares.shape
+    k = params.mix.shape[1]
+    srv_out = np.empty((b, 5, s))
+    latency = np.empty((b, s, k))
+    served = np.empty((b, s, k))
+    metrics = np.empty((b, N_METRICS))
+    reward = np.empty(b)
+    _kernel(
+        np.ascontiguousarray(arrivals, dtype=np.float64),
+        np.ascontiguousarray(shares, dtype=np.float64),
+        np.ascontiguousarray(backlog, dtype=np.float64),
+        params.srv,
+        params.egress,
+        params.hop_ms,
+        params.mix,
+        params.base_ms,
+        params.remote_ms_per_class,
+        params.deadline_ms,
+        params.scal,
+        params.consts,
+        srv_out,
+        latency,
+        served,
+        metrics,
+        reward,
+    )
+    return StepResult(
+        backlog=srv_out[:, 0],
+        inflow=srv_out[:, 1],
+        processed=srv_out[:, 2],
+        dropped=srv_out[:, 3],
+        utilisation=srv_out[:, 4],
+        latency_ms=latency,
+        served=served,
+        metrics=metrics,
+        reward=reward,
+    )

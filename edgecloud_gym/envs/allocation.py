@@ -1,0 +1,255 @@
+"""The Gymnasium adapter of the allocation simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from edgecloud_gym.config import EdgeCloudConfig
+from edgecloud_gym.core.actions import action_names
+from edgecloud_gym.core.simulator import METRIC_KEYS, REWARD_PARTS, BatchSimulator
+from edgecloud_gym.forecasting import Forecaster
+from edgecloud_gym.tasks import MEDIUM, Task, get_task
+
+__all__ = ["EdgeCloudEnv", "resolve_config", "resolve_task"]
+
+
+def resolve_config(config: EdgeCloudConfig | Mapping[str, Any] | None) -> EdgeCloudConfig:
+    """Accept a config object, plain data (validated) or None (defaults)."""
+    if config is None:
+        return EdgeCloudConfig()
+    if isinstance(config, EdgeCloudConfig):
+        return config
+    return EdgeCloudConfig.from_dict(config)
+
+
+def resolve_task(task: Task | str | Mapping[str, Any] | None) -> Task:
+    """Accept a task object, a preset or scenario name, plain data, or None (MEDIUM)."""
+    if task is None:
+        return MEDIUM
+    if isinstance(task, Task):
+        return task
+    if isinstance(task, str):
+        return get_task(task)
+    if isinstance(task, Mapping):
+        return Task.from_dict(task)
+    raise TypeError(f"task must be a Task, a preset name or a mapping, got {task!r}.")
+
+
+class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
+    """Workload allocation over N edge nodes and one cloud, with workload forecasts.
+
+    ## Description
+
+    Requests arrive at N edge nodes (default six heterogeneous sites) from a Poisson process
+    whose rate follows a workload task: a profile level, a diurnal swing, periodic bursts and
+    random flash crowds, per-node popularity and a mix of application classes (AR/VR, video
+    analytics, IoT) that differ in data size, compute demand and deadline. Each step (1 s by
+    default) the agent sets the *shares* of the arriving workload processed at each of the N + 1
+    servers. Routing keeps arrivals local where shares allow, sends surplus over the edge
+    backhaul to nodes with spare share and the cloud share over the WAN, both through finite
+    egress bandwidth. Servers are fluid queues with finite buffers. The model, its equations and
+    every parameter with unit and source are in ``docs/environment.md``.
+
+    ## Action Space
+
+    ``action_mode="discrete"`` (default): ``Discrete(2 S + 2)`` with S = N + 1 servers: hold;
+    shift ``share_step`` towards server s; shift up to ``share_step`` away from server s (to the
+    others in proportion to capacity); reset to capacity-proportional shares. Names in
+    ``env.unwrapped.action_names``.
+
+    ``action_mode="continuous"``: ``Box(0, 1, (S,))`` of non-negative weights, normalised onto the
+    simplex (``x = w / sum(w)``); an all-zero vector is rejected.
+
+    ## Observation Space
+
+    ``Box(0 or -1, inf, (D,), float32)``, D = 4 S + W N + 3 + H N (H = 0 with
+    ``forecaster="none"``):
+
+    | index                   | meaning                                             | unit                  |
+    |-------------------------|-----------------------------------------------------|-----------------------|
+    | [0, S)                  | inflow routed to each server last step              | x server capacity     |
+    | [S, 2S)                 | backlog at each server                              | x server buffer       |
+    | [2S, 3S)                | utilisation of each server last step                | fraction [0, 1]       |
+    | [3S, 4S)                | current shares                                      | fraction [0, 1]       |
+    | [4S, 4S + W N)          | arrivals of the last W steps, step-major, per node  | x node capacity       |
+    | 4S + W N, +1            | sin, cos of the diurnal phase                       | [-1, 1]               |
+    | 4S + W N + 2            | episode progress k / T                              | [0, 1]                |
+    | [4S + W N + 3, D)       | forecast of each node's arrivals, node-major, H steps | x node capacity     |
+
+    ## Rewards
+
+    Minus a weighted sum of named parts (weights in ``EdgeCloudConfig.reward``): mean latency of
+    the step's served requests (per 100 ms), SLA-violation rate (late or dropped, per arrival),
+    drop rate, and energy as a fraction of all servers' full-power energy for one step. The
+    signed parts are ``info["reward_parts"]``; they sum to the reward.
+
+    ## Starting State
+
+    Empty queues, capacity-proportional shares, and a fresh workload realisation drawn from the
+    task with the generator seeded by ``reset(seed=...)``.
+
+    ## Episode End
+
+    Never terminated; truncated after ``episode_steps`` steps (``max_episode_steps`` of the
+    registered ids).
+
+    ## Info
+
+    Every step: ``arrived``, ``processed``, ``dropped``, ``backlog`` (requests, totals over all
+    servers; backlog at the end of the step), ``latency_mean_ms``, ``sla_violation_rate``,
+    ``drop_rate``, ``utilisation`` (processed over capacity, all servers), ``utilisation_edge``,
+    ``utilisation_cloud``, ``energy_j``, ``backhaul_requests``, ``wan_requests``,
+    ``reward_parts`` (dict), ``latency_ms_by_server_class`` and ``served_by_server_class``
+    ((S, K) arrays, for latency percentiles), and ``task`` (the task's name).
+
+    ## Arguments
+
+    - ``task``: a :class:`~edgecloud_gym.tasks.Task`, a preset or scenario name, or a mapping.
+    - ``config``: an :class:`~edgecloud_gym.config.EdgeCloudConfig` or a mapping of its fields.
+    - ``forecaster``: ``"none"``, ``"naive"``, ``"oracle"`` or another registered name, or a
+      forecaster object.
+    - ``action_mode``: ``"discrete"`` or ``"continuous"``.
+    - ``episode_steps``: episode length (steps).
+    - ``task_sampler``: optional callable ``rng -> Task`` called at every reset (used by
+      ``EdgeCloud-Random-v0``).
+    - ``render_mode``: ``None``, ``"ansi"`` or ``"rgb_array"``.
+
+    ## Version History
+
+    - v0: initial release.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        task: Task | str | Mapping[str, Any] | None = None,
+        config: EdgeCloudConfig | Mapping[str, Any] | None = None,
+        forecaster: str | Forecaster = "naive",
+        action_mode: str = "discrete",
+        episode_steps: int = 200,
+        task_sampler: Any = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}."
+            )
+        if isinstance(episode_steps, bool) or not isinstance(episode_steps, (int, np.integer)):
+            raise TypeError(f"episode_steps must be an integer, got {episode_steps!r}.")
+        if episode_steps < 1:
+            raise ValueError(f"episode_steps must be >= 1, got {episode_steps}.")
+        if task_sampler is not None and not callable(task_sampler):
+            raise TypeError(f"task_sampler must be callable (rng -> Task), got {task_sampler!r}.")
+        self.config = resolve_config(config)
+        self.task = resolve_task(task)
+        self.task_sampler = task_sampler
+        self.render_mode = render_mode
+        self.sim = BatchSimulator(
+            self.config, [self.task], forecaster, action_mode, int(episode_steps)
+        )
+        s = self.sim.n_servers
+        self.action_names = action_names(self.sim.n_edge)
+        if action_mode == "discrete":
+            self.action_space: spaces.Space = spaces.Discrete(self.sim.actions.n)
+        else:
+            self.action_space = spaces.Box(0.0, 1.0, shape=(s,), dtype=np.float32)
+        low = np.zeros(self.sim.obs_size, dtype=np.float32)
+        trig = 4 * s + self.config.obs_window * self.sim.n_edge
+        low[trig : trig + 2] = -1.0
+        high = np.full(self.sim.obs_size, np.inf, dtype=np.float32)
+        high[2 * s : 4 * s] = 1.0
+        high[trig : trig + 3] = 1.0
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self._needs_reset = True
+        self._last_info: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ API
+
+    def set_task(self, task: Task | str | Mapping[str, Any]) -> None:
+        """Use ``task`` from the next reset on (Meta-World's pattern)."""
+        task = resolve_task(task)
+        task.check_compatible(self.sim.n_edge, len(self.config.apps))
+        self.task = task
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode; ``options={"task": ...}`` switches the task first."""
+        super().reset(seed=seed)
+        if options:
+            unknown = set(options) - {"task"}
+            if unknown:
+                raise ValueError(f"reset options accept only 'task', got {sorted(unknown)}.")
+            self.set_task(options["task"])
+        if self.task_sampler is not None:
+            self.task = resolve_task(self.task_sampler(self.np_random))
+        if self.sim.tasks[0] is not self.task:
+            self.sim.set_tasks([self.task])
+        self.sim.reset([self.np_random])
+        self._needs_reset = False
+        self._last_info = {"task": self.task.name}
+        return self.sim.observe()[0], {"task": self.task.name}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Advance one step; see the class docstring for the spaces, reward and info."""
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step() (and after an episode ends).")
+        shares = self.sim.shares_from_action(self._check_action(action))
+        reward, metrics, res = self.sim.step(shares)
+        values = metrics[0].tolist()
+        info: dict[str, Any] = dict(zip(METRIC_KEYS, values))
+        info["reward_parts"] = dict(zip(REWARD_PARTS, values[len(METRIC_KEYS) :]))
+        info["latency_ms_by_server_class"] = res.latency_ms[0]
+        info["served_by_server_class"] = res.served[0]
+        info["task"] = self.task.name
+        truncated = bool(self.sim.t[0] >= self.sim.episode_steps)
+        self._needs_reset = truncated
+        self._last_info = info
+        return self.sim.observe()[0], float(reward[0]), False, truncated, info
+
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: a table of the state; ``"rgb_array"``: a figure as an (H, W, 3) image."""
+        if self.render_mode is None:
+            return None
+        from edgecloud_gym.envs import render
+
+        if self.render_mode == "ansi":
+            return render.render_ansi(self)
+        return render.render_rgb(self)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _check_action(self, action: Any) -> np.ndarray:
+        if self.sim.action_mode == "discrete":
+            if isinstance(action, np.ndarray) and action.size == 1 and action.dtype.kind in "iu":
+                action = action.reshape(()).item()
+            if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+                if 0 <= action < self.sim.actions.n:
+                    return np.array([int(action)])
+            raise ValueError(
+                f"action must be an integer in [0, {self.sim.actions.n}) "
+                f"(see env.unwrapped.action_names), got {action!r}."
+            )
+        s = self.sim.n_servers
+        arr = np.asarray(action, dtype=np.float64)
+        if arr.shape != (s,):
+            raise ValueError(
+                f"action must have shape ({s},) (one weight per edge node and the cloud), "
+                f"got shape {arr.shape}."
+            )
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"action must be finite (no NaN or inf), got {arr}.")
+        if np.any(arr < 0) or np.any(arr > 1):
+            raise ValueError(f"action weights must lie in [0, 1], got {arr}.")
+        if arr.sum() <= 0:
+            raise ValueError(
+                "action weights are all zero: give at least one server a positive weight."
+            )
+        return arr[None]

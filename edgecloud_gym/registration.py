@@ -1,0 +1,49 @@
+"""Registration of every environment id of the package (idempotent, lazy entry points).
+
+Allocation family (one id per workload profile, variants differ only in their kwargs):
+
+==========================  =====================================================
+id                          task
+==========================  =====================================================
+``EdgeCloud-v0``            any, via ``gym.make("EdgeCloud-v0", task=...)``
+``EdgeCloud-Low-v0``        :data:`~edgecloud_gym.tasks.LOW`
+``EdgeCloud-Medium-v0``     :data:`~edgecloud_gym.tasks.MEDIUM`
+``EdgeCloud-High-v0``       :data:`~edgecloud_gym.tasks.HIGH`
+``EdgeCloud-Random-v0``     a new training task at every reset
+==========================  =====================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from edgecloud_gym.tasks import TrainTaskSampler
+
+__all__ = ["ALLOCATION_IDS", "EPISODE_STEPS", "register_envs"]
+
+#: Episode length of the registered allocation ids (steps of 1 s).
+EPISODE_STEPS = 200
+
+#: The allocation ids and their registration kwargs.
+ALLOCATION_IDS: dict[str, dict[str, Any]] = {
+    "EdgeCloud-v0": {},
+    "EdgeCloud-Low-v0": {"task": "low"},
+    "EdgeCloud-Medium-v0": {"task": "medium"},
+    "EdgeCloud-High-v0": {"task": "high"},
+    "EdgeCloud-Random-v0": {"task_sampler": TrainTaskSampler()},
+}
+
+
+def register_envs() -> None:
+    """Register every id of the package with Gymnasium; calling it again is harmless."""
+    for env_id, kwargs in ALLOCATION_IDS.items():
+        if env_id in gym.registry:
+            continue
+        gym.register(
+            id=env_id,
+            entry_point="edgecloud_gym.envs.allocation:EdgeCloudEnv",
+            max_episode_steps=EPISODE_STEPS,
+            kwargs={"episode_steps": EPISODE_STEPS, **kwargs},
+        )
