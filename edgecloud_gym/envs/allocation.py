@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -124,7 +124,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
     - v0: initial release.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -204,8 +204,8 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         shares = self.sim.shares_from_action(self._check_action(action))
         reward, metrics, res = self.sim.step(shares)
         values = metrics[0].tolist()
-        info: dict[str, Any] = dict(zip(METRIC_KEYS, values))
-        info["reward_parts"] = dict(zip(REWARD_PARTS, values[len(METRIC_KEYS) :]))
+        info: dict[str, Any] = dict(zip(METRIC_KEYS, values, strict=False))
+        info["reward_parts"] = dict(zip(REWARD_PARTS, values[len(METRIC_KEYS) :], strict=True))
         info["latency_ms_by_server_class"] = res.latency_ms[0]
         info["served_by_server_class"] = res.served[0]
         info["task"] = self.task.name
@@ -230,9 +230,12 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         if self.sim.action_mode == "discrete":
             if isinstance(action, np.ndarray) and action.size == 1 and action.dtype.kind in "iu":
                 action = action.reshape(()).item()
-            if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
-                if 0 <= action < self.sim.actions.n:
-                    return np.array([int(action)])
+            if (
+                isinstance(action, (int, np.integer))
+                and not isinstance(action, bool)
+                and 0 <= action < self.sim.actions.n
+            ):
+                return np.array([int(action)])
             raise ValueError(
                 f"action must be an integer in [0, {self.sim.actions.n}) "
                 f"(see env.unwrapped.action_names), got {action!r}."
