@@ -1,0 +1,1 @@
+"""The evaluation harness and the ``edgecloud`` command (installed as ``edgecloud_bench``)."""

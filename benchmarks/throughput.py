@@ -1,0 +1,119 @@
+"""``edgecloud bench throughput``: environment step rates, side by side in one run.
+
+Every figure is a ratio to a reference measured in the same process, so that a noisy, shared
+machine affects both sides alike. Each rate is the best of ``--repeats`` timed runs after a
+warm-up (which also triggers numba's compilation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import edgecloud_gym
+from edgecloud_bench._io import atomic_write_json, check_writable
+
+__all__ = ["add_parser", "env_step_rate", "run_throughput"]
+
+
+def env_step_rate(
+    make: Callable[[], gym.Env], steps: int, repeats: int, action: Callable[[int], Any]
+) -> float:
+    """Best-of-``repeats`` steps per second of an environment, resets included."""
+    env = make()
+    env.reset(seed=0)
+    for i in range(min(steps, 200)):  # warm-up
+        _, _, term, trunc, _ = env.step(action(i))
+        if term or trunc:
+            env.reset()
+    best = 0.0
+    for _ in range(repeats):
+        env.reset(seed=1)
+        start = time.perf_counter()
+        for i in range(steps):
+            _, _, term, trunc, _ = env.step(action(i))
+            if term or trunc:
+                env.reset()
+        best = max(best, steps / (time.perf_counter() - start))
+    env.close()
+    return best
+
+
+def run_throughput(
+    steps: int = 5000, repeats: int = 3, forecasters: tuple[str, ...] = ("none", "naive")
+) -> dict[str, Any]:
+    """Measure single-env steps per second of every allocation id next to CartPole-v1."""
+    edgecloud_gym.register_envs()
+    cartpole = env_step_rate(lambda: gym.make("CartPole-v1"), steps, repeats, lambda i: i % 2)
+    rows = []
+    for env_id in edgecloud_gym.ALLOCATION_IDS:
+        for fc in forecasters:
+            rate = env_step_rate(
+                lambda env_id=env_id, fc=fc: gym.make(env_id, forecaster=fc),
+                steps,
+                repeats,
+                lambda i: 0,
+            )
+            rows.append(
+                {
+                    "env_id": env_id,
+                    "forecaster": fc,
+                    "steps_per_s": rate,
+                    "us_per_step": 1e6 / rate,
+                    "ratio_to_cartpole": rate / cartpole,
+                }
+            )
+    return {
+        "cartpole_steps_per_s": cartpole,
+        "steps": steps,
+        "repeats": repeats,
+        "single_env": rows,
+        "numpy": np.__version__,
+        "gymnasium": gym.__version__,
+    }
+
+
+def _print(result: dict[str, Any]) -> None:
+    print(f"CartPole-v1: {result['cartpole_steps_per_s']:,.0f} steps/s")
+    print(f"{'env id':<24}{'forecaster':<12}{'steps/s':>12}{'us/step':>10}{'x CartPole':>12}")
+    for r in result["single_env"]:
+        print(
+            f"{r['env_id']:<24}{r['forecaster']:<12}{r['steps_per_s']:>12,.0f}"
+            f"{r['us_per_step']:>10.1f}{r['ratio_to_cartpole']:>12.3f}"
+        )
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``throughput`` to the ``edgecloud bench`` subcommands."""
+    p = subparsers.add_parser(
+        "throughput",
+        help="single-env step rates of every registered id next to CartPole-v1",
+        description=__doc__,
+    )
+    p.add_argument("--steps", type=int, default=5000, help="timed steps per run (default 5000)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per env, best kept")
+    p.add_argument(
+        "--forecasters",
+        default="none,naive",
+        help="comma-separated forecasters to time (default none,naive)",
+    )
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
+    p.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.steps < 1 or args.repeats < 1:
+        raise ValueError(f"--steps and --repeats must be >= 1, got {args.steps}, {args.repeats}.")
+    if args.json:
+        check_writable(args.json)
+    result = run_throughput(args.steps, args.repeats, tuple(args.forecasters.split(",")))
+    _print(result)
+    if args.json:
+        atomic_write_json(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
