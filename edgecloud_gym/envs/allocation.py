@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -15,7 +16,76 @@ from edgecloud_gym.core.simulator import METRIC_KEYS, REWARD_PARTS, BatchSimulat
 from edgecloud_gym.forecasting import Forecaster
 from edgecloud_gym.tasks import MEDIUM, Task, get_task
 
-__all__ = ["EdgeCloudEnv", "resolve_config", "resolve_task"]
+__all__ = ["EdgeCloudEnv", "ObservationLayout", "resolve_config", "resolve_task"]
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    """Slices of the flat observation (see the table in :class:`EdgeCloudEnv`).
+
+    Attributes:
+        n_edge: Edge nodes N (servers S = N + 1).
+        window: Steps W of past arrivals.
+        horizon: Forecast steps H (0 without a forecaster).
+        n_apps: Application classes K.
+    """
+
+    n_edge: int
+    window: int
+    horizon: int
+    n_apps: int
+
+    @property
+    def n_servers(self) -> int:
+        """Servers S = N + 1 (the cloud last)."""
+        return self.n_edge + 1
+
+    def _block(self, i: int) -> slice:
+        s = self.n_servers
+        return slice(i * s, (i + 1) * s)
+
+    @property
+    def inflow(self) -> slice:
+        """Inflow per server last step, x capacity."""
+        return self._block(0)
+
+    @property
+    def backlog(self) -> slice:
+        """Backlog per server, x buffer."""
+        return self._block(1)
+
+    @property
+    def utilisation(self) -> slice:
+        """Utilisation per server last step."""
+        return self._block(2)
+
+    @property
+    def shares(self) -> slice:
+        """Current allocation shares."""
+        return self._block(3)
+
+    @property
+    def arrivals(self) -> slice:
+        """Past W steps of per-node arrivals (step-major), x node capacity."""
+        start = 4 * self.n_servers
+        return slice(start, start + self.window * self.n_edge)
+
+    @property
+    def time(self) -> slice:
+        """sin and cos of the diurnal phase, episode progress."""
+        start = self.arrivals.stop
+        return slice(start, start + 3)
+
+    @property
+    def forecast(self) -> slice:
+        """Forecast per node (node-major) for H steps, x node capacity."""
+        start = self.time.stop
+        return slice(start, start + self.horizon * self.n_edge)
+
+    @property
+    def size(self) -> int:
+        """Length D of the observation."""
+        return self.forecast.stop
 
 
 def resolve_config(config: EdgeCloudConfig | Mapping[str, Any] | None) -> EdgeCloudConfig:
@@ -171,6 +241,13 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         self._last_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ API
+
+    @property
+    def layout(self) -> ObservationLayout:
+        """Where each block of the observation lies (slices into the flat vector)."""
+        return ObservationLayout(
+            self.sim.n_edge, self.config.obs_window, self.sim.horizon, len(self.config.apps)
+        )
 
     def set_task(self, task: Task | str | Mapping[str, Any]) -> None:
         """Use ``task`` from the next reset on (Meta-World's pattern)."""
