@@ -131,9 +131,9 @@ def test_edgecloud_cost_rejects_cloud_place_without_cloud():
 
 
 def test_params_are_validated():
-    with pytest.raises(ValueError, match="MUMTParams.bandwidth_mbps must be > 0"):
+    with pytest.raises(ValueError, match=r"MUMTParams\.bandwidth_mbps must be > 0"):
         MUMTParams(bandwidth_mbps=-1)
-    with pytest.raises(ValueError, match="CloudParams.wan_latency_s must be >= 0"):
+    with pytest.raises(ValueError, match=r"CloudParams\.wan_latency_s must be >= 0"):
         CloudParams(wan_latency_s=-0.1)
 
 
@@ -246,7 +246,7 @@ def test_wpmec_weights_and_method_are_validated():
 def test_missing_data_file_names_the_file_and_suggests(tmp_path):
     with pytest.raises(FileNotFoundError, match="Did you mean 'droo_5'"):
         load_wpmec_data("droo5")
-    with pytest.raises(FileNotFoundError, match="nope.mat"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.mat"):
         load_mumt_data(tmp_path / "nope.mat")
 
 
@@ -301,7 +301,7 @@ def test_tasks_are_frozen_and_validated():
         task.n_users = 4  # type: ignore[misc]
     with pytest.raises(ValueError, match="size_low_mb"):
         MUMTTask(size_low_mb=40, size_high_mb=30)
-    with pytest.raises(ValueError, match="EdgeCloudTask.wan_bandwidth_mbps must be > 0"):
+    with pytest.raises(ValueError, match=r"EdgeCloudTask\.wan_bandwidth_mbps must be > 0"):
         EdgeCloudTask(wan_bandwidth_mbps=0)
     with pytest.raises(ValueError, match="one entry per device"):
         WPMECTask(n_devices=3, weights=(1.0, 2.0))

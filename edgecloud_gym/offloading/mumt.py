@@ -1,8 +1,8 @@
 """DDLO's multi-user multi-task offloading cost, its edge-cloud extension, and exact oracles.
 
-The model (Huang, Chen, Zhang, Bi, Zhang, "Distributed deep learning-based offloading for mobile
-edge computing networks", Mobile Networks and Applications, 2018; data and parameters from the
-authors' DDLO repository) has N users with M independent tasks each. Task ``(n, m)`` of
+The model (L. Huang, X. Feng, A. Feng, Y. Huang, L. P. Qian, "Distributed deep learning-based
+offloading for mobile edge computing networks", Mobile Networks and Applications, 2018; data and
+parameters from the authors' DDLO repository) has N users with M independent tasks each. Task ``(n, m)`` of
 ``s`` MB (``b = 8 * 2**20 * s`` bits) runs either on the device (place 0) or on the edge server
 (place 1). Per user ``n``:
 
