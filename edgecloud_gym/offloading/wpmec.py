@@ -24,7 +24,8 @@ and ``v`` is the root of the decreasing function
     g(v) = S / 3 * a(v)^(-2/3) + eps * eta2 * sum_j w_j h_j^2 / (1 + x_j(v)) - v,
     S = sum_{i local} w_i eta1 (h_i / k)^(1/3),
 
-found here by bisection on ``log v``, vectorised over a batch. The root lies in
+found here by a safeguarded Newton iteration (Newton steps inside a shrinking bracket, bisection
+on ``log v`` otherwise), vectorised over a batch. The root lies in
 ``[Q*/3, Q*]`` (``v`` is the derivative of the optimal rate with respect to the frame length, and
 each term of Q is homogeneous of degree 1/3 or 1), which brackets it from any feasible rate
 below and the bound ``S + eps * eta2 * sum_j w_j h_j^2`` above. ``W0`` is the principal branch of
@@ -60,7 +61,8 @@ __all__ = [
 #: ``wpmec_oracle(method="auto")`` enumerates all modes up to this many devices.
 MAX_ENUMERATE_DEVICES = 12
 
-_LOG_TOL = 1e-13  # bisection stops when hi / lo < exp(_LOG_TOL) for every frame
+_LOG_TOL = 1e-13  # the search stops when hi / lo < exp(_LOG_TOL) ...
+_REL_TOL = 1e-13  # ... or when the Newton step is below this, relative to v
 _MAX_ITER = 200
 _CHUNK_ELEMENTS = 1 << 20
 
@@ -234,23 +236,36 @@ def _solve(h: np.ndarray, mode: np.ndarray, w: np.ndarray, p: WPMECParams) -> WP
         x = np.where(m, _x_of(v[..., None] / weps), 1.0)
         return 1.0 / (1.0 + (c2 / x).sum(-1)), x
 
+    # Safeguarded Newton: a Newton step on g when it stays inside the bracket, else the
+    # geometric midpoint. g is smooth and strictly decreasing, so this converges quadratically.
+    w_m = np.where(m, w, 0.0)
+    v = np.sqrt(lo * hi)
     active = ~degenerate
     for _ in range(_MAX_ITER):
         if not np.any(active):
             break
-        v = np.sqrt(lo * hi)
         a, x = a_of(v)
-        g = (
-            s_local / 3.0 * a ** (-2.0 / 3.0)
-            + p.eps * (np.where(m, w, 0.0) * c2 / (1.0 + x)).sum(-1)
-            - v
-        )
+        g = s_local / 3.0 * a ** (-2.0 / 3.0) + p.eps * (w_m * c2 / (1.0 + x)).sum(-1) - v
         up = g > 0
         lo = np.where(active & up, v, lo)
         hi = np.where(active & ~up, v, hi)
-        active = active & (np.log(hi / lo) > _LOG_TOL)
+        # dx/dv = (1 + x)^2 / (x w eps); da/dv = a^2 sum c2 / x^2 dx/dv;
+        # g'(v) = -(2/9) S a^(-5/3) da/dv - sum c2 / x - 1.
+        finite = m & np.isfinite(x)
+        x_f = np.where(finite, x, 1.0)
+        dx = np.where(finite, (1.0 + x_f) ** 2 / (x_f * weps), 0.0)
+        da = a * a * (c2 / (x_f * x_f) * dx).sum(-1)
+        dg = -(2.0 / 9.0) * s_local * a ** (-5.0 / 3.0) * da - (c2 / x_f).sum(-1) - 1.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = g / dg
+        newton = v - step
+        inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
+        done = (np.abs(step) <= _REL_TOL * v) | (np.log(hi / lo) <= _LOG_TOL)
+        v_next = np.where(done, v, np.where(inside, newton, np.sqrt(lo * hi)))
+        v = np.where(active, v_next, v)
+        active = active & ~done
 
-    a, x = a_of(np.sqrt(lo * hi))
+    a, x = a_of(v)
     a = np.where(degenerate, 1.0, a)
     tau = np.where(m & ~degenerate[..., None], c2 * a[..., None] / x, 0.0)
     rate = _objective(h, w, m, a, tau, p)
