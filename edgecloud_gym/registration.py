@@ -21,7 +21,7 @@ import gymnasium as gym
 
 from edgecloud_gym.tasks import TrainTaskSampler
 
-__all__ = ["ALLOCATION_IDS", "EPISODE_STEPS", "register_envs"]
+__all__ = ["ALLOCATION_IDS", "EPISODE_STEPS", "allocation_env_ids", "register_envs"]
 
 #: Episode length of the registered allocation ids (steps of 1 s).
 EPISODE_STEPS = 200
@@ -47,3 +47,14 @@ def register_envs() -> None:
             max_episode_steps=EPISODE_STEPS,
             kwargs={"episode_steps": EPISODE_STEPS, **kwargs},
         )
+
+
+def allocation_env_ids() -> list[str]:
+    """Every id in Gymnasium's registry whose entry point is the allocation environment
+    (the ids above and any registered elsewhere, e.g. trace-driven ones), sorted."""
+    register_envs()
+    return sorted(
+        spec.id
+        for spec in gym.registry.values()
+        if str(spec.entry_point).startswith("edgecloud_gym.envs.allocation")
+    )
