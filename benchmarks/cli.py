@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from edgecloud_bench import throughput
+from edgecloud_bench import profiles, throughput
 
 __all__ = ["build_parser", "main"]
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="benchmarks: throughput and evaluation suites")
     bench_commands = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
     throughput.add_parser(bench_commands)
+    profiles.add_parser(bench_commands)
     return parser
 
 
