@@ -15,6 +15,7 @@ from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core.actions import DiscreteActionTable, normalise_shares
 from edgecloud_gym.core.dynamics import StepResult, step
+from edgecloud_gym.core.observation import assemble_observations
 from edgecloud_gym.core.params import SystemParams, build_params
 from edgecloud_gym.core.workload import EpisodeWorkload, sample_workload
 from edgecloud_gym.forecasting import Forecaster, NoForecaster, make_forecaster
@@ -86,7 +87,11 @@ class BatchSimulator:
         self.backlog = np.zeros((b, s))
         self.t = np.zeros(b, dtype=np.int64)
         self._endo = np.zeros((b, 4 * s))
-        self._exo = np.zeros((b, self.episode_steps + 1, self.obs_size - 4 * s))
+        # Exogenous observation columns per episode step, float32 (the observation's type): the
+        # time features and the normalised forecasts. The arrival window is read per step.
+        self._time = np.zeros((b, self.episode_steps + 1, 3), dtype=np.float32)
+        self._forecast = np.zeros((b, self.episode_steps + 1, self.horizon * n), dtype=np.float32)
+        self._inv_mu = np.zeros((b, n))
         self.workload: EpisodeWorkload | None = None
         self._rows = np.arange(b)
 
@@ -111,6 +116,7 @@ class BatchSimulator:
         """Start new episodes for the systems ``indices`` (default all), drawing each one's
         workload from its own generator ``rngs[j]``."""
         idx = np.arange(self.batch_size) if indices is None else np.asarray(indices)
+        rows = slice(None) if indices is None else idx  # plain slices avoid gather copies
         cfg = self.config
         edge_mu = self.params.obs_mu[:, : self.n_edge]
         parts = [
@@ -137,39 +143,47 @@ class BatchSimulator:
         else:
             for name in ("rates", "arrivals", "phase"):
                 getattr(self.workload, name)[idx] = getattr(fresh, name)
-        self._exo[idx] = self._exogenous(fresh, edge_mu[idx])
-        self.shares[idx] = self.params.static_shares[idx]
-        self.backlog[idx] = 0.0
-        self.t[idx] = 0
-        self._endo[idx] = 0.0
-        self._endo[idx, 3 * self.n_servers :] = self.shares[idx]
+        self._exogenous(fresh, edge_mu[idx], rows)
+        self.shares[rows] = self.params.static_shares[rows]
+        self.backlog[rows] = 0.0
+        self.t[rows] = 0
+        self._endo[rows] = 0.0
+        self._endo[rows, 3 * self.n_servers :] = self.shares[rows]
 
-    def _exogenous(self, wl: EpisodeWorkload, edge_mu: np.ndarray) -> np.ndarray:
-        """Observation columns that don't depend on actions, for every step of the episode."""
-        cfg = self.config
-        b, steps, w = wl.arrivals.shape[0], self.episode_steps, cfg.obs_window
+    def _exogenous(
+        self, wl: EpisodeWorkload, edge_mu: np.ndarray, rows: slice | np.ndarray
+    ) -> None:
+        """Store the observation columns that don't depend on actions for every step of the
+        fresh episodes ``wl`` of the systems ``rows``; the forecaster runs once for all of them."""
+        steps = self.episode_steps
         k = np.arange(steps + 1)
-        inv = 1.0 / edge_mu[:, None, :]  # normalise per node by its service rate
-        window = wl.arrivals[:, (wl.warmup + k)[:, None] + np.arange(-w, 0)] * inv[:, None]
-        phase = wl.phase[:, wl.warmup + k]
-        forecast = self.forecaster.forecast(wl, cfg.horizon, edge_mu) * inv[..., None]
-        return np.concatenate(
-            (
-                window.reshape(b, steps + 1, -1),
-                np.sin(2 * np.pi * phase)[..., None],
-                np.cos(2 * np.pi * phase)[..., None],
-                np.broadcast_to(k / steps, (b, steps + 1))[..., None],
-                forecast.reshape(b, steps + 1, -1),
-            ),
-            axis=2,
-        )
+        inv = 1.0 / edge_mu  # (b, N): normalise per node by its service rate
+        self._inv_mu[rows] = inv
+        phase = 2 * np.pi * wl.phase[:, wl.warmup + k]
+        time_feat = self._time[rows] if isinstance(rows, np.ndarray) else self._time
+        time_feat[..., 0] = np.sin(phase)
+        time_feat[..., 1] = np.cos(phase)
+        time_feat[..., 2] = k / steps
+        if isinstance(rows, np.ndarray):
+            self._time[rows] = time_feat
+        if self.horizon:
+            forecast = self.forecaster.forecast(wl, self.config.horizon, edge_mu)
+            forecast = forecast * inv[:, None, :, None]
+            self._forecast[rows] = forecast.reshape(forecast.shape[0], steps + 1, -1)
 
     # ------------------------------------------------------------------ step
 
     def observe(self) -> np.ndarray:
         """Current observations (B, obs_size), float32."""
-        return np.concatenate((self._endo, self._exo[self._rows, self.t]), axis=1).astype(
-            np.float32
+        return assemble_observations(
+            self._endo,
+            self.workload.arrivals,
+            self._inv_mu,
+            self._time,
+            self._forecast,
+            self.t,
+            self.config.warmup_steps,
+            self.config.obs_window,
         )
 
     def shares_from_action(self, action: np.ndarray) -> np.ndarray:
