@@ -16,7 +16,15 @@ from edgecloud_gym.core.simulator import METRIC_KEYS, REWARD_PARTS, BatchSimulat
 from edgecloud_gym.forecasting import Forecaster
 from edgecloud_gym.tasks import MEDIUM, Task, get_task
 
-__all__ = ["EdgeCloudEnv", "ObservationLayout", "resolve_config", "resolve_task"]
+__all__ = [
+    "EdgeCloudEnv",
+    "ObservationLayout",
+    "allocation_spaces",
+    "check_actions",
+    "check_episode_args",
+    "resolve_config",
+    "resolve_task",
+]
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,124 @@ def resolve_task(task: Task | str | Mapping[str, Any] | None) -> Task:
     if isinstance(task, Mapping):
         return Task.from_dict(task)
     raise TypeError(f"task must be a Task, a preset name or a mapping, got {task!r}.")
+
+
+def check_episode_args(episode_steps: Any, task_sampler: Any) -> None:
+    """Validate the constructor arguments shared by the single and the vector environment."""
+    if isinstance(episode_steps, bool) or not isinstance(episode_steps, (int, np.integer)):
+        raise TypeError(f"episode_steps must be an integer, got {episode_steps!r}.")
+    if episode_steps < 1:
+        raise ValueError(f"episode_steps must be >= 1, got {episode_steps}.")
+    if task_sampler is not None and not callable(task_sampler):
+        raise TypeError(f"task_sampler must be callable (rng -> Task), got {task_sampler!r}.")
+
+
+def allocation_spaces(sim: BatchSimulator) -> tuple[spaces.Space, spaces.Box]:
+    """The action space and the observation space of one system of ``sim``."""
+    s = sim.n_servers
+    if sim.action_mode == "discrete":
+        action_space: spaces.Space = spaces.Discrete(sim.actions.n)
+    else:
+        action_space = spaces.Box(0.0, 1.0, shape=(s,), dtype=np.float32)
+    low = np.zeros(sim.obs_size, dtype=np.float32)
+    trig = 4 * s + sim.config.obs_window * sim.n_edge
+    low[trig : trig + 2] = -1.0
+    high = np.full(sim.obs_size, np.inf, dtype=np.float32)
+    high[2 * s : 4 * s] = 1.0
+    high[trig : trig + 3] = 1.0
+    return action_space, spaces.Box(low, high, dtype=np.float32)
+
+
+def check_actions(sim: BatchSimulator, action: Any, num_envs: int | None = None) -> np.ndarray:
+    """Validate one action (``num_envs=None``) or a batch of ``num_envs`` actions.
+
+    Returns what :meth:`BatchSimulator.shares_from_action` takes: (B,) int64 indices in discrete
+    mode, (B, S) float64 weights in continuous mode (B = 1 for a single action). Raises
+    ``ValueError`` (``TypeError`` for a non-integer discrete batch) naming what was expected.
+    """
+    if num_envs is not None:
+        return _check_action_batch(sim, action, num_envs)
+    if sim.action_mode == "discrete":
+        if isinstance(action, np.ndarray) and action.size == 1 and action.dtype.kind in "iu":
+            action = action.reshape(()).item()
+        if (
+            isinstance(action, (int, np.integer))
+            and not isinstance(action, bool)
+            and 0 <= action < sim.actions.n
+        ):
+            return np.array([int(action)])
+        raise ValueError(
+            f"action must be an integer in [0, {sim.actions.n}) "
+            f"(see env.unwrapped.action_names), got {action!r}."
+        )
+    s = sim.n_servers
+    arr = np.asarray(action, dtype=np.float64)
+    if arr.shape != (s,):
+        raise ValueError(
+            f"action must have shape ({s},) (one weight per edge node and the cloud), "
+            f"got shape {arr.shape}."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"action must be finite (no NaN or inf), got {arr}.")
+    if np.any(arr < 0) or np.any(arr > 1):
+        raise ValueError(f"action weights must lie in [0, 1], got {arr}.")
+    if arr.sum() <= 0:
+        raise ValueError("action weights are all zero: give at least one server a positive weight.")
+    return arr[None]
+
+
+def _check_action_batch(sim: BatchSimulator, actions: Any, num_envs: int) -> np.ndarray:
+    if sim.action_mode == "discrete":
+        n = sim.actions.n
+        arr = np.asarray(actions)
+        if arr.shape != (num_envs,):
+            raise ValueError(
+                f"actions must have shape ({num_envs},) (one action index per sub-environment), "
+                f"got shape {arr.shape}."
+            )
+        if arr.dtype.kind not in "iu":
+            raise TypeError(
+                f"actions must be integers in [0, {n}), got dtype {arr.dtype}; pass an integer "
+                "array (e.g. actions.astype(np.int64) if they hold whole numbers)."
+            )
+        bad = (arr < 0) | (arr >= n)
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"actions must lie in [0, {n}) (see env.action_names), got {arr[j]} for "
+                f"sub-environment {j} ({int(bad.sum())} out of range in all)."
+            )
+        return arr.astype(np.int64, copy=False)
+    s = sim.n_servers
+    try:
+        arr = np.asarray(actions, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"actions must be a numeric array of shape ({num_envs}, {s}).") from exc
+    if arr.shape != (num_envs, s):
+        raise ValueError(
+            f"actions must have shape ({num_envs}, {s}) (per sub-environment one weight per edge "
+            f"node and the cloud), got shape {arr.shape}."
+        )
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        j = int(np.flatnonzero(~finite)[0])
+        raise ValueError(
+            f"actions must be finite (no NaN or inf), got {arr[j]} for sub-environment {j}."
+        )
+    inside = ((arr >= 0) & (arr <= 1)).all(axis=1)
+    if not inside.all():
+        j = int(np.flatnonzero(~inside)[0])
+        raise ValueError(
+            f"action weights must lie in [0, 1], got {arr[j]} for sub-environment {j}."
+        )
+    empty = arr.sum(axis=1) <= 0
+    if empty.any():
+        j = int(np.flatnonzero(empty)[0])
+        raise ValueError(
+            f"action weights of sub-environment {j} are all zero: give at least one server a "
+            "positive weight."
+        )
+    return arr
 
 
 class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
@@ -211,12 +337,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
                 f"render_mode must be None or one of {self.metadata['render_modes']}, "
                 f"got {render_mode!r}."
             )
-        if isinstance(episode_steps, bool) or not isinstance(episode_steps, (int, np.integer)):
-            raise TypeError(f"episode_steps must be an integer, got {episode_steps!r}.")
-        if episode_steps < 1:
-            raise ValueError(f"episode_steps must be >= 1, got {episode_steps}.")
-        if task_sampler is not None and not callable(task_sampler):
-            raise TypeError(f"task_sampler must be callable (rng -> Task), got {task_sampler!r}.")
+        check_episode_args(episode_steps, task_sampler)
         self.config = resolve_config(config)
         self.task = resolve_task(task)
         self.task_sampler = task_sampler
@@ -224,19 +345,8 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         self.sim = BatchSimulator(
             self.config, [self.task], forecaster, action_mode, int(episode_steps)
         )
-        s = self.sim.n_servers
         self.action_names = action_names(self.sim.n_edge)
-        if action_mode == "discrete":
-            self.action_space: spaces.Space = spaces.Discrete(self.sim.actions.n)
-        else:
-            self.action_space = spaces.Box(0.0, 1.0, shape=(s,), dtype=np.float32)
-        low = np.zeros(self.sim.obs_size, dtype=np.float32)
-        trig = 4 * s + self.config.obs_window * self.sim.n_edge
-        low[trig : trig + 2] = -1.0
-        high = np.full(self.sim.obs_size, np.inf, dtype=np.float32)
-        high[2 * s : 4 * s] = 1.0
-        high[trig : trig + 3] = 1.0
-        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self.action_space, self.observation_space = allocation_spaces(self.sim)
         self._needs_reset = True
         self._last_info: dict[str, Any] = {}
 
@@ -278,7 +388,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         """Advance one step; see the class docstring for the spaces, reward and info."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step() (and after an episode ends).")
-        shares = self.sim.shares_from_action(self._check_action(action))
+        shares = self.sim.shares_from_action(check_actions(self.sim, action))
         reward, metrics, res = self.sim.step(shares)
         values = metrics[0].tolist()
         info: dict[str, Any] = dict(zip(METRIC_KEYS, values, strict=False))
@@ -300,36 +410,3 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         if self.render_mode == "ansi":
             return render.render_ansi(self)
         return render.render_rgb(self)
-
-    # ------------------------------------------------------------------ helpers
-
-    def _check_action(self, action: Any) -> np.ndarray:
-        if self.sim.action_mode == "discrete":
-            if isinstance(action, np.ndarray) and action.size == 1 and action.dtype.kind in "iu":
-                action = action.reshape(()).item()
-            if (
-                isinstance(action, (int, np.integer))
-                and not isinstance(action, bool)
-                and 0 <= action < self.sim.actions.n
-            ):
-                return np.array([int(action)])
-            raise ValueError(
-                f"action must be an integer in [0, {self.sim.actions.n}) "
-                f"(see env.unwrapped.action_names), got {action!r}."
-            )
-        s = self.sim.n_servers
-        arr = np.asarray(action, dtype=np.float64)
-        if arr.shape != (s,):
-            raise ValueError(
-                f"action must have shape ({s},) (one weight per edge node and the cloud), "
-                f"got shape {arr.shape}."
-            )
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"action must be finite (no NaN or inf), got {arr}.")
-        if np.any(arr < 0) or np.any(arr > 1):
-            raise ValueError(f"action weights must lie in [0, 1], got {arr}.")
-        if arr.sum() <= 0:
-            raise ValueError(
-                "action weights are all zero: give at least one server a positive weight."
-            )
-        return arr[None]
