@@ -1,0 +1,351 @@
+"""The paper's LSTM workload forecaster (2 layers x 64 units), its features and its weights.
+
+Design:
+
+- **Per node, shared weights.** Every edge node's series is one sequence of a batch (node as
+  batch), so one set of weights serves any number of nodes N and any topology.
+- **Scale-free features.** Arrivals are divided by the node's nominal service rate ``scale``
+  (requests/step), then expressed relative to their own causal EWMA level; see
+  :data:`FEATURE_LAYOUT` for the exact columns.
+- **Multiplicative output.** At step t the head gives H log-ratios ``o``; the forecast of step
+  t + 1 + h is ``level_t * exp(o_h) * scale`` (requests/step).
+- **Causal, one pass per episode.** At reset the LSTM runs once over the episode's pre-sampled
+  arrivals (batched over episodes and nodes); the output at index t only depends on indices
+  <= t, so the forecast before episode step k (output at ``warmup + k - 1``) uses arrivals at
+  indices ``< warmup + k``. No window is re-run per step.
+
+Weights are a ``.npz`` of float32 arrays (no pickle) next to a ``.json`` metadata file with the
+architecture, the feature layout, the normalisation, the training set-up and metrics, the package
+version and a SHA-256 checksum of the arrays. :func:`load_weights` refuses weights whose
+architecture, feature layout or checksum don't match. torch is imported only when an
+:class:`LSTMForecaster` is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecloud_gym.core.workload import EpisodeWorkload
+from edgecloud_gym.forecasting.baselines import ewma
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "FEATURE_LAYOUT",
+    "PAPER_ARCHITECTURE",
+    "LSTMForecaster",
+    "WeightsMismatchError",
+    "build_network",
+    "load_weights",
+    "lstm_features",
+    "save_weights",
+    "weights_checksum",
+]
+
+#: Weights shipped with the package (trained by ``edgecloud forecast train``, see
+#: docs/forecasting.md); the metadata file has the same stem and a ``.json`` suffix.
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "lstm-h5.npz"
+
+#: Identifier of the weights file format.
+WEIGHTS_FORMAT = "edgecloud-gym/lstm-forecaster"
+WEIGHTS_FORMAT_VERSION = 1
+
+#: Input columns of the network and the constants that define them. Weights trained for another
+#: layout are refused. ``x = arrivals / scale``; ``level = ewma(x, ewma_alpha)`` (causal).
+FEATURE_LAYOUT: dict[str, Any] = {
+    "version": 1,
+    "features": [
+        "log((x + eps) / (level + eps))",
+        "log1p(level * scale) / log_rate_divisor",
+        "log((mean_nodes x + eps) / (mean_nodes level + eps))",
+        "sin(2 pi phase)",
+        "cos(2 pi phase)",
+    ],
+    "ewma_alpha": 0.3,
+    "eps": 1e-3,
+    "log_rate_divisor": 8.0,
+    "output": "o[h] = log(forecast[t + 1 + h] / (level[t] * scale)), clipped to [-5, 5]",
+}
+
+#: The paper's network: 2 stacked LSTM layers of 64 units, H = 5 forecast steps.
+PAPER_ARCHITECTURE: dict[str, Any] = {
+    "type": "lstm",
+    "input_size": len(FEATURE_LAYOUT["features"]),
+    "hidden_size": 64,
+    "num_layers": 2,
+    "horizon": 5,
+}
+
+#: Normalisation, recorded in the metadata (informative; the layout above is what is checked).
+NORMALISATION = (
+    "arrivals divided by each node's nominal service rate `scale` (requests/step), "
+    "then taken relative to their causal EWMA level"
+)
+
+#: Batches up to this many node sequences run single-threaded (faster than contended threads).
+_SINGLE_THREAD_MAX_SEQUENCES = 256
+
+
+class WeightsMismatchError(ValueError):
+    """Weights that don't fit the forecaster: architecture, feature layout or checksum."""
+
+
+def lstm_features(
+    arrivals: np.ndarray, phase: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The network's input sequences and the EWMA level, per node.
+
+    Args:
+        arrivals: (B, L, N) arrivals (requests/step).
+        phase: (B, L) diurnal phase in [0, 1).
+        scale: (B, N) nominal service rate of each node (requests/step), > 0.
+
+    Returns:
+        features (B * N, L, F) float32, node-major within each episode (row ``b * N + i``), and
+        level (B, L, N): the causal EWMA of ``arrivals / scale`` (dimensionless).
+    """
+    lay = FEATURE_LAYOUT
+    eps = lay["eps"]
+    b, length, n = arrivals.shape
+    if scale.shape != (b, n):
+        raise ValueError(f"scale must have shape {(b, n)} (episodes, nodes), got {scale.shape}.")
+    if np.any(scale <= 0):
+        raise ValueError("scale (nominal service rate, requests/step) must be > 0 for every node.")
+    x = arrivals / scale[:, None, :]
+    level = ewma(x, lay["ewma_alpha"], axis=1)
+    own = np.log((x + eps) / (level + eps))
+    rate = np.log1p(level * scale[:, None, :]) / lay["log_rate_divisor"]
+    system = np.log((x.mean(axis=2) + eps) / (level.mean(axis=2) + eps))  # (B, L)
+    angle = 2 * np.pi * phase
+    feats = np.empty((b, n, length, len(lay["features"])), dtype=np.float32)
+    feats[..., 0] = own.transpose(0, 2, 1)
+    feats[..., 1] = rate.transpose(0, 2, 1)
+    feats[..., 2] = system[:, None, :]
+    feats[..., 3] = np.sin(angle)[:, None, :]
+    feats[..., 4] = np.cos(angle)[:, None, :]
+    return feats.reshape(b * n, length, -1), level
+
+
+def weights_checksum(arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 over the arrays' names, dtypes, shapes and little-endian bytes (sorted by name),
+    so equal weights give equal checksums whatever the file's zip timestamps."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[name])
+        arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+        digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def _metadata_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def save_weights(
+    path: str | Path, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]
+) -> Path:
+    """Write ``arrays`` (float32) to ``path`` (``.npz``) and the metadata next to it (``.json``).
+
+    The format, the feature layout and the checksum are filled in here; ``metadata`` gives the
+    architecture and whatever else should be recorded (training set-up, metrics).
+
+    Returns:
+        The metadata file's path.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"weights path must end in .npz, got {str(path)!r}.")
+    if "architecture" not in metadata:
+        raise ValueError("metadata must contain 'architecture' (see PAPER_ARCHITECTURE).")
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+    meta = {
+        "format": WEIGHTS_FORMAT,
+        "format_version": WEIGHTS_FORMAT_VERSION,
+        "feature_layout": FEATURE_LAYOUT,
+        "normalisation": NORMALISATION,
+        **metadata,
+        "sha256": weights_checksum(arrays),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+    meta_path = _metadata_path(path)
+    tmp_meta = meta_path.with_name(f".{meta_path.name}.tmp")
+    tmp_meta.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp_meta.replace(meta_path)
+    return meta_path
+
+
+def _expected_shapes(arch: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    f, hid, layers, horizon = (
+        arch["input_size"],
+        arch["hidden_size"],
+        arch["num_layers"],
+        arch["horizon"],
+    )
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer in range(layers):
+        shapes[f"lstm.weight_ih_l{layer}"] = (4 * hid, f if layer == 0 else hid)
+        shapes[f"lstm.weight_hh_l{layer}"] = (4 * hid, hid)
+        shapes[f"lstm.bias_ih_l{layer}"] = (4 * hid,)
+        shapes[f"lstm.bias_hh_l{layer}"] = (4 * hid,)
+    shapes["head.weight"] = (horizon, hid)
+    shapes["head.bias"] = (horizon,)
+    return shapes
+
+
+def load_weights(
+    path: str | Path = DEFAULT_WEIGHTS, architecture: Mapping[str, Any] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read and verify LSTM weights and their metadata (numpy only, offline).
+
+    Args:
+        path: The ``.npz`` weights; the metadata is the ``.json`` file of the same stem.
+        architecture: Expected architecture (default :data:`PAPER_ARCHITECTURE`).
+
+    Returns:
+        The arrays by parameter name and the metadata.
+
+    Raises:
+        FileNotFoundError: The weights or their metadata are missing.
+        WeightsMismatchError: The format, architecture, feature layout, array shapes or
+            checksum don't match.
+    """
+    path = Path(path)
+    expected = dict(PAPER_ARCHITECTURE if architecture is None else architecture)
+    meta_path = _metadata_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"LSTM weights {str(path)!r} not found; train them with `edgecloud forecast train "
+            f"--out {path}` or omit the path to use the shipped weights."
+        )
+    if not meta_path.is_file():
+        raise FileNotFoundError(
+            f"metadata {str(meta_path)!r} of the LSTM weights not found; weights are only loaded "
+            "together with the metadata file that `edgecloud forecast train` writes beside them."
+        )
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("format") != WEIGHTS_FORMAT or meta.get("format_version") != WEIGHTS_FORMAT_VERSION:
+        raise WeightsMismatchError(
+            f"{meta_path}: format {meta.get('format')!r} v{meta.get('format_version')} is not "
+            f"{WEIGHTS_FORMAT!r} v{WEIGHTS_FORMAT_VERSION}; retrain with `edgecloud forecast train`."
+        )
+    if meta.get("architecture") != expected:
+        raise WeightsMismatchError(
+            f"{path}: weights were trained for architecture {meta.get('architecture')}, but this "
+            f"forecaster expects {expected}. Pass the matching `architecture=` or retrain with "
+            "`edgecloud forecast train`."
+        )
+    if meta.get("feature_layout") != FEATURE_LAYOUT:
+        raise WeightsMismatchError(
+            f"{path}: weights were trained for feature layout "
+            f"v{(meta.get('feature_layout') or {}).get('version')} "
+            f"{meta.get('feature_layout')}, but this version of edgecloud-gym computes "
+            f"v{FEATURE_LAYOUT['version']} {FEATURE_LAYOUT}. Retrain with "
+            "`edgecloud forecast train`."
+        )
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    shapes = {k: tuple(v.shape) for k, v in arrays.items()}
+    if shapes != _expected_shapes(expected):
+        raise WeightsMismatchError(
+            f"{path}: array shapes {shapes} don't match the architecture {expected} recorded in "
+            "the metadata; the file is corrupt or was edited. Retrain or restore it."
+        )
+    checksum = weights_checksum(arrays)
+    if checksum != meta.get("sha256"):
+        raise WeightsMismatchError(
+            f"{path}: checksum {checksum} doesn't match the metadata's {meta.get('sha256')}; "
+            "the weights were changed after training. Restore the file or retrain."
+        )
+    return arrays, meta
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "the 'lstm' forecaster needs torch: `pip install torch` (a CPU build is enough), or "
+            "choose forecaster='ewma', 'naive' or 'none'."
+        ) from exc
+    return torch
+
+
+def build_network(arrays: Mapping[str, np.ndarray] | None, architecture: Mapping[str, Any]) -> Any:
+    """A torch :class:`~edgecloud_gym.forecasting._torch_model.LSTMNet` for ``architecture``,
+    loaded with ``arrays`` when given (imports torch)."""
+    torch = _import_torch()
+    from edgecloud_gym.forecasting._torch_model import LSTMNet
+
+    net = LSTMNet(
+        architecture["input_size"],
+        architecture["hidden_size"],
+        architecture["num_layers"],
+        architecture["horizon"],
+    )
+    if arrays is not None:
+        net.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()})
+    return net
+
+
+class LSTMForecaster:
+    """The paper's LSTM forecaster with pretrained weights (shipped ones by default).
+
+    Args:
+        weights: ``.npz`` weights written by ``edgecloud forecast train``; None loads
+            :data:`DEFAULT_WEIGHTS`.
+        architecture: Expected architecture; weights for another one are refused.
+            Default :data:`PAPER_ARCHITECTURE` (2 x 64, H = 5).
+
+    The forecast horizon asked for by the environment must not exceed the trained horizon.
+    """
+
+    name = "lstm"
+
+    def __init__(
+        self, weights: str | Path | None = None, architecture: Mapping[str, Any] | None = None
+    ) -> None:
+        self.weights_path = Path(DEFAULT_WEIGHTS if weights is None else weights)
+        arrays, self.metadata = load_weights(self.weights_path, architecture)
+        self.architecture: dict[str, Any] = self.metadata["architecture"]
+        self.net = build_network(arrays, self.architecture).eval()
+
+    def predict_log_ratios(self, features: np.ndarray) -> np.ndarray:
+        """Run the network over (S, L, F) feature sequences; returns (S, L, H) log-ratios."""
+        torch = _import_torch()
+        from edgecloud_gym.forecasting._torch_model import single_thread
+
+        with (
+            single_thread(features.shape[0] <= _SINGLE_THREAD_MAX_SEQUENCES),
+            torch.inference_mode(),
+        ):
+            out = self.net(torch.from_numpy(features))
+        return out.numpy()
+
+    def forecast(self, workload: EpisodeWorkload, horizon: int, scale: np.ndarray) -> np.ndarray:
+        """Forecasts (B, steps + 1, N, H) in requests/step (H = ``horizon``)."""
+        trained = self.architecture["horizon"]
+        if horizon > trained:
+            raise ValueError(
+                f"horizon {horizon} exceeds the {trained} steps the LSTM weights were trained "
+                f"for; use EdgeCloudConfig(horizon<={trained}) or train weights with "
+                f"`edgecloud forecast train --horizon {horizon}`."
+            )
+        w, steps = workload.warmup, workload.steps
+        b, _, n = workload.arrivals.shape
+        end = w + steps  # the last output needed is at index w + steps - 1
+        feats, level = lstm_features(
+            workload.arrivals[:, :end], workload.phase[:, :end], np.asarray(scale, np.float64)
+        )
+        out = self.predict_log_ratios(feats)[:, w - 1 :, :horizon]  # (B N, K, H)
+        ratio = np.exp(np.clip(out, -5.0, 5.0)).reshape(b, n, steps + 1, horizon)
+        base = level[:, w - 1 :] * scale[:, None, :]  # (B, K, N) requests/step
+        return base[..., None] * ratio.transpose(0, 2, 1, 3)
