@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from edgecloud_bench import profiles, throughput
+from edgecloud_bench import evaluation, profiles, report, suite, throughput, train
 
 __all__ = ["build_parser", "main"]
 
@@ -28,6 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench_commands = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
     throughput.add_parser(bench_commands)
     profiles.add_parser(bench_commands)
+    suite.add_parser(bench_commands)
+    train.add_parser(commands)
+    evaluation.add_parser(commands)
+    report.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,538 @@
+"""Summary table, Markdown report and plots of a suite's run files.
+
+From ``DIR/runs/*.json`` (:mod:`edgecloud_bench.suite`) :func:`write_report` writes:
+
+- ``DIR/summary.csv``: one row per (agent, env, metric), env ``all`` pooling the envs as strata.
+  Columns: ``n_runs``; ``iqm``, ``ci_low``, ``ci_high`` (interquartile mean over runs and its 95 %
+  stratified bootstrap interval); ``vs_static_pct``/``_low``/``_high`` and ``vs_dqn_pct``/...
+  (improvement over the static baseline and over reactive RL, the DQN without forecasts, in percent
+  of the baseline's IQM: positive is better whatever the metric's direction, paired by seed);
+  ``gap_oracle_pct``/... (how much worse than the clairvoyant oracle agent, in percent of the
+  oracle's IQM: positive is worse). The metric ``oracle_gap_pct`` is a run's return gap to the LP
+  bound of the same episodes (:mod:`edgecloud_bench.evaluation`).
+- ``DIR/report.md``: the tables, and the plots ``bars_<metric>.png`` (IQM per agent and profile
+  with the 95 % interval) and ``learning_curves.png``.
+
+Everything is recomputed from the run files, so ``edgecloud report DIR`` after a partial or
+resumed suite gives the same files as the suite itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import edgecloud_gym
+from edgecloud_bench._io import atomic_write_text, check_writable
+from edgecloud_bench.evaluation import HIGHER_IS_BETTER
+from edgecloud_bench.stats import Interval, improvement_ci, iqm, stratified_ci
+
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "SUMMARY_METRICS",
+    "add_parser",
+    "load_runs",
+    "summary_rows",
+    "write_report",
+]
+
+#: Metrics of the summary, in order (a metric absent from every run is left out).
+SUMMARY_METRICS: tuple[str, ...] = (
+    "return",
+    "latency_mean_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "sla_violation_rate",
+    "drop_rate",
+    "utilisation",
+    "utilisation_edge",
+    "utilisation_cloud",
+    "energy_per_request_j",
+    "oracle_gap_pct",
+    "convergence_steps",
+)
+
+#: Columns of ``summary.csv``.
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "agent",
+    "env",
+    "metric",
+    "n_runs",
+    "iqm",
+    "ci_low",
+    "ci_high",
+    "vs_static_pct",
+    "vs_static_low",
+    "vs_static_high",
+    "vs_dqn_pct",
+    "vs_dqn_low",
+    "vs_dqn_high",
+    "gap_oracle_pct",
+    "gap_oracle_low",
+    "gap_oracle_high",
+)
+
+#: Metrics where smaller is better beyond the episode metrics' directions.
+_LOWER_IS_BETTER_EXTRA = frozenset({"oracle_gap_pct", "convergence_steps"})
+
+#: The agent order of tables and plots (others follow in order of appearance).
+_AGENT_ORDER = ("static", "reactive", "least-loaded", "random", "dqn", "dqn-forecast", "oracle")
+
+#: Table columns (metric, header, format) of the printed results and the report's per-env tables.
+_TABLE = (
+    ("return", "return", ".1f"),
+    ("latency_mean_ms", "latency ms", ".1f"),
+    ("latency_p95_ms", "p95 ms", ".0f"),
+    ("sla_violation_rate", "SLA viol.", ".3f"),
+    ("drop_rate", "drops", ".4f"),
+    ("utilisation", "util.", ".3f"),
+    ("energy_per_request_j", "J/request", ".3f"),
+    ("oracle_gap_pct", "gap to LP %", ".1f"),
+)
+
+_PLOTS = (
+    "return",
+    "latency_mean_ms",
+    "latency_p95_ms",
+    "sla_violation_rate",
+    "utilisation",
+    "energy_per_request_j",
+)
+
+
+def _higher_is_better(metric: str) -> bool:
+    return metric in HIGHER_IS_BETTER and metric not in _LOWER_IS_BETTER_EXTRA
+
+
+def load_runs(out: str | Path) -> list[dict[str, Any]]:
+    """Every run file of ``out/runs`` (sorted by name); a corrupt one raises naming it."""
+    from edgecloud_bench.suite import read_run
+
+    runs_dir = Path(out) / "runs"
+    if not runs_dir.is_dir():
+        raise FileNotFoundError(
+            f"{runs_dir} does not exist: give the --out folder of 'edgecloud bench run'."
+        )
+    paths = sorted(runs_dir.glob("*.json"))
+    if not paths:
+        raise FileNotFoundError(f"no run files in {runs_dir}; run a suite into {out} first.")
+    return [read_run(p) for p in paths]
+
+
+class _Table:
+    """Run scores indexed by agent, env and metric: {seed: score}."""
+
+    def __init__(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self.data: dict[str, dict[str, dict[str, dict[int, float]]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(dict))
+        )
+        agents: list[str] = []
+        envs: list[str] = []
+        for rec in records:
+            spec = rec["spec"]
+            agent, env, seed = spec["agent"], spec["env"], int(spec["seed"])
+            agents += [agent] if agent not in agents else []
+            envs += [env] if env not in envs else []
+            for metric, value in rec["metrics"].items():
+                self.data[agent][env][metric][seed] = math.nan if value is None else float(value)
+        rank = {a: i for i, a in enumerate(_AGENT_ORDER)}
+        self.agents = sorted(agents, key=lambda a: (rank.get(a, len(rank)), agents.index(a)))
+        registered = list(edgecloud_gym.ALLOCATION_IDS)
+        self.envs = sorted(
+            envs, key=lambda e: (registered.index(e) if e in registered else len(registered), e)
+        )
+        self.records = records
+
+    def strata(self, agent: str, envs: Sequence[str], metric: str) -> list[list[float]]:
+        out = []
+        for env in envs:
+            vals = [v for v in self.data[agent][env][metric].values() if math.isfinite(v)]
+            if not vals:
+                return []
+            out.append(vals)
+        return out
+
+    def paired(
+        self, agent: str, base: str, envs: Sequence[str], metric: str
+    ) -> tuple[list[list[float]], list[list[float]]]:
+        a_out, b_out = [], []
+        for env in envs:
+            a, b = self.data[agent][env][metric], self.data[base][env][metric]
+            seeds = sorted(
+                s for s in set(a) & set(b) if math.isfinite(a[s]) and math.isfinite(b[s])
+            )
+            if not seeds:
+                return [], []
+            a_out.append([a[s] for s in seeds])
+            b_out.append([b[s] for s in seeds])
+        return a_out, b_out
+
+
+def _compare(
+    table: _Table, agent: str, base: str, envs: Sequence[str], metric: str
+) -> Interval | None:
+    if agent == base or base not in table.agents:
+        return None
+    a, b = table.paired(agent, base, envs, metric)
+    if not a:
+        return None
+    return improvement_ci(a, b, higher_is_better=_higher_is_better(metric), paired=True)
+
+
+def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of ``summary.csv`` (see the module docstring) from run records."""
+    table = _Table(records)
+    scopes = [(env, [env]) for env in table.envs]
+    if len(table.envs) > 1:
+        scopes.append(("all", table.envs))
+    rows = []
+    for agent in table.agents:
+        for env, envs in scopes:
+            for metric in SUMMARY_METRICS:
+                strata = table.strata(agent, envs, metric)
+                if not strata:
+                    continue
+                ci = stratified_ci(strata)
+                row: dict[str, Any] = {
+                    "agent": agent,
+                    "env": env,
+                    "metric": metric,
+                    "n_runs": sum(len(s) for s in strata),
+                    "iqm": ci.estimate,
+                    "ci_low": ci.low,
+                    "ci_high": ci.high,
+                }
+                for prefix, base in (("vs_static", "static"), ("vs_dqn", "dqn")):
+                    cmp = _compare(table, agent, base, envs, metric)
+                    if cmp is not None:
+                        row.update(
+                            zip(
+                                (f"{prefix}_pct", f"{prefix}_low", f"{prefix}_high"),
+                                cmp.as_tuple(),
+                                strict=True,
+                            )
+                        )
+                cmp = _compare(table, agent, "oracle", envs, metric)
+                if cmp is not None:
+                    # the gap is the negated improvement: positive = worse than the oracle
+                    row.update(
+                        gap_oracle_pct=-cmp.estimate,
+                        gap_oracle_low=-cmp.high,
+                        gap_oracle_high=-cmp.low,
+                    )
+                rows.append(row)
+    return rows
+
+
+def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in SUMMARY_COLUMNS})
+    return buf.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else f"{value:.6g}"
+    return "" if value is None else value
+
+
+def _lookup(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], Mapping[str, Any]]:
+    return {(r["agent"], r["env"], r["metric"]): r for r in rows}
+
+
+def _fmt(row: Mapping[str, Any] | None, key: str, spec: str, ci: bool = True) -> str:
+    if row is None or row.get(key) is None or not math.isfinite(row[key]):
+        return "–"
+    stem = key.removesuffix("_pct")
+    low, high = (stem + "_low", stem + "_high") if key != "iqm" else ("ci_low", "ci_high")
+    text = format(row[key], spec)
+    if ci and row.get(low) is not None and math.isfinite(row[low]):
+        text += f" [{format(row[low], spec)}, {format(row[high], spec)}]"
+    return text
+
+
+def results_table(
+    rows: Sequence[Mapping[str, Any]], envs: Sequence[str], agents: Sequence[str]
+) -> str:
+    """Plain-text table of IQMs per env and agent (the output of ``edgecloud bench run``)."""
+    look = _lookup(rows)
+    cols = [c for c in _TABLE if any(k[2] == c[0] for k in look)]
+    lines = []
+    for env in envs:
+        header = ["agent", *[h for _, h, _ in cols]]
+        body = [
+            [agent, *[_fmt(look.get((agent, env, m)), "iqm", f, ci=False) for m, _, f in cols]]
+            for agent in agents
+            if any((agent, env, m) in look for m, _, _ in cols)
+        ]
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+        lines.append(f"{env} (IQM over runs)")
+        for r in [header, *body]:
+            lines.append(
+                "  ".join(
+                    c.ljust(w) if i == 0 else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(r, widths, strict=True))
+                )
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _md_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines)
+
+
+def _plot_bars(rows: Sequence[Mapping[str, Any]], table: _Table, metric: str, path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    look = _lookup(rows)
+    agents = [a for a in table.agents if any((a, e, metric) in look for e in table.envs)]
+    if not agents:
+        return False
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(table.envs) + 2), 3.6))
+    width = 0.8 / len(agents)
+    x = np.arange(len(table.envs))
+    for i, agent in enumerate(agents):
+        cells = [look.get((agent, e, metric)) for e in table.envs]
+        mid = np.array([c["iqm"] if c else np.nan for c in cells])
+        err = np.array(
+            [[c["iqm"] - c["ci_low"], c["ci_high"] - c["iqm"]] if c else [0, 0] for c in cells]
+        ).T
+        ax.bar(
+            x + (i - (len(agents) - 1) / 2) * width, mid, width, yerr=err, capsize=2, label=agent
+        )
+    ax.set_xticks(x, [e.replace("EdgeCloud-", "").replace("-v0", "") for e in table.envs])
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: IQM over runs, 95 % stratified bootstrap interval", fontsize=9)
+    ax.legend(fontsize=7, ncol=min(4, len(agents)))
+    fig.tight_layout()
+    _save_png(fig, path)
+    plt.close(fig)
+    return True
+
+
+def _plot_curves(table: _Table, path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
+    for rec in table.records:
+        if rec.get("learning_curve"):
+            curves[(rec["spec"]["agent"], rec["spec"]["env"])].append(
+                np.asarray(rec["learning_curve"], dtype=float)
+            )
+    if not curves:
+        return False
+    fig, axes = plt.subplots(
+        1, len(table.envs), figsize=(4.2 * len(table.envs), 3.4), squeeze=False
+    )
+    for ax, env in zip(axes[0], table.envs, strict=True):
+        for agent in table.agents:
+            runs = curves.get((agent, env))
+            if not runs:
+                continue
+            n = min(len(r) for r in runs)
+            steps = runs[0][:n, 0]
+            values = np.stack([r[:n, 1] for r in runs])
+            ax.plot(steps, iqm(values, axis=0), label=agent)
+            ax.fill_between(steps, values.min(axis=0), values.max(axis=0), alpha=0.2)
+        ax.set_title(env)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("evaluation return")
+        ax.legend(fontsize=7)
+    fig.suptitle("Learning curves: IQM over seeds, band = min..max", fontsize=9)
+    fig.tight_layout()
+    _save_png(fig, path)
+    plt.close(fig)
+    return True
+
+
+def _save_png(fig: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, dpi=110, format="png")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _settings(records: Sequence[Mapping[str, Any]], table: _Table) -> str:
+    seeds: dict[str, set[int]] = defaultdict(set)
+    specs: dict[str, Mapping[str, Any]] = {}
+    for rec in records:
+        spec = rec["spec"]
+        seeds[spec["agent"]].add(int(spec["seed"]))
+        specs[spec["agent"]] = spec
+    body = []
+    for agent in table.agents:
+        s = specs[agent]
+        budget = f"{s['budget']:,}" if s["budget"] else "–"
+        freq = f"every {s['eval_freq']:,} steps, {s['eval_episodes']} ep." if s["budget"] else "–"
+        body.append([agent, budget, freq, str(len(seeds[agent])), str(s["episodes"])])
+    return _md_table(
+        [
+            "agent",
+            "training budget (env steps)",
+            "learning-curve evaluations",
+            "seeds",
+            "eval episodes per run",
+        ],
+        body,
+    )
+
+
+def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """Write ``summary.csv``, ``report.md`` and the plots into ``out``; return the results table.
+
+    Args:
+        out: The suite's output folder.
+        records: The run records (default: read ``out/runs``).
+    """
+    out = check_writable(Path(out))
+    if records is None:
+        records = load_runs(out)
+    if not records:
+        raise ValueError(f"no runs to report in {out}.")
+    table = _Table(records)
+    rows = summary_rows(records)
+    look = _lookup(rows)
+    atomic_write_text(out / "summary.csv", _csv(rows))
+
+    first = records[0]["spec"]
+    md = [
+        f"# Benchmark report: suite `{first['suite']}` (version {first['version']})",
+        "",
+        f"{len(records)} runs ({len(table.agents)} agents x {len(table.envs)} envs x seeds). "
+        "Regenerate with `edgecloud report DIR`; the numbers are in `summary.csv`.",
+        "",
+        "Each run's score is the mean over its evaluation episodes; cells give the interquartile "
+        "mean (IQM) over runs and its 95 % stratified bootstrap interval (2000 resamples). "
+        "Improvements are in percent of the baseline's IQM, positive = better, paired by seed "
+        "(every agent's run with seed s is evaluated on the same workloads). `dqn` is reactive RL "
+        "(DQN without forecasts); `gap to LP` is the return's gap to the clairvoyant LP bound of "
+        "the same episodes.",
+        "",
+        "## Settings",
+        "",
+        _settings(records, table),
+        "",
+        "## Results per profile",
+    ]
+    cols = [c for c in _TABLE if any(k[2] == c[0] for k in look)]
+    for env in table.envs:
+        body = [
+            [agent, *[_fmt(look.get((agent, env, m)), "iqm", f) for m, _, f in cols]]
+            for agent in table.agents
+        ]
+        md += ["", f"### {env}", "", _md_table(["agent", *[h for _, h, _ in cols]], body)]
+
+    scopes = [*table.envs, "all"] if len(table.envs) > 1 else table.envs
+    compared = (
+        "latency_mean_ms",
+        "latency_p95_ms",
+        "utilisation",
+        "energy_per_request_j",
+        "return",
+    )
+    for prefix, base, title in (
+        ("vs_static", "static", "static allocation"),
+        ("vs_dqn", "dqn", "reactive RL (`dqn`)"),
+    ):
+        if base not in table.agents:
+            continue
+        md += ["", f"## Improvement over {title}, % (positive = better)", ""]
+        for metric in compared:
+            body = [
+                [
+                    agent,
+                    *[
+                        _fmt(look.get((agent, env, metric)), f"{prefix}_pct", ".1f")
+                        for env in scopes
+                    ],
+                ]
+                for agent in table.agents
+                if agent != base
+            ]
+            md += [f"**{metric}**", "", _md_table(["agent", *scopes], body), ""]
+
+    if "oracle" in table.agents:
+        md += ["## Gap to the oracle agent, % of its IQM (positive = worse)", ""]
+        for metric in ("return", "latency_mean_ms"):
+            body = [
+                [
+                    agent,
+                    *[
+                        _fmt(look.get((agent, env, metric)), "gap_oracle_pct", ".1f")
+                        for env in scopes
+                    ],
+                ]
+                for agent in table.agents
+                if agent != "oracle"
+            ]
+            md += [f"**{metric}**", "", _md_table(["agent", *scopes], body), ""]
+
+    learners = [
+        a for a in table.agents if any((a, e, "convergence_steps") in look for e in table.envs)
+    ]
+    if learners:
+        md += [
+            "## Learning curves and convergence speed",
+            "",
+            "Convergence speed: env steps until the evaluation return first reaches and then stays "
+            "within 5 % of its plateau (the mean of the last 20 % of the evaluations, at least two); "
+            "runs whose last evaluation is outside that band count as not converged and are left out "
+            "(n = converged runs).",
+            "",
+        ]
+        body = []
+        for agent in learners:
+            cells = []
+            for env in scopes:
+                r = look.get((agent, env, "convergence_steps"))
+                cells.append(f"{_fmt(r, 'iqm', ',.0f')} (n={r['n_runs']})" if r else "–")
+            body.append([agent, *cells])
+        md += [_md_table(["agent", *scopes], body), ""]
+        if _plot_curves(table, out / "learning_curves.png"):
+            md += ["![learning curves](learning_curves.png)", ""]
+
+    md += ["## Plots", ""]
+    for metric in _PLOTS:
+        if _plot_bars(rows, table, metric, out / f"bars_{metric}.png"):
+            md += [f"![{metric}](bars_{metric}.png)", ""]
+    atomic_write_text(out / "report.md", "\n".join(md).rstrip() + "\n")
+    return results_table(rows, table.envs, table.agents)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``edgecloud report`` to the command's subparsers."""
+    p = subparsers.add_parser(
+        "report",
+        help="rebuild summary.csv, report.md and plots from a suite's run files",
+        description="Read DIR/runs/*.json (from 'edgecloud bench run') and write DIR/summary.csv, "
+        "DIR/report.md and the PNG plots; print the results table.",
+    )
+    p.add_argument("dir", help="the --out folder of 'edgecloud bench run'")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    print(write_report(args.dir))
+    return 0

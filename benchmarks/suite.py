@@ -1,0 +1,571 @@
+"""Benchmark suites: agents x envs x seeds x budgets, run into resumable result files.
+
+A suite is a versioned YAML file (``benchmarks/suites/*.yml``; the format is described at the top
+of ``quick.yml``). :func:`run_suite` runs every (agent, env, seed) of a suite and writes:
+
+- ``DIR/runs/{agent}__{env}__{seed}.json``: one file per run, written atomically when the run has
+  finished (the run's settings, its evaluation episodes, mean metrics, learning curve and
+  convergence speed). Rerunning the same suite into the same folder skips finished runs, so a
+  killed suite resumes and loses nothing but the runs in flight; leftover temporary files are
+  removed;
+- ``DIR/tb/{env}__{agent}__{seed}__{time}_1/``: TensorBoard logs of the learners
+  (see :mod:`edgecloud_bench.callbacks`);
+- ``DIR/summary.csv``, ``DIR/report.md`` and ``DIR/*.png`` (:mod:`edgecloud_bench.report`).
+
+Seeds: run seed s trains with seed s, draws its learning-curve evaluations from reset seeds
+``200000 + 1000 s + i`` and its final evaluation from ``100000 + 1000 s + i``. Every agent's run
+with seed s is therefore evaluated on the same workload realisations, so comparisons between
+agents are paired by seed.
+
+Executors: ``local`` (processes on this machine, default 2 workers; 1 runs in-process) and
+``ray`` (``pip install 'edgecloud-gym[ray]'``; ``address`` of a running cluster, or None to start
+a local Ray instance). Every executor returns finished records to this process, which writes the
+run files; with Ray on several machines the TensorBoard folder must be on a shared file system.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecloud_bench._io import atomic_write_json, check_writable
+from edgecloud_bench.evaluation import check_env_id, evaluate, summarise_episodes
+from edgecloud_bench.stats import convergence_step
+from edgecloud_gym._validation import check_keys, did_you_mean
+
+__all__ = [
+    "RUN_FORMAT",
+    "AgentSpec",
+    "RunSpec",
+    "Suite",
+    "add_parser",
+    "builtin_suites",
+    "load_suite",
+    "read_run",
+    "run_one",
+    "run_suite",
+]
+
+#: The ``format`` field of a run file.
+RUN_FORMAT = "edgecloud-run/1"
+
+#: Base reset seeds of the final evaluation and of the learning-curve evaluations.
+EVAL_SEED_BASE, CURVE_SEED_BASE, SEED_STRIDE = 100_000, 200_000, 1000
+
+
+def _int(where: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{where} must be an integer, got {value!r}.")
+    if value < minimum:
+        hint = " (a budget counts env steps of training)" if "budget" in where else ""
+        raise ValueError(f"{where} must be >= {minimum}{hint}, got {value}.")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """How one agent of a suite is trained and evaluated.
+
+    Attributes:
+        budget: Env steps of training (0: the agent does not learn).
+        eval_freq: Env steps between learning-curve evaluations (0: a tenth of the budget).
+        eval_episodes: Episodes per learning-curve evaluation.
+        kwargs: Keyword arguments of ``edgecloud_agents.registry.make_agent``.
+    """
+
+    budget: int = 0
+    eval_freq: int = 0
+    eval_episodes: int = 2
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, where: str, data: Mapping[str, Any] | None) -> AgentSpec:
+        """Validate plain data (a suite file's agent entry)."""
+        data = dict(data or {})
+        check_keys(data, ["budget", "eval_freq", "eval_episodes", "kwargs"], where)
+        budget = _int(f"{where}.budget", data.get("budget", 0), 0)
+        freq = _int(f"{where}.eval_freq", data.get("eval_freq", 0), 0)
+        kwargs = data.get("kwargs") or {}
+        if not isinstance(kwargs, Mapping):
+            raise ValueError(f"{where}.kwargs must be a mapping, got {kwargs!r}.")
+        return cls(
+            budget=budget,
+            eval_freq=freq or max(1, budget // 10),
+            eval_episodes=_int(f"{where}.eval_episodes", data.get("eval_episodes", 2), 1),
+            kwargs=dict(kwargs),
+        )
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (agent, env, seed) of a suite, with everything that determines its result."""
+
+    suite: str
+    version: int
+    agent: str
+    env: str
+    seed: int
+    budget: int
+    eval_freq: int
+    eval_episodes: int
+    episodes: int
+    oracle_bound: bool
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """``{agent}__{env}__{seed}``: the run file's name without ``.json``."""
+        return f"{self.agent}__{self.env}__{self.seed}"
+
+    @property
+    def eval_seeds(self) -> list[int]:
+        """Reset seeds of the final evaluation (shared by every agent with this seed)."""
+        base = EVAL_SEED_BASE + SEED_STRIDE * self.seed
+        return [base + i for i in range(self.episodes)]
+
+    @property
+    def curve_seeds(self) -> list[int]:
+        """Reset seeds of the learning-curve evaluations."""
+        base = CURVE_SEED_BASE + SEED_STRIDE * self.seed
+        return [base + i for i in range(self.eval_episodes)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (the ``spec`` of a run file)."""
+        return {
+            "suite": self.suite,
+            "version": self.version,
+            "agent": self.agent,
+            "env": self.env,
+            "seed": self.seed,
+            "budget": self.budget,
+            "eval_freq": self.eval_freq,
+            "eval_episodes": self.eval_episodes,
+            "episodes": self.episodes,
+            "oracle_bound": self.oracle_bound,
+            "kwargs": dict(self.kwargs),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**data, "kwargs": dict(data.get("kwargs") or {})})
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A benchmark suite: which agents run on which envs, with which seeds and budgets."""
+
+    name: str
+    version: int
+    envs: tuple[str, ...]
+    seeds: tuple[int, ...]
+    episodes: int
+    oracle_bound: bool
+    agents: Mapping[str, AgentSpec]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "suite") -> Suite:
+        """Validate a parsed suite file; errors name the file and the field."""
+        from edgecloud_bench import zoo
+
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{source}: a suite file must be a YAML mapping, got {data!r}.")
+        check_keys(data, ["name", "version", "envs", "seeds", "evaluation", "agents"], source)
+        for required in ("name", "version", "envs", "seeds", "agents"):
+            if required not in data:
+                raise ValueError(f"{source}: missing field {required!r}.")
+        envs = tuple(str(e) for e in data["envs"])
+        for env_id in envs:
+            try:
+                check_env_id(env_id)
+            except ValueError as exc:
+                raise ValueError(f"{source}: envs: {exc}") from None
+        seeds = tuple(_int(f"{source}: seeds[{i}]", s, 0) for i, s in enumerate(data["seeds"]))
+        if not envs or not seeds:
+            raise ValueError(f"{source}: envs and seeds must not be empty.")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"{source}: seeds must be distinct, got {list(seeds)}.")
+        evaluation = dict(data.get("evaluation") or {})
+        check_keys(evaluation, ["episodes", "oracle_bound"], f"{source}: evaluation")
+        agents_data = data["agents"]
+        if not isinstance(agents_data, Mapping) or not agents_data:
+            raise ValueError(f"{source}: agents must be a non-empty mapping of name to settings.")
+        agents = {}
+        for name, spec in agents_data.items():
+            try:
+                zoo.check_agent_name(name)
+            except ValueError as exc:
+                raise ValueError(f"{source}: agents: {exc}") from None
+            agents[name] = AgentSpec.from_dict(f"{source}: agents.{name}", spec)
+        return cls(
+            name=str(data["name"]),
+            version=_int(f"{source}: version", data["version"], 0),
+            envs=envs,
+            seeds=seeds,
+            episodes=_int(f"{source}: evaluation.episodes", evaluation.get("episodes", 5), 1),
+            oracle_bound=bool(evaluation.get("oracle_bound", False)),
+            agents=agents,
+        )
+
+    def runs(self) -> list[RunSpec]:
+        """Every (agent, env, seed) of the suite, the longest budgets first (better packing)."""
+        specs = [
+            RunSpec(
+                suite=self.name,
+                version=self.version,
+                agent=name,
+                env=env_id,
+                seed=seed,
+                budget=a.budget,
+                eval_freq=a.eval_freq,
+                eval_episodes=a.eval_episodes,
+                episodes=self.episodes,
+                oracle_bound=self.oracle_bound,
+                kwargs=a.kwargs,
+            )
+            for name, a in self.agents.items()
+            for env_id in self.envs
+            for seed in self.seeds
+        ]
+        return sorted(specs, key=lambda s: -s.budget)
+
+
+def builtin_suites() -> list[str]:
+    """Names of the suites shipped in ``edgecloud_bench/suites``."""
+    folder = resources.files("edgecloud_bench") / "suites"
+    return sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".yml"))
+
+
+def load_suite(suite: str | Path) -> Suite:
+    """A shipped suite by name (``"quick"``, ``"demo"``) or a suite file by path."""
+    import yaml
+
+    path = Path(suite)
+    if path.suffix in (".yml", ".yaml") or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"--suite: no suite file at {path}.")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    else:
+        names = builtin_suites()
+        if str(suite) not in names:
+            raise ValueError(
+                f"unknown suite {str(suite)!r}.{did_you_mean(str(suite), names)} "
+                f"Shipped suites: {', '.join(names)}; or give the path of a .yml file."
+            )
+        res = resources.files("edgecloud_bench") / "suites" / f"{suite}.yml"
+        text, source = res.read_text(encoding="utf-8"), f"{suite}.yml"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{source} is not valid YAML: {exc}".replace("\n", " ")) from None
+    return Suite.from_dict(data, source)
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0]}
+    for dist in ("edgecloud-gym", "gymnasium", "numpy", "torch", "stable-baselines3"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def run_one(spec: RunSpec, tb_dir: str | Path | None = None) -> dict[str, Any]:
+    """Train (if the spec has a budget) and evaluate one run; return its record (a run file).
+
+    Args:
+        spec: The run.
+        tb_dir: Folder of the TensorBoard logs (None: no logs).
+    """
+    from edgecloud_bench import zoo
+
+    started = time.perf_counter()
+    env = zoo.make_env(spec.agent, spec.env, seed=spec.seed)
+    tb = str(tb_dir) if tb_dir is not None and spec.budget > 0 else None
+    agent = zoo.make(spec.agent, env, seed=spec.seed, tensorboard_log=tb, **spec.kwargs)
+    curve: list[tuple[int, float]] = []
+    name = None
+    if spec.budget > 0:
+        from edgecloud_bench.callbacks import run_name, training_callbacks
+
+        name = run_name(spec.env, spec.agent, spec.seed)
+        eval_env = zoo.make_env(spec.agent, spec.env, seed=spec.seed)
+        hparams = {k: v for k, v in spec.to_dict().items() if k != "kwargs"}
+        hparams.update({f"kwargs.{k}": v for k, v in spec.kwargs.items()})
+        callbacks, evaluation = training_callbacks(
+            eval_env,
+            eval_freq=spec.eval_freq,
+            eval_episodes=spec.eval_episodes,
+            eval_seeds=spec.curve_seeds,
+            hparams=hparams,
+            agent=agent,
+        )
+        agent.learn(spec.budget, callback=callbacks, tb_log_name=name, progress_bar=False)
+        eval_env.close()
+        curve = evaluation.curve
+    trained = time.perf_counter()
+    episodes = evaluate(agent, env, None, spec.eval_seeds, oracle_bound=spec.oracle_bound)
+    env.close()
+    metrics = summarise_episodes(episodes)
+    metrics.pop("steps", None)
+    if curve:
+        steps, returns = zip(*curve, strict=True)
+        metrics["convergence_steps"] = convergence_step(steps, returns)
+    record = {
+        "format": RUN_FORMAT,
+        "spec": spec.to_dict(),
+        "run_name": name,
+        "metrics": metrics,
+        "episodes": episodes,
+        "learning_curve": [list(p) for p in curve],
+        "train_seconds": trained - started,
+        "eval_seconds": time.perf_counter() - trained,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": _versions(),
+    }
+    return _finite_or_none(record)
+
+
+def _execute(spec_data: dict[str, Any], tb_dir: str | None) -> dict[str, Any]:
+    """Worker entry point: one run with one torch thread (workers share the machine's cores)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return run_one(RunSpec.from_dict(spec_data), tb_dir)
+
+
+# --------------------------------------------------------------------------- run files
+
+
+def read_run(path: str | Path) -> dict[str, Any]:
+    """Read and check a run file; a corrupt or foreign file raises ``ValueError`` naming it."""
+    path = Path(path)
+    fix = "delete it to run that run again"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{path} is not a valid run file ({exc.msg} at line {exc.lineno}); {fix}."
+        ) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a valid run file (not UTF-8 text); {fix}.") from None
+    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
+        raise ValueError(f"{path} is not a run file of format {RUN_FORMAT!r}; {fix}.")
+    missing = {"spec", "metrics", "episodes"} - set(data)
+    if missing:
+        raise ValueError(f"{path} is a truncated run file (missing {sorted(missing)}); {fix}.")
+    return data
+
+
+def _remove_leftovers(runs_dir: Path, tb_dir: Path, todo: Sequence[RunSpec]) -> None:
+    for tmp in runs_dir.glob(".*.json.*"):  # temporary files of atomic writes cut short
+        tmp.unlink(missing_ok=True)
+    if tb_dir.is_dir():
+        for spec in todo:
+            for stale in tb_dir.glob(f"{spec.env}__{spec.agent}__{spec.seed}__*"):
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _pending(suite: Suite, runs_dir: Path) -> tuple[list[RunSpec], int]:
+    todo, done = [], 0
+    for spec in suite.runs():
+        path = runs_dir / f"{spec.key}.json"
+        if not path.exists():
+            todo.append(spec)
+            continue
+        record = read_run(path)
+        if record["spec"] != spec.to_dict():
+            raise ValueError(
+                f"{path} was made with other settings (suite {record['spec'].get('suite')!r} "
+                f"version {record['spec'].get('version')}) than suite {suite.name!r} version "
+                f"{suite.version}; use another --out folder or delete that run file."
+            )
+        done += 1
+    return todo, done
+
+
+# --------------------------------------------------------------------------- executors
+
+
+def _local(
+    specs: Sequence[RunSpec], tb: str | None, workers: int
+) -> Iterator[tuple[RunSpec, dict]]:
+    if workers == 1:
+        for spec in specs:
+            yield spec, _execute(spec.to_dict(), tb)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+    try:
+        futures = {pool.submit(_execute, s.to_dict(), tb): s for s in specs}
+        while futures:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield futures.pop(fut), fut.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ray(
+    specs: Sequence[RunSpec], tb: str | None, workers: int, address: str | None
+) -> Iterator[tuple[RunSpec, dict]]:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError(
+            "--executor ray needs Ray: pip install 'edgecloud-gym[ray]' (or 'ray[default]')."
+        ) from None
+    started = not ray.is_initialized()
+    if started:
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address is None:
+            options["num_cpus"] = workers
+        ray.init(address=address, **options)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(_execute)
+        pending = {task.remote(s.to_dict(), tb): s for s in specs}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                yield pending.pop(ref), ray.get(ref)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_suite(
+    suite: Suite | str | Path,
+    out: str | Path,
+    *,
+    executor: str = "local",
+    workers: int = 2,
+    address: str | None = None,
+    tensorboard: bool = True,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Run every unfinished run of ``suite`` into ``out`` and return all of its run records.
+
+    Args:
+        suite: A :class:`Suite`, a shipped suite's name or a suite file's path.
+        out: Output folder (``runs/``, ``tb/``; the report is written by the caller or
+            :func:`edgecloud_bench.report.write_report`).
+        executor: ``"local"`` (processes) or ``"ray"``.
+        workers: Parallel runs (local processes, or the CPUs of a local Ray instance).
+        address: Address of a running Ray cluster (``executor="ray"`` only; None starts a local
+            instance).
+        tensorboard: Write TensorBoard logs of the learners under ``out/tb``.
+        progress: Show a progress bar.
+    """
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite)
+    if executor not in ("local", "ray"):
+        raise ValueError(
+            f"--executor must be 'local' or 'ray', got {executor!r}.{did_you_mean(executor, ['local', 'ray'])}"
+        )
+    workers = _int("--workers", workers, 1)
+    if address is not None and executor != "ray":
+        raise ValueError("--address applies only with --executor ray.")
+    out = check_writable(Path(out))
+    runs_dir, tb_dir = out / "runs", out / "tb"
+    runs_dir.mkdir(exist_ok=True)
+    todo, done = _pending(suite, runs_dir)
+    _remove_leftovers(runs_dir, tb_dir, todo)
+    tb = str(tb_dir) if tensorboard else None
+    if todo:
+        from tqdm.auto import tqdm
+
+        runs = (
+            _local(todo, tb, workers) if executor == "local" else _ray(todo, tb, workers, address)
+        )
+        bar = tqdm(
+            total=len(todo) + done,
+            initial=done,
+            desc=f"suite {suite.name}",
+            unit="run",
+            disable=not progress,
+            file=sys.stderr,
+        )
+        with bar:
+            for spec, record in runs:
+                atomic_write_json(runs_dir / f"{spec.key}.json", record)
+                bar.set_postfix_str(spec.key, refresh=False)
+                bar.update()
+    return [read_run(runs_dir / f"{s.key}.json") for s in suite.runs()]
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``edgecloud bench run`` to the ``bench`` subcommands."""
+    p = subparsers.add_parser(
+        "run",
+        help="run an evaluation suite (agents x envs x seeds) and write runs, summary and report",
+        description="Run a benchmark suite into --out: one JSON file per (agent, env, seed) in "
+        "runs/, TensorBoard logs in tb/, then summary.csv, report.md and plots; prints the "
+        "results table. Rerunning skips finished runs.",
+    )
+    p.add_argument(
+        "--suite", default="demo", help="shipped suite name (demo, quick) or a .yml path"
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--executor", default="local", choices=("local", "ray"), help="where runs execute"
+    )
+    p.add_argument("--workers", type=int, default=2, help="parallel runs (default 2)")
+    p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
+    p.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard logs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    from edgecloud_bench import report
+
+    suite = load_suite(args.suite)
+    started = time.perf_counter()
+    records = run_suite(
+        suite,
+        args.out,
+        executor=args.executor,
+        workers=args.workers,
+        address=args.address,
+        tensorboard=not args.no_tensorboard,
+        progress=not args.no_progress,
+    )
+    table = report.write_report(args.out, records)
+    print(table)
+    print(
+        f"\n{len(records)} runs of suite {suite.name!r} in {args.out} "
+        f"({time.perf_counter() - started:.0f} s); report: {Path(args.out) / 'report.md'}"
+    )
+    return 0
