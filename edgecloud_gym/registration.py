@@ -12,6 +12,9 @@ id                          task
 ``EdgeCloud-Random-v0``     a new training task at every reset
 ==========================  =====================================================
 
+Trace-driven ids (``EdgeCloud-Trace-v0``, ``-NASA-v0``, ``-Alibaba-v0``) are registered by
+:func:`edgecloud_gym.traces.envs.register_trace_envs`, called from :func:`register_envs`.
+
 Each id also has a native ``vector_entry_point`` (:class:`~edgecloud_gym.envs.vector.EdgeCloudVectorEnv`):
 ``gym.make_vec(id, num_envs=n)`` steps all n systems in one batched simulator.
 """
@@ -51,6 +54,9 @@ def register_envs() -> None:
             max_episode_steps=EPISODE_STEPS,
             kwargs={"episode_steps": EPISODE_STEPS, **kwargs},
         )
+    from edgecloud_gym.traces.envs import register_trace_envs  # after the allocation env exists
+
+    register_trace_envs(EPISODE_STEPS)
 
 
 def allocation_env_ids() -> list[str]:
@@ -60,5 +66,7 @@ def allocation_env_ids() -> list[str]:
     return sorted(
         spec.id
         for spec in gym.registry.values()
-        if str(spec.entry_point).startswith("edgecloud_gym.envs.allocation")
+        if str(spec.entry_point).startswith(
+            ("edgecloud_gym.envs.allocation", "edgecloud_gym.traces.envs")
+        )
     )

@@ -27,6 +27,7 @@ from edgecloud_gym._validation import (
     check_nonnegative,
     did_you_mean,
 )
+from edgecloud_gym.traces import TraceSpec, as_trace_spec
 
 __all__ = [
     "HIGH",
@@ -75,6 +76,12 @@ class Task:
             0.5 is a degraded server, 0 a failed one. None keeps every server at full capacity.
         shift_at: Step of the episode at which the load shifts (None: no shift).
         shift_load: Multiplier of the base load from ``shift_at`` on.
+        trace: A real request trace that drives the arrivals instead of the synthetic generator
+            (a :class:`~edgecloud_gym.traces.TraceSpec`, a bundled name such as ``"nasa"``, a CSV
+            path or a mapping of TraceSpec fields). With a trace, ``load`` is each node's mean
+            utilisation over the trace's train period, ``node_weights``, ``app_mix``,
+            ``capacity_factors`` and the shift apply as usual, and the diurnal, burst and flash
+            crowd fields are not used (the trace has its own). See ``docs/traces.md``.
     """
 
     name: str = "custom"
@@ -92,6 +99,7 @@ class Task:
     capacity_factors: tuple[float, ...] | None = None
     shift_at: int | None = None
     shift_load: float = 1.0
+    trace: TraceSpec | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
@@ -127,6 +135,8 @@ class Task:
         if self.shift_at is not None:
             check_int("Task.shift_at", self.shift_at, minimum=0)
         check_nonnegative("Task.shift_load", self.shift_load)
+        if self.trace is not None:
+            object.__setattr__(self, "trace", as_trace_spec(self.trace))
 
     def replace(self, **changes: Any) -> Task:
         """Return a copy with ``changes`` applied (validated; unknown fields rejected)."""
@@ -157,6 +167,8 @@ class Task:
                 f"Task {self.name!r}: app_mix has {len(self.app_mix)} entries but the "
                 f"configuration has {n_apps} application classes."
             )
+        if self.trace is not None:
+            self.trace.check_compatible(n_edge)
         if self.capacity_factors is not None:
             if len(self.capacity_factors) != n_edge + 1:
                 raise ValueError(

@@ -11,6 +11,10 @@ with ``mu_i`` the node's nominal service rate, ``w_i`` its popularity weight, ``
 mid-episode shift, ``burst_i(t)`` 1 while a periodic burst hits node ``i`` (each burst hits each
 node with probability ``burst_fraction``), and ``flash_i(t)`` the sum of exponentially decaying
 flash crowds started by a Poisson process. Arrivals are ``Poisson(lambda_i(t))``.
+
+A task with a ``trace`` replaces the synthetic shape by a slice of a real request trace, drawn
+from the same generator: ``lambda_i(t) = mu_i * load * w_i * s(t) * x_i(t)`` with ``x_i`` the
+trace's relative load of node ``i`` (model in :mod:`edgecloud_gym.traces.spec`).
 """
 
 from __future__ import annotations
@@ -80,6 +84,8 @@ def sample_workload(
     phase = ((start + t) % day_steps) / day_steps
     weights = np.ones(n) if task.node_weights is None else np.asarray(task.node_weights)
     level = task.load * weights * edge_mu  # (N,)
+    if task.trace is not None:
+        return _trace_workload(task, level, steps=steps, warmup=warmup, rng=rng, length=length)
 
     shape = 1.0 + task.diurnal_amplitude * np.sin(2 * np.pi * phase)
     if task.shift_at is not None:
@@ -104,6 +110,30 @@ def sample_workload(
     arrivals = rng.poisson(rates).astype(np.float64)
     return EpisodeWorkload(
         rates=rates[None], arrivals=arrivals[None], phase=phase[None], warmup=warmup, steps=steps
+    )
+
+
+def _trace_workload(
+    task: Task, level: np.ndarray, *, steps: int, warmup: int, length: int, rng: np.random.Generator
+) -> EpisodeWorkload:
+    """One episode whose rates follow a slice of ``task.trace`` (reset-time work only)."""
+    piece = task.trace.sample(level.shape[0], length, rng)
+    rates = piece.shape * level[None, :]
+    if task.shift_at is not None:
+        rates = (
+            rates
+            * np.where(np.arange(length) >= warmup + task.shift_at, task.shift_load, 1.0)[:, None]
+        )
+    if task.trace.arrivals == "poisson":
+        arrivals = rng.poisson(rates).astype(np.float64)
+    else:
+        arrivals = rates.copy()
+    return EpisodeWorkload(
+        rates=rates[None],
+        arrivals=arrivals[None],
+        phase=piece.phase[None],
+        warmup=warmup,
+        steps=steps,
     )
 
 

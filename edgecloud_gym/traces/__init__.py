@@ -1,0 +1,36 @@
+"""Trace-driven workloads: real request traces as the arrivals of the edge nodes.
+
+- :mod:`~edgecloud_gym.traces.loading`: reading and validating trace CSVs (:func:`load_trace`,
+  :class:`TraceData`, :class:`TraceFormatError`).
+- :mod:`~edgecloud_gym.traces.spec`: :class:`TraceSpec`, the workload source held in
+  ``Task.trace``: mapping of series to nodes, rescaling, resampling, chronological splits and
+  episode slices.
+- :mod:`~edgecloud_gym.traces.bundled`: the bundled NASA-HTTP and Alibaba GenAI traces.
+- :mod:`~edgecloud_gym.traces.envs`: ``make_trace_env``, the entry point of the
+  ``EdgeCloud-Trace-*`` ids.
+
+See ``docs/traces.md``.
+"""
+
+from edgecloud_gym.traces.bundled import (
+    ALIBABA_GENAI,
+    BUNDLED_TRACES,
+    NASA_HTTP,
+    as_trace_spec,
+    get_trace,
+)
+from edgecloud_gym.traces.loading import TraceData, TraceFormatError, load_trace
+from edgecloud_gym.traces.spec import TraceSlice, TraceSpec
+
+__all__ = [
+    "ALIBABA_GENAI",
+    "BUNDLED_TRACES",
+    "NASA_HTTP",
+    "TraceData",
+    "TraceFormatError",
+    "TraceSlice",
+    "TraceSpec",
+    "as_trace_spec",
+    "get_trace",
+    "load_trace",
+]
