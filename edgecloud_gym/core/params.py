@@ -107,8 +107,10 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
     )
     work = np.array([a.work_mcycles for a in config.apps])  # Mcycles
     data = np.array([a.data_mbit for a in config.apps])  # Mbit
-    mean_work = mix @ work  # (B,) Mcycles per request
-    mean_data = mix @ data  # (B,) Mbit per request
+    # Row-wise sums rather than ``mix @ work``: BLAS rounds a matrix-vector product differently
+    # from a dot product, so a system's constants would depend on the size of its batch.
+    mean_work = (mix * work).sum(axis=1)  # (B,) Mcycles per request
+    mean_data = (mix * data).sum(axis=1)  # (B,) Mbit per request
 
     cycles_per_step = cores * ghz * 1e3 * config.step_s  # Mcycles per step, nominal (S,)
     obs_mu = cycles_per_step[None, :] / mean_work[:, None]  # (B, S) requests/step
