@@ -406,9 +406,9 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
         out: The suite's output folder.
         records: The run records (default: read ``out/runs``).
     """
-    out = check_writable(Path(out))
     if records is None:
         records = load_runs(out)
+    out = check_writable(Path(out))
     if not records:
         raise ValueError(f"no runs to report in {out}.")
     table = _Table(records)
