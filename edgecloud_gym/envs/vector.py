@@ -7,6 +7,7 @@ single :class:`~edgecloud_gym.envs.allocation.EdgeCloudEnv`, a batch of one.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ from edgecloud_gym.core.actions import action_names
 from edgecloud_gym.core.dynamics import StepResult
 from edgecloud_gym.core.simulator import METRIC_KEYS, REWARD_PARTS, BatchSimulator
 from edgecloud_gym.envs.allocation import (
+    EdgeCloudEnv,
     ObservationLayout,
     allocation_spaces,
     check_actions,
@@ -35,6 +37,8 @@ __all__ = ["EdgeCloudVectorEnv"]
 
 TaskSpec = Task | str | Mapping[str, Any] | None
 _AUTORESET_MODES = {m.value: m for m in AutoresetMode}
+# The single env's defaults, so that both build the same system from the same arguments.
+_SINGLE_ENV_DEFAULTS = inspect.signature(EdgeCloudEnv.__init__).parameters
 
 
 def _autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
@@ -116,7 +120,8 @@ class EdgeCloudVectorEnv(VectorEnv):
     - ``num_envs``: number of sub-environments (>= 1).
     - ``task``: one task for all sub-environments (a :class:`~edgecloud_gym.tasks.Task`, a
       preset or scenario name, a mapping) or a list or tuple of ``num_envs`` of them.
-    - ``config``, ``forecaster``, ``action_mode``, ``episode_steps``: as the single env.
+    - ``config``, ``action_mode``, ``episode_steps``: as the single env.
+    - ``forecaster``: as the single env; None (default) takes the single env's default.
     - ``task_sampler``: optional callable ``rng -> Task``; each sub-environment draws its own
       task from its own generator at each of its resets (``EdgeCloud-Random-v0``).
     - ``max_episode_steps``: the registered time limit (``gym.make_vec`` passes it).
@@ -139,7 +144,7 @@ class EdgeCloudVectorEnv(VectorEnv):
         num_envs: int = 1,
         task: TaskSpec | Sequence[TaskSpec] = None,
         config: EdgeCloudConfig | Mapping[str, Any] | None = None,
-        forecaster: str | Forecaster = "naive",
+        forecaster: str | Forecaster | None = None,
         action_mode: str = "discrete",
         episode_steps: int = 200,
         task_sampler: Callable[[np.random.Generator], Task] | None = None,
@@ -163,6 +168,8 @@ class EdgeCloudVectorEnv(VectorEnv):
         self.task_sampler = task_sampler
         self.render_mode = None
         self._set_tasks(self._resolve_tasks(task))
+        if forecaster is None:
+            forecaster = _SINGLE_ENV_DEFAULTS["forecaster"].default
         self.sim = BatchSimulator(
             self.config, list(self._tasks), forecaster, action_mode, int(episode_steps)
         )
