@@ -1,4 +1,15 @@
-"""Workload forecasters: the interface, simple baselines and the oracle."""
+"""Workload forecasters: the interface, the baselines, the oracle and the paper's LSTM.
+
+Registered names (``forecaster=`` of the environments): ``"none"``, ``"naive"``,
+``"seasonal"``, ``"ewma"``, ``"oracle"`` and ``"lstm"`` (the default of the registered ids;
+pretrained weights ship with the package, torch is imported only when it is built).
+
+- :mod:`~edgecloud_gym.forecasting.base`: the protocol, none / naive / oracle and the registry;
+- :mod:`~edgecloud_gym.forecasting.baselines`: seasonal naive and EWMA;
+- :mod:`~edgecloud_gym.forecasting.lstm`: the LSTM, its features and its weights files;
+- :mod:`~edgecloud_gym.forecasting.training`: the training pipeline (``edgecloud forecast train``);
+- :mod:`~edgecloud_gym.forecasting.evaluation`: MAE / RMSE / MASE on held-out tasks.
+"""
 
 from edgecloud_gym.forecasting.base import (
     FORECASTERS,
@@ -9,13 +20,23 @@ from edgecloud_gym.forecasting.base import (
     make_forecaster,
     register_forecaster,
 )
+from edgecloud_gym.forecasting.baselines import EWMAForecaster, SeasonalNaiveForecaster
+from edgecloud_gym.forecasting.lstm import LSTMForecaster, WeightsMismatchError
+
+register_forecaster("seasonal", SeasonalNaiveForecaster)
+register_forecaster("ewma", EWMAForecaster)
+register_forecaster("lstm", LSTMForecaster)
 
 __all__ = [
     "FORECASTERS",
+    "EWMAForecaster",
     "Forecaster",
+    "LSTMForecaster",
     "NaiveForecaster",
     "NoForecaster",
     "OracleForecaster",
+    "SeasonalNaiveForecaster",
+    "WeightsMismatchError",
     "make_forecaster",
     "register_forecaster",
 ]
