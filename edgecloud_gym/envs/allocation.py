@@ -307,8 +307,9 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
 
     - ``task``: a :class:`~edgecloud_gym.tasks.Task`, a preset or scenario name, or a mapping.
     - ``config``: an :class:`~edgecloud_gym.config.EdgeCloudConfig` or a mapping of its fields.
-    - ``forecaster``: ``"none"``, ``"naive"``, ``"oracle"`` or another registered name, or a
-      forecaster object.
+    - ``forecaster``: ``"lstm"`` (default: the paper's LSTM with the shipped weights, needs
+      torch), ``"naive"``, ``"seasonal"``, ``"ewma"``, ``"oracle"``, ``"none"`` or another
+      registered name, or a forecaster object (see ``docs/forecasting.md``).
     - ``action_mode``: ``"discrete"`` or ``"continuous"``.
     - ``episode_steps``: episode length (steps).
     - ``task_sampler``: optional callable ``rng -> Task`` called at every reset (used by
@@ -326,7 +327,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         self,
         task: Task | str | Mapping[str, Any] | None = None,
         config: EdgeCloudConfig | Mapping[str, Any] | None = None,
-        forecaster: str | Forecaster = "naive",
+        forecaster: str | Forecaster = "lstm",
         action_mode: str = "discrete",
         episode_steps: int = 200,
         task_sampler: Any = None,
