@@ -2,7 +2,7 @@
 
 Writes into ``--out``:
 
-- ``{run}/agent...``: the saved agent (``agent.save``; load it with
+- ``{run}/agent.zip`` (SB3 agents) or ``agent.json``: the saved agent (``agent.save``; load it with
   ``edgecloud evaluate --agent NAME --load PATH``);
 - ``{run}/run.json``: the settings, the learning curve, its convergence speed and the final
   evaluation's mean metrics;
@@ -100,8 +100,9 @@ def train(
         eval_env.close()
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
-    agent.save(folder / "agent")
-    saved = sorted(p for p in folder.iterdir() if p.name.startswith("agent"))
+    # SB3-backed agents write zip archives; the rule-based ones and the oracle write JSON
+    saved = folder / ("agent.zip" if hasattr(agent, "model") else "agent.json")
+    agent.save(saved)
     episodes = evaluate(agent, env, final_episodes, 100_000)
     env.close()
     conv = convergence_step(*zip(*curve, strict=True)) if curve else math.nan
@@ -111,7 +112,7 @@ def train(
         "seed": seed,
         "steps": steps,
         "run_name": name,
-        "saved": str(saved[0]) if saved else None,
+        "saved": str(saved),
         "learning_curve": [list(p) for p in curve],
         "convergence_steps": conv if math.isfinite(conv) else None,
         "metrics": summarise_episodes(episodes),

@@ -415,3 +415,23 @@ def test_ray_executor_matches_local(tmp_path: Path) -> None:
     key = lambda r: (r["spec"]["agent"], r["spec"]["seed"])  # noqa: E731
     for a, b in zip(sorted(local, key=key), sorted(remote, key=key), strict=True):
         assert a["metrics"] == b["metrics"]
+
+
+def test_cli_train_saves_an_agent_that_evaluate_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "train"
+    argv = ["train", "--agent", "reactive", "--env", "EdgeCloud-Low-v0", "--steps", "0"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    assert run.name.startswith("EdgeCloud-Low-v0__reactive__0__")
+    record = json.loads((run / "run.json").read_text())
+    saved = Path(record["saved"])
+    assert saved.parent == run and saved.exists()
+    capsys.readouterr()
+    ev = ["evaluate", "--agent", "reactive", "--env", "EdgeCloud-Low-v0", "--load", str(saved)]
+    assert (
+        cli.main([*ev, "--episodes", "5", "--seed", "100000"]) == 0
+    )  # train.py's final evaluation
+    printed = capsys.readouterr().out
+    assert f"{record['metrics']['return']:12.4f}".strip() in printed
