@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 import edgecloud_gym
+from edgecloud_bench import vector_throughput
 from edgecloud_bench._io import atomic_write_json, check_writable
 
 __all__ = ["add_parser", "env_step_rate", "run_throughput"]
@@ -103,6 +104,7 @@ def add_parser(subparsers: Any) -> None:
         help="comma-separated forecasters to time (default none,naive)",
     )
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
+    vector_throughput.add_arguments(p)
     p.set_defaults(func=_main)
 
 
@@ -113,6 +115,9 @@ def _main(args: argparse.Namespace) -> int:
         check_writable(args.json)
     result = run_throughput(args.steps, args.repeats, tuple(args.forecasters.split(",")))
     _print(result)
+    vector = vector_throughput.run_from_args(args)  # native vector env, SyncVectorEnv, DQN
+    if vector is not None:
+        result["vector"] = vector
     if args.json:
         atomic_write_json(args.json, result)
         print(f"wrote {args.json}")

@@ -1,0 +1,391 @@
+"""Vector-env figures of ``edgecloud bench throughput``, measured side by side in one run.
+
+- env-steps per second of the native vector env (:class:`EdgeCloudVectorEnv`) at several numbers
+  of envs, next to Gymnasium's ``SyncVectorEnv`` over the single env at 16 envs;
+- the native env at 1024 envs with the LSTM forecaster (its once-per-reset pass included);
+- step cost as the number of edge nodes grows (one env and a batch);
+- SB3 DQN training steps per second with 1 and 8 envs through the SB3 adapter, next to 8 single
+  envs in SB3's ``DummyVecEnv``;
+- the memory of the simulator state for 4096 envs.
+
+Every vector env here autoresets in the same step, so each ``step`` call is ``num_envs``
+transitions and the resets (workload sampling and forecasts, once per 200-step episode) are inside
+the timed loop. Rates are the best of ``repeats`` timed runs after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+import edgecloud_gym
+from edgecloud_bench._io import check_writable
+from edgecloud_gym.config import EdgeCloudConfig, Topology
+from edgecloud_gym.core.simulator import BatchSimulator
+from edgecloud_gym.envs.vector import EdgeCloudVectorEnv
+from edgecloud_gym.forecasting import FORECASTERS
+from edgecloud_gym.registration import EPISODE_STEPS
+from edgecloud_gym.tasks import HIGH
+
+__all__ = [
+    "add_arguments",
+    "plot_vector",
+    "print_vector",
+    "run_from_args",
+    "run_vector_throughput",
+    "state_nbytes",
+]
+
+ENV_ID = "EdgeCloud-High-v0"
+SAME_STEP = AutoresetMode.SAME_STEP
+
+
+def vector_step_rate(make: Callable[[], gym.vector.VectorEnv], steps: int, repeats: int) -> float:
+    """Best-of-``repeats`` env-steps (transitions) per second of a SAME_STEP vector env."""
+    venv = make()
+    n = venv.num_envs
+    space = venv.single_action_space
+    rng = np.random.default_rng(0)
+    if isinstance(space, gym.spaces.Discrete):
+        actions = rng.integers(space.n, size=(16, n))
+    else:
+        actions = rng.random((16, n, *space.shape)).astype(np.float32)
+    venv.reset(seed=0)
+    for i in range(min(steps, 50)):  # warm-up, compiles numba kernels
+        venv.step(actions[i % 16])
+    best = 0.0
+    for _ in range(repeats):
+        venv.reset(seed=1)  # the reset itself is timed by the autoresets inside the loop
+        start = time.perf_counter()
+        for i in range(steps):
+            venv.step(actions[i % 16])
+        best = max(best, n * steps / (time.perf_counter() - start))
+    venv.close()
+    return best
+
+
+def _steps_for(num_envs: int, episode_steps: int) -> int:
+    """Timed vector steps: two episodes (two batched resets) at least, ~400k transitions."""
+    return max(2 * episode_steps, min(20 * episode_steps, 400_000 // num_envs))
+
+
+def state_nbytes(sim: BatchSimulator) -> int:
+    """Bytes of every array the simulator holds (its state, workload, parameters and buffers)."""
+    seen: set[int] = set()
+    total = 0
+
+    def add(obj: Any) -> None:
+        nonlocal total
+        if isinstance(obj, np.ndarray):
+            base = obj
+            while isinstance(base.base, np.ndarray):
+                base = base.base
+            if id(base) not in seen:
+                seen.add(id(base))
+                total += base.nbytes
+        elif hasattr(obj, "__dataclass_fields__"):
+            for name in obj.__dataclass_fields__:
+                add(getattr(obj, name))
+
+    for value in vars(sim).values():
+        add(value)
+    return total
+
+
+def _memory(num_envs: int, forecaster: str) -> dict[str, Any]:
+    tracemalloc.start()
+    venv = gym.make_vec(ENV_ID, num_envs=num_envs, forecaster=forecaster)
+    venv.reset(seed=0)
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {
+        "num_envs": num_envs,
+        "forecaster": forecaster,
+        "state_mb": state_nbytes(venv.unwrapped.sim) / 2**20,
+        "traced_after_reset_mb": current / 2**20,
+        "traced_peak_mb": peak / 2**20,
+    }
+
+
+def _dqn_rate(make_env: Callable[[], Any], timesteps: int) -> dict[str, Any]:
+    import torch
+    from stable_baselines3 import DQN
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a small MLP: one thread is fastest on the 2-core machine
+    try:
+        env = make_env()
+        model = DQN(
+            "MlpPolicy",
+            env,
+            learning_starts=timesteps // 5,
+            buffer_size=max(10_000, timesteps),
+            train_freq=4,
+            seed=0,
+            device="cpu",
+        )
+        start = time.perf_counter()
+        model.learn(total_timesteps=timesteps)
+        elapsed = time.perf_counter() - start
+        env.close()
+    finally:
+        torch.set_num_threads(threads)
+    return {
+        "timesteps": model.num_timesteps,
+        "gradient_steps": model._n_updates,
+        "steps_per_s": model.num_timesteps / elapsed,
+    }
+
+
+def run_vector_throughput(
+    num_envs: Sequence[int] = (1, 16, 256, 1024, 4096),
+    sync_envs: int = 16,
+    node_counts: Sequence[int] = (6, 24, 96),
+    node_batch: int = 256,
+    dqn_timesteps: int = 4000,
+    memory_envs: int = 4096,
+    repeats: int = 3,
+) -> dict[str, Any]:
+    """Measure every vector-env figure (see the module docstring) in one process."""
+    edgecloud_gym.register_envs()
+    steps_ep = EPISODE_STEPS
+    out: dict[str, Any] = {"env_id": ENV_ID, "repeats": repeats, "autoreset_mode": "SameStep"}
+
+    def native(n: int, forecaster: str = "none", **kw: Any) -> Callable[[], gym.vector.VectorEnv]:
+        return lambda: gym.make_vec(
+            ENV_ID, num_envs=n, forecaster=forecaster, autoreset_mode=SAME_STEP, **kw
+        )
+
+    sync = vector_step_rate(
+        lambda: gym.make_vec(
+            ENV_ID,
+            num_envs=sync_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": SAME_STEP},
+            forecaster="none",
+        ),
+        _steps_for(1, steps_ep) // 4,
+        repeats,
+    )
+    out["sync"] = {"num_envs": sync_envs, "forecaster": "none", "steps_per_s": sync}
+    rows = []
+    for n in num_envs:
+        rate = vector_step_rate(native(n), _steps_for(n, steps_ep), repeats)
+        rows.append(
+            {
+                "num_envs": n,
+                "forecaster": "none",
+                "steps_per_s": rate,
+                "us_per_env_step": 1e6 / rate,
+                "x_sync": rate / sync,
+            }
+        )
+    if "lstm" in FORECASTERS and 1024 in num_envs:
+        # One timed episode (its autoreset included): each LSTM pass over 1024 episodes is long.
+        rate = vector_step_rate(native(1024, "lstm"), steps_ep, 1)
+        none_1024 = next(r for r in rows if r["num_envs"] == 1024)["steps_per_s"]
+        rows.append(
+            {
+                "num_envs": 1024,
+                "forecaster": "lstm",
+                "steps_per_s": rate,
+                "us_per_env_step": 1e6 / rate,
+                "x_sync": rate / sync,
+                "cost_vs_forecast_off": none_1024 / rate,
+            }
+        )
+    out["native"] = rows
+    out["lstm_registered"] = "lstm" in FORECASTERS
+
+    nodes = []
+    for n_edge in node_counts:
+        config = EdgeCloudConfig(topology=Topology(edge_cores=(8,) * n_edge))
+        for batch in (1, node_batch):
+            rate = vector_step_rate(
+                lambda config=config, batch=batch: EdgeCloudVectorEnv(
+                    num_envs=batch,
+                    task=HIGH,  # no per-node fields: fits every topology
+                    config=config,
+                    forecaster="none",
+                    autoreset_mode=SAME_STEP,
+                ),
+                _steps_for(batch, steps_ep) // (4 if batch == 1 else 1),
+                repeats,
+            )
+            nodes.append({"n_edge": n_edge, "num_envs": batch, "us_per_env_step": 1e6 / rate})
+    for r in nodes:
+        ref = next(x for x in nodes if x["num_envs"] == r["num_envs"])
+        r["x_6_nodes"] = r["us_per_env_step"] / ref["us_per_env_step"]
+    out["nodes"] = nodes
+
+    out["memory"] = [_memory(memory_envs, fc) for fc in ("none", "naive")]
+
+    if dqn_timesteps == 0:
+        out["dqn"] = []
+        return out
+    try:
+        from stable_baselines3.common.env_util import make_vec_env
+
+        from edgecloud_agents.sb3_vec import make_sb3_vec_env
+    except ImportError:  # the zoo extra is not installed
+        out["dqn"] = []
+    else:
+        out["dqn"] = [
+            {
+                "setup": f"native x{n} (SB3 adapter)",
+                "n_envs": n,
+                **_dqn_rate(
+                    lambda n=n: make_sb3_vec_env(ENV_ID, n_envs=n, seed=0, forecaster="none"),
+                    dqn_timesteps,
+                ),
+            }
+            for n in (1, 8)
+        ]
+        out["dqn"].append(
+            {
+                "setup": "single x8 (SB3 DummyVecEnv)",
+                "n_envs": 8,
+                **_dqn_rate(
+                    lambda: make_vec_env(
+                        ENV_ID, n_envs=8, seed=0, env_kwargs={"forecaster": "none"}
+                    ),
+                    dqn_timesteps,
+                ),
+            }
+        )
+    return out
+
+
+def print_vector(result: dict[str, Any]) -> None:
+    """Print the vector-env figures as tables."""
+    sync = result["sync"]
+    print(f"\nVector envs ({result['env_id']}, autoreset SameStep, resets in the timed loop)")
+    print(
+        f"SyncVectorEnv x{sync['num_envs']} (forecaster none): {sync['steps_per_s']:,.0f} env-steps/s"
+    )
+    print(f"{'num_envs':>9}{'forecaster':>12}{'env-steps/s':>14}{'us/env-step':>13}{'x sync':>9}")
+    for r in result["native"]:
+        print(
+            f"{r['num_envs']:>9}{r['forecaster']:>12}{r['steps_per_s']:>14,.0f}"
+            f"{r['us_per_env_step']:>13.3f}{r['x_sync']:>9.1f}"
+        )
+    if not result["lstm_registered"]:
+        print("(forecaster 'lstm' is not registered: no LSTM row)")
+    print(f"\n{'edge nodes':>10}{'num_envs':>10}{'us/env-step':>13}{'x 6 nodes':>11}")
+    for r in result["nodes"]:
+        print(
+            f"{r['n_edge']:>10}{r['num_envs']:>10}{r['us_per_env_step']:>13.3f}"
+            f"{r['x_6_nodes']:>11.2f}"
+        )
+    print(f"\n{'memory':<8}{'num_envs':>9}{'forecaster':>12}{'state MB':>10}{'peak MB':>9}")
+    for r in result["memory"]:
+        print(
+            f"{'':<8}{r['num_envs']:>9}{r['forecaster']:>12}{r['state_mb']:>10.1f}"
+            f"{r['traced_peak_mb']:>9.1f}"
+        )
+    if result["dqn"]:
+        print(f"\n{'SB3 DQN training':<32}{'timesteps':>10}{'grad steps':>11}{'steps/s':>10}")
+        for r in result["dqn"]:
+            print(
+                f"{r['setup']:<32}{r['timesteps']:>10}{r['gradient_steps']:>11}"
+                f"{r['steps_per_s']:>10,.0f}"
+            )
+
+
+def plot_vector(result: dict[str, Any], path: str | Path) -> None:
+    """Write the figures as one PNG: step rate vs envs, cost vs nodes, DQN throughput."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    ax = axes[0]
+    none = [r for r in result["native"] if r["forecaster"] == "none"]
+    ax.loglog(
+        [r["num_envs"] for r in none], [r["steps_per_s"] for r in none], "o-", label="native, none"
+    )
+    for r in result["native"]:
+        if r["forecaster"] != "none":
+            ax.loglog(r["num_envs"], r["steps_per_s"], "s", label=f"native, {r['forecaster']}")
+    sync = result["sync"]
+    ax.loglog(sync["num_envs"], sync["steps_per_s"], "x", ms=10, label="SyncVectorEnv, none")
+    ax.axhline(1e6, ls=":", c="grey", lw=1)
+    ax.set(xlabel="num_envs", ylabel="env-steps / s", title="Vector env step rate")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    for batch in sorted({r["num_envs"] for r in result["nodes"]}):
+        rows = [r for r in result["nodes"] if r["num_envs"] == batch]
+        ax.plot(
+            [r["n_edge"] for r in rows],
+            [r["us_per_env_step"] for r in rows],
+            "o-",
+            label=f"{batch} env(s)",
+        )
+    ax.set(xlabel="edge nodes", ylabel="us per env-step", title="Step cost vs nodes")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    if result["dqn"]:
+        ax.bar(
+            [r["setup"].replace(" (", "\n(") for r in result["dqn"]],
+            [r["steps_per_s"] for r in result["dqn"]],
+        )
+    ax.set(ylabel="env-steps / s", title="SB3 DQN training")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the vector-env options to ``edgecloud bench throughput``."""
+    g = parser.add_argument_group("vector envs")
+    g.add_argument(
+        "--no-vector", action="store_true", help="skip the vector-env figures (single env only)"
+    )
+    g.add_argument(
+        "--vector-envs",
+        default="1,16,256,1024,4096",
+        help="comma-separated numbers of envs for the native vector env (default "
+        "1,16,256,1024,4096)",
+    )
+    g.add_argument(
+        "--dqn-timesteps",
+        type=int,
+        default=4000,
+        help="SB3 DQN timesteps per training-throughput run (default 4000; 0 skips DQN)",
+    )
+    g.add_argument("--plot", metavar="PNG", help="also plot the vector-env figures to PNG")
+
+
+def run_from_args(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Run, print and plot the vector-env figures as ``args`` ask; None with ``--no-vector``."""
+    if args.no_vector:
+        return None
+    try:
+        envs = tuple(int(x) for x in args.vector_envs.split(","))
+    except ValueError as exc:
+        raise ValueError(
+            f"--vector-envs must be comma-separated integers, got {args.vector_envs!r}."
+        ) from exc
+    if min(envs) < 1 or args.dqn_timesteps < 0:
+        raise ValueError("--vector-envs must be >= 1 and --dqn-timesteps >= 0.")
+    if args.plot:
+        check_writable(args.plot)
+    result = run_vector_throughput(
+        num_envs=envs, dqn_timesteps=args.dqn_timesteps, repeats=args.repeats
+    )
+    print_vector(result)
+    if args.plot:
+        plot_vector(result, args.plot)
+        print(f"wrote {args.plot}")
+    return result
