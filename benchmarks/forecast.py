@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecloud_bench import trace_forecast
 from edgecloud_bench._io import atomic_write_json, atomic_write_text, check_writable
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core.workload import EpisodeWorkload
@@ -318,10 +319,13 @@ def _add_eval(subparsers: Any) -> None:
     p.add_argument(
         "--out-dir", default="runs/forecast/eval", help="output folder (default runs/forecast/eval)"
     )
+    trace_forecast.add_arguments(p)  # --trace: real traces (benchmarks/trace_forecast.py)
     p.set_defaults(func=_eval_main)
 
 
 def _eval_main(args: argparse.Namespace) -> int:
+    if args.trace:
+        return trace_forecast.main(args)
     if args.n_tasks < 0 or args.episodes < 1 or args.seed < 0:
         raise ValueError(
             f"--n-tasks must be >= 0, --episodes >= 1 and --seed >= 0, got {args.n_tasks}, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import gymnasium as gym
@@ -35,11 +36,12 @@ def _write(path: Path, header: str, rows: list[str]) -> Path:
 
 
 def _minutes(n: int, start_hour: int = 0) -> list[str]:
-    return [f"2024-01-01 {start_hour + i // 60:02d}:{i % 60:02d}" for i in range(n)]
+    t0 = datetime(2024, 1, 1, start_hour)
+    return [(t0 + timedelta(minutes=i)).strftime("%Y-%m-%d %H:%M") for i in range(n)]
 
 
 def _csv(tmp_path: Path, counts: np.ndarray, name: str = "t.csv") -> Path:
-    """A per-minute trace starting 2024-01-01 00:00 (up to 24 h)."""
+    """A per-minute trace starting 2024-01-01 00:00."""
     counts = np.asarray(counts)
     if counts.ndim == 1:
         counts = counts[:, None]
@@ -416,3 +418,35 @@ def test_vector_env_of_a_trace_id():
     assert obs.shape[0] == 3
     obs, *_ = envs.step(np.zeros(3, dtype=np.int64))
     assert np.all(np.isfinite(obs))
+
+
+# ---------------------------------------------------------------------- forecasting on traces
+
+
+def test_split_workload_tiles_only_the_split(tmp_path):
+    from edgecloud_gym.traces.forecasting import split_workload
+
+    spec = _marker_spec(tmp_path)
+    wl = split_workload(spec, "train", scale=np.array([50.0]), load=0.5, steps=100, warmup=20)
+    assert wl.arrivals.shape == (6, 125, 1)  # 700 train rows: starts 0, 100, ..., 500
+    assert wl.arrivals.max() <= 10 / 5.5 * 0.5 * 50 + 1e-9  # train rows hold 1..10, mean 5.5
+    test = split_workload(spec, "test", scale=np.array([50.0]), steps=100, warmup=20)
+    np.testing.assert_allclose(test.arrivals, 1000 / 5.5 * 0.6 * 50)  # test rows only
+    np.testing.assert_array_equal(test.rates, test.arrivals)
+
+
+def test_finetuning_never_reads_the_test_period(tmp_path):
+    pytest.importorskip("torch")
+    from edgecloud_gym.traces.forecasting import FinetuneConfig, finetune_lstm
+
+    rng = np.random.default_rng(0)
+    train = rng.poisson(30 + 20 * np.sin(np.arange(1400) / 40)).astype(float)
+    cfg = FinetuneConfig(steps=50, warmup=20, batch_windows=4, batches_per_epoch=2, max_epochs=1)
+    a = TraceSpec(str(_csv(tmp_path, np.r_[train, np.full(600, 5.0)], "a.csv")))
+    b = TraceSpec(str(_csv(tmp_path, np.r_[train, rng.poisson(90, 600)], "b.csv")))
+    wa, meta = finetune_lstm(a, cfg, out=tmp_path / "a.npz")
+    wb, _ = finetune_lstm(b, cfg)
+    for name in wa:
+        np.testing.assert_array_equal(wa[name], wb[name])
+    assert max(stop for _, stop in meta["finetune"]["train_rows"]) <= 1400
+    assert (tmp_path / "a.npz").is_file() and (tmp_path / "a.json").is_file()
