@@ -150,7 +150,7 @@ def _kernel(
             backlog_sum += new_backlog
             power += srv[b, 5, s] + srv[b, 6, s] * util
 
-            rho = min(util, _RHO_MAX)
+            rho = min(max(util, 0.0), _RHO_MAX)  # util < 0 by rounding: no NaN from rho ** c
             wait = new_backlog * inv_mu * step_s * 1e3 + srv[b, 3, s] * rho ** srv[b, 4, s] / (
                 1.0 - rho
             )
