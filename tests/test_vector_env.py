@@ -416,3 +416,18 @@ def test_sb3_dqn_trains_on_the_native_vector_env():
     assert model.replay_buffer.timeouts[: model.replay_buffer.size()].any()
     after = list(model.q_net.parameters())
     assert any(not np.allclose(a.detach(), b) for a, b in zip(after, before, strict=True))
+
+
+def test_parallel_workload_sampling_is_deterministic(monkeypatch):
+    """Large resets draw workloads on threads; each env's draws come from its own generator,
+    so the episodes are those of a serial reset (and of single envs with the same seeds)."""
+    from edgecloud_gym.core import simulator
+
+    n = 80  # above the size where the reset goes parallel
+    monkeypatch.setattr(simulator, "SAMPLING_THREADS", 4)
+    parallel, _ = EdgeCloudVectorEnv(num_envs=n, task="high", forecaster="none").reset(seed=3)
+    monkeypatch.setattr(simulator, "SAMPLING_THREADS", 1)
+    serial, _ = EdgeCloudVectorEnv(num_envs=n, task="high", forecaster="none").reset(seed=3)
+    assert np.array_equal(parallel, serial)
+    last, _ = gym.make("EdgeCloud-High-v0", forecaster="none").reset(seed=3 + n - 1)
+    assert np.array_equal(parallel[-1], last)

@@ -7,7 +7,9 @@ with B = num_envs. It has no Gymnasium dependency.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -44,6 +46,47 @@ METRIC_KEYS: tuple[str, ...] = (
 )
 
 ACTION_MODES = ("discrete", "continuous")
+
+#: Threads that draw the workloads of a large reset in parallel. Each system's draws come from
+#: its own generator only, so the result doesn't depend on the number of threads.
+SAMPLING_THREADS = min(4, os.cpu_count() or 1)
+_PARALLEL_MIN_SYSTEMS = 64  # below this, one thread is faster
+_pool: ThreadPoolExecutor | None = None
+
+
+def _forget_pool() -> None:
+    """A forked child has none of the parent's threads: it starts its own pool when needed."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _map_systems(
+    draw: Callable[[int], EpisodeWorkload],
+    n: int,
+    rngs: Sequence[np.random.Generator],
+    parallel: bool,
+) -> list[EpisodeWorkload]:
+    """``[draw(j) for j in range(n)]``, in chunks on a thread pool for large resets (numpy's
+    samplers release the GIL). Serial when a generator is shared between systems, whose draws
+    would then depend on thread timing."""
+    threads = SAMPLING_THREADS
+    if (
+        not parallel
+        or threads < 2
+        or n < _PARALLEL_MIN_SYSTEMS
+        or len({id(r) for r in rngs[:n]}) < n
+    ):
+        return [draw(j) for j in range(n)]
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(threads, thread_name_prefix="edgecloud-reset")
+    chunks = np.array_split(np.arange(n), threads)
+    done = _pool.map(lambda chunk: [draw(int(j)) for j in chunk], chunks)
+    return [part for chunk in done for part in chunk]
 
 
 class BatchSimulator:
@@ -119,8 +162,10 @@ class BatchSimulator:
         rows = slice(None) if indices is None else idx  # plain slices avoid gather copies
         cfg = self.config
         edge_mu = self.params.obs_mu[:, : self.n_edge]
-        parts = [
-            sample_workload(
+
+        def draw(j: int) -> EpisodeWorkload:
+            i = idx[j]
+            return sample_workload(
                 self.tasks[i],
                 edge_mu[i],
                 steps=self.episode_steps,
@@ -129,8 +174,9 @@ class BatchSimulator:
                 day_steps=cfg.day_steps,
                 rng=rngs[j],
             )
-            for j, i in enumerate(idx)
-        ]
+
+        synthetic = all(getattr(self.tasks[i], "trace", None) is None for i in idx)
+        parts = _map_systems(draw, len(idx), rngs, parallel=synthetic)
         fresh = EpisodeWorkload(
             rates=np.concatenate([p.rates for p in parts]),
             arrivals=np.concatenate([p.arrivals for p in parts]),
