@@ -1,0 +1,190 @@
+"""Tests of the offloading learners (DDLO, DROO, DMRO, DQN baseline) with tiny budgets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edgecloud_agents.ddlo import DDLO
+from edgecloud_agents.droo import DROO, order_preserving_quantise
+from edgecloud_agents.offloading import OffloadingCritic, ParallelMLP, frame_ratio
+from edgecloud_bench.offloading_suite import recovery_frames, tail_mean
+from edgecloud_gym.offloading import (
+    EdgeCloudEnv,
+    EdgeCloudTask,
+    MUMTEnv,
+    WPMECEnv,
+    edgecloud_cost,
+    wpmec_rate,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _random_ratio(env, frames: int, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    env.reset(seed=0)
+    ratios = []
+    for _ in range(frames):
+        action = rng.integers(
+            0,
+            env.action_space.nvec if hasattr(env.action_space, "nvec") else 2,
+            size=env.action_space.shape,
+        )
+        ratios.append(frame_ratio(env.step(action)[4]))
+    return float(np.mean(ratios))
+
+
+# -- quantisation and critic -------------------------------------------------------------------
+
+
+def test_order_preserving_quantise_matches_droo_rule() -> None:
+    x = np.array([0.9, 0.45, 0.2, 0.6])
+    cands = order_preserving_quantise(x, 4)
+    # first: threshold at 0.5; then thresholds at 0.45, 0.6, 0.2 (closest to 0.5 first)
+    expected = np.array([[1, 0, 0, 1], [1, 1, 0, 1], [1, 0, 0, 0], [1, 1, 1, 1]])
+    np.testing.assert_array_equal(cands, expected)
+    assert cands.dtype == np.int8
+
+
+def test_order_preserving_quantise_rejects_bad_k() -> None:
+    with pytest.raises(ValueError, match="k must be <= N"):
+        order_preserving_quantise(np.array([0.2, 0.7]), 3)
+    with pytest.raises(ValueError, match="shape"):
+        order_preserving_quantise(np.ones((2, 2)), 1)
+
+
+def test_critic_scores_are_the_env_models() -> None:
+    env = EdgeCloudEnv()
+    obs, _ = env.reset(seed=3)
+    critic = OffloadingCritic.from_env(env)
+    cands = np.random.default_rng(0).integers(0, 3, size=(5, 9))
+    expected = -edgecloud_cost(
+        np.broadcast_to(obs.reshape(1, 3, 3), (5, 3, 3)),
+        cands.reshape(5, 3, 3),
+        env.task.params(),
+        env.task.cloud_params_or_none(),
+    )
+    np.testing.assert_allclose(critic.score(obs, cands), expected)
+    wenv = WPMECEnv(data_file=5, oracle="none")
+    h_obs, _ = wenv.reset(seed=0)
+    wcritic = OffloadingCritic.from_env(wenv)
+    modes = np.array([[0, 1, 0, 1, 1], [1, 1, 1, 1, 1]])
+    rates = wpmec_rate(np.broadcast_to(h_obs / 1e6, (2, 5)), modes).rate
+    np.testing.assert_allclose(wcritic.score(h_obs, modes), rates, rtol=1e-6)
+
+
+def test_parallel_mlp_nets_are_independent() -> None:
+    net = ParallelMLP(3, 4, 2, 3, (8,), torch.Generator().manual_seed(0))
+    x = torch.randn(5, 4)
+    out = net(x)
+    assert out.shape == (3, 5, 2, 3)
+    with torch.no_grad():
+        net.weights[0][1].zero_()
+    out2 = net(x)
+    torch.testing.assert_close(out2[0], out[0])
+    torch.testing.assert_close(out2[2], out[2])
+
+
+# -- learning beats random ----------------------------------------------------------------------
+
+
+def test_droo_short_run_beats_random_on_n5() -> None:
+    env = WPMECEnv(data_file=5, oracle="none")
+    agent = DROO(env, seed=0).learn(1500)
+    ratios = agent.history["ratio"]
+    assert len(ratios) == 1500
+    random = _random_ratio(WPMECEnv(data_file=5, oracle="none"), 300, seed=1)
+    learned = tail_mean(ratios)
+    assert learned > 0.97
+    assert learned > random + 0.1
+    assert 1 <= agent.k <= 5
+
+
+def test_ddlo_short_run_beats_random_on_mumt() -> None:
+    env = MUMTEnv(data_file="mumt_3x3")
+    agent = DDLO(env, seed=0).learn(1000)
+    random = _random_ratio(MUMTEnv(data_file="mumt_3x3"), 300, seed=1)
+    learned = tail_mean(agent.history["ratio"])
+    assert learned > 0.97
+    assert learned > random + 0.1
+
+
+def test_ddlo_places_tasks_in_the_cloud() -> None:
+    env = EdgeCloudEnv()
+    agent = DDLO(env, n_nets=3, seed=0)
+    assert agent.net.out_per_entry == 3
+    agent.learn(300)
+    obs, _ = env.reset(seed=5)
+    decision = agent.predict(obs)
+    assert decision.shape == (9,)
+    assert set(np.unique(decision)) <= {0, 1, 2}
+    assert tail_mean(agent.history["ratio"]) > 0.9
+
+
+# -- protocol -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cls", "make_env"),
+    [
+        (DROO, lambda: WPMECEnv(data_file=6, oracle="none")),
+        (DDLO, lambda: EdgeCloudEnv(task=EdgeCloudTask(bandwidth_mbps=80.0))),
+    ],
+)
+def test_save_load_acts_identically(tmp_path, cls, make_env) -> None:
+    env = make_env()
+    agent = cls(env, seed=2).learn(200)
+    obs = np.stack([env.reset(seed=s)[0] for s in range(20)])
+    path = tmp_path / "agent.pt"
+    agent.save(path)
+    for loaded in (cls.load(path), cls.load(path, env=make_env())):
+        np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+        assert loaded.num_timesteps == agent.num_timesteps
+        assert loaded.critic.task == agent.critic.task
+    if cls is DROO:
+        assert cls.load(path).k == agent.k
+
+
+def test_learn_is_deterministic_given_the_seed() -> None:
+    a = DDLO(MUMTEnv(), n_nets=2, seed=4).learn(120)
+    b = DDLO(MUMTEnv(), n_nets=2, seed=4).learn(120)
+    assert a.history["ratio"] == b.history["ratio"]
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+def test_bad_input_raises_with_the_fix(tmp_path) -> None:
+    with pytest.raises(ValueError, match="3 places"):
+        DROO(EdgeCloudEnv())
+    with pytest.raises(ValueError, match="k_init"):
+        DROO(WPMECEnv(data_file=5), k_init=6)
+    with pytest.raises(TypeError, match="offloading env"):
+        DDLO(object())
+    agent = DDLO(MUMTEnv(), n_nets=2)
+    with pytest.raises(ValueError, match=r"shape \(9,\)"):
+        agent.predict(np.zeros(4))
+    with pytest.raises(ValueError, match="finite"):
+        agent.predict(np.full(9, np.nan))
+    with pytest.raises(TypeError, match="total_timesteps"):
+        agent.learn(1.5)
+    with pytest.raises(TypeError, match="unknown keyword"):
+        agent.learn(1, lr=3)
+    with pytest.raises(ValueError, match="n_nets"):
+        DDLO(MUMTEnv(), n_nets=0)
+    with pytest.raises(FileNotFoundError, match="save"):
+        DDLO.load(tmp_path / "missing.pt")
+    agent.save(tmp_path / "ddlo.pt")
+    with pytest.raises(ValueError, match="'ddlo' agent"):
+        DROO.load(tmp_path / "ddlo.pt")
+
+
+def test_recovery_frames() -> None:
+    ratios = [0.5] * 50 + [1.0] * 200
+    assert recovery_frames(ratios, 0, 250, threshold=0.99, window=10) == 60.0
+    assert np.isnan(recovery_frames([0.5] * 30, 0, 30, window=10))
