@@ -10,7 +10,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from edgecloud_bench import evaluation, forecast, profiles, report, suite, throughput, train
+from edgecloud_bench import (
+    evaluation,
+    forecast,
+    meta_train,
+    profiles,
+    report,
+    suite,
+    throughput,
+    train,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -32,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(commands)
     evaluation.add_parser(commands)
     report.add_parser(commands)
+    meta_train.add_parser(commands)
 
     fc = commands.add_parser("forecast", help="workload forecasters: train the LSTM, evaluate all")
     forecast.add_parser(
