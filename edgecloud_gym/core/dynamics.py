@@ -188,7 +188,7 @@ def _kernel(
         m[5] = sla
         m[6] = drop_rate
         m[7] = processed_sum / mu_sum
-        m[8] = processed_edge / mu_edge
+        m[8] = processed_edge / mu_edge if mu_edge > 0.0 else 0.0  # all edge nodes failed
         m[9] = srv_out[b, 4, n]
         m[10] = energy
         m[11] = sent
