@@ -46,7 +46,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-import edgecloud_gym
+from edgecloud_gym.registration import allocation_env_ids
 from edgecloud_gym.tasks import Task
 
 __all__ = [
@@ -211,7 +211,7 @@ def make_eval_env(env: gym.Env | str | Task, **env_kwargs: Any) -> gym.Env:
 
 def check_env_id(env_id: str) -> str:
     """Return ``env_id`` if it is a registered allocation id, else raise with a suggestion."""
-    ids = sorted(edgecloud_gym.ALLOCATION_IDS)
+    ids = allocation_env_ids()  # the allocation ids and the trace-driven ones
     if env_id not in ids:
         from edgecloud_gym._validation import did_you_mean
 

@@ -43,6 +43,7 @@ from edgecloud_bench._io import atomic_write_json, check_writable
 from edgecloud_bench.evaluation import check_env_id, evaluate, summarise_episodes
 from edgecloud_bench.stats import convergence_step
 from edgecloud_gym._validation import check_keys, did_you_mean
+from edgecloud_gym.traces.envs import heldout_kwargs
 
 __all__ = [
     "RUN_FORMAT",
@@ -331,6 +332,12 @@ def run_one(spec: RunSpec, tb_dir: str | Path | None = None) -> dict[str, Any]:
         eval_env.close()
         curve = evaluation.curve
     trained = time.perf_counter()
+    held_out = heldout_kwargs(spec.env)
+    if held_out:  # score on held-out data (a trace's test period); non-learners are rebuilt on it
+        env.close()
+        env = zoo.make_env(spec.agent, spec.env, seed=spec.seed, **held_out)
+        if spec.budget == 0:
+            agent = zoo.make(spec.agent, env, seed=spec.seed, **spec.kwargs)
     episodes = evaluate(agent, env, None, spec.eval_seeds, oracle_bound=spec.oracle_bound)
     env.close()
     metrics = summarise_episodes(episodes)

@@ -31,6 +31,7 @@ from edgecloud_gym.traces.spec import TraceSpec
 __all__ = [
     "DEFAULT_LOADS",
     "TRACE_IDS",
+    "heldout_kwargs",
     "make_trace_env",
     "make_trace_vector_env",
     "register_trace_envs",
@@ -124,6 +125,13 @@ def make_trace_vector_env(
 def _check_fits(task: Task, config: EdgeCloudConfig, episode_steps: int) -> None:
     """Fail at construction, not at the first reset, if no episode fits the split."""
     task.trace.check_length(config.warmup_steps + episode_steps + config.horizon)
+
+
+def heldout_kwargs(env_id: str) -> dict[str, Any]:
+    """``gym.make`` kwargs that evaluate ``env_id`` on held-out data: ``{"split": "test"}`` for
+    the trace ids (agents train on the train period and are scored on the later test period),
+    ``{}`` for every other id."""
+    return {"split": "test"} if env_id in TRACE_IDS else {}
 
 
 def register_trace_envs(max_episode_steps: int) -> None:
