@@ -89,7 +89,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from edgecloud_bench._io import atomic_write_json
+from edgecloud_agents._io import atomic_write_json
 from edgecloud_gym.core.simulator import BatchSimulator
 
 __all__ = ["EpisodeLP", "Oracle", "OraclePlan", "oracle_bound", "solve_episode"]

@@ -1,0 +1,380 @@
+"""Stable-Baselines3 DQN behind the agent protocol: "reactive RL" and the DQN with forecasts.
+
+The source paper's Q-network (three hidden layers of 128 units) with experience replay and a
+target network, trained by SB3's :class:`~stable_baselines3.DQN` unchanged. The two variants
+differ only in the observation: ``"dqn"`` ("reactive RL", the paper's baseline) acts on an env
+made with ``forecaster="none"``, ``"dqn-forecast"`` on one whose observation carries workload
+forecasts (the LSTM by default). Their hyperparameters live in versioned YAML files in rl_zoo3's
+format, keyed by env id (``hyperparams/dqn.yml`` and ``hyperparams/dqn-forecast.yml``), so
+``python -m rl_zoo3.train --algo dqn -conf <file>`` trains the same model.
+
+    >>> import gymnasium as gym, edgecloud_gym
+    >>> from edgecloud_agents.dqn import DQNAgent
+    >>> agent = DQNAgent(gym.make("EdgeCloud-Low-v0", forecaster="none"), seed=0)
+    >>> agent.learn(2_000).save("dqn-low.zip")  # doctest: +SKIP
+    >>> DQNAgent.load("dqn-low.zip").predict(obs)  # doctest: +SKIP
+
+A saved agent is SB3's zip with one more entry, ``edgecloud_agent.json`` (the agent's name, env
+id, hyperparameters and env kwargs), which :func:`edgecloud_agents.registry.load_agent` reads to
+dispatch; SB3 itself ignores it, so ``DQN.load`` reads our files too.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import copy
+import inspect
+import io
+import json
+import zipfile
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import yaml
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv
+
+from edgecloud_agents._io import atomic_write_bytes
+from edgecloud_gym._validation import did_you_mean
+
+__all__ = [
+    "META_ENTRY",
+    "VARIANTS",
+    "DQNAgent",
+    "hyperparams_path",
+    "load_hyperparams",
+    "read_metadata",
+]
+
+#: The agent names this module serves and their hyperparameter files.
+VARIANTS: dict[str, str] = {"dqn": "dqn.yml", "dqn-forecast": "dqn-forecast.yml"}
+
+#: Name of the zip entry holding the agent's metadata.
+META_ENTRY = "edgecloud_agent.json"
+
+# rl_zoo3 keys that are not DQN arguments: read here, or refused with a reason.
+_ZOO_KEYS = {"n_timesteps", "policy", "n_envs", "env_kwargs"}
+_UNSUPPORTED = {
+    "normalize": "observations are already normalised by capacity",
+    "env_wrapper": "wrap the env before passing it in",
+    "vec_env_wrapper": "wrap the env before passing it in",
+    "frame_stack": "the observation already holds a window of past arrivals",
+    "callback": "pass callbacks to learn(callback=...)",
+    "monitor_kwargs": "the harness adds its own monitoring",
+}
+_DQN_ARGS = set(inspect.signature(DQN.__init__).parameters) - {
+    "self",
+    "policy",
+    "env",
+    "seed",
+    "tensorboard_log",
+    "verbose",
+    "device",
+    "_init_setup_model",
+}
+
+
+def hyperparams_path(name: str = "dqn") -> Path:
+    """Path of the shipped hyperparameter file of variant ``name`` ("dqn" or "dqn-forecast")."""
+    if name not in VARIANTS:
+        raise ValueError(
+            f"unknown DQN variant {name!r}.{did_you_mean(name, VARIANTS)} "
+            f"Valid: {', '.join(VARIANTS)}."
+        )
+    return Path(str(resources.files("edgecloud_agents") / "hyperparams" / VARIANTS[name]))
+
+
+def _policy_kwargs(value: Any) -> dict[str, Any]:
+    """rl_zoo3 writes ``policy_kwargs`` as the string ``"dict(key=literal, ...)"``; parse it
+    without ``eval`` (only literal keyword values), or accept a mapping."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if not isinstance(value, str):
+        raise TypeError(f"policy_kwargs must be a mapping or a 'dict(...)' string, got {value!r}.")
+    try:
+        node = ast.parse(value.strip(), mode="eval").body
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "dict"):
+            raise ValueError
+        if node.args:
+            raise ValueError
+        return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
+    except (SyntaxError, ValueError) as exc:
+        raise ValueError(
+            f"policy_kwargs {value!r} must read 'dict(name=literal, ...)', e.g. "
+            "'dict(net_arch=[128, 128, 128])'."
+        ) from exc
+
+
+def load_hyperparams(
+    env_id: str, name: str = "dqn", path: str | Path | None = None
+) -> dict[str, Any]:
+    """The hyperparameters of ``env_id`` from a file in rl_zoo3's format.
+
+    Args:
+        env_id: Key of the file; ids without their own entry use ``default``.
+        name: Variant whose shipped file to read ("dqn" or "dqn-forecast").
+        path: Read this file instead.
+
+    Returns:
+        A fresh dict with rl_zoo3's keys (``n_timesteps``, ``policy``, ``env_kwargs``, ...) and
+        DQN's keyword arguments; ``policy_kwargs`` parsed into a dict.
+    """
+    file = Path(path) if path is not None else hyperparams_path(name)
+    try:
+        table = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"hyperparameter file {file} does not exist.") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"hyperparameter file {file} is not valid YAML: {exc}") from exc
+    if not isinstance(table, dict):
+        raise ValueError(f"hyperparameter file {file} must map env ids to settings.")
+    key = env_id if env_id in table else "default"
+    if key not in table:
+        raise KeyError(
+            f"{file} has no entry for {env_id!r} and no 'default'.{did_you_mean(env_id, table)}"
+        )
+    params = copy.deepcopy(table[key])
+    if "policy_kwargs" in params:
+        params["policy_kwargs"] = _policy_kwargs(params["policy_kwargs"])
+    return params
+
+
+def _split(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate rl_zoo3's keys from DQN's arguments, checking both."""
+    zoo, kwargs = {}, {}
+    for key, value in params.items():
+        if key in _ZOO_KEYS:
+            zoo[key] = value
+        elif key in _UNSUPPORTED:
+            raise ValueError(f"hyperparameter {key!r} is not supported here: {_UNSUPPORTED[key]}.")
+        elif key in _DQN_ARGS:
+            kwargs[key] = value
+        else:
+            valid = sorted(_DQN_ARGS | _ZOO_KEYS)
+            raise TypeError(
+                f"unknown DQN hyperparameter {key!r}.{did_you_mean(key, valid)} "
+                f"Valid: {', '.join(valid)}."
+            )
+    policy = zoo.get("policy", "MlpPolicy")
+    if policy != "MlpPolicy":
+        raise ValueError(f"policy must be 'MlpPolicy' (flat observations), got {policy!r}.")
+    if "policy_kwargs" in kwargs:
+        kwargs["policy_kwargs"] = _policy_kwargs(kwargs["policy_kwargs"])
+    if isinstance(kwargs.get("train_freq"), list):  # YAML has no tuples
+        kwargs["train_freq"] = tuple(kwargs["train_freq"])
+    return zoo, kwargs
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run torch on ``n`` threads inside the block, restoring the previous setting after it."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _env_id(env: Any) -> str | None:
+    spec = getattr(env, "spec", None)
+    if spec is None and isinstance(env, VecEnv):
+        specs = env.get_attr("spec", [0])
+        spec = specs[0] if specs else None
+    return getattr(spec, "id", None)
+
+
+class DQNAgent:
+    """SB3 DQN on an allocation env, meeting :class:`~edgecloud_agents.base.Agent`.
+
+    Args:
+        env: The env to train in: a Gymnasium env in the discrete action mode, or an SB3
+            ``VecEnv`` (e.g. :func:`edgecloud_agents.sb3_vec.make_sb3_vec_env` for ``n_envs`` > 1).
+            Its forecaster decides the variant's observation; see
+            :func:`edgecloud_agents.registry.make_env_for`.
+        name: ``"dqn"`` (reactive RL) or ``"dqn-forecast"``: the label and the default
+            hyperparameter file.
+        env_id: Key of the hyperparameter file (default: the env's registered id).
+        hyperparams: Settings in rl_zoo3's format to use instead of the file's.
+        seed: Seeds SB3 (network initialisation, exploration, the env's first reset).
+        tensorboard_log: Folder for SB3's TensorBoard logs (None: no logs).
+        verbose: SB3's verbosity (0 silent, 1 info).
+        device: Torch device ("cpu" by default: the networks are small).
+        torch_threads: Torch threads while learning and predicting (restored afterwards). One
+            by default: a 3 x 128 network at batch 64 runs ~15x slower on two threads of a busy
+            two-core machine than on one. None keeps torch's setting.
+        **overrides: Hyperparameters that replace single entries, e.g. ``learning_starts=100``.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env | VecEnv,
+        *,
+        name: str = "dqn",
+        env_id: str | None = None,
+        hyperparams: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        tensorboard_log: str | Path | None = None,
+        verbose: int = 0,
+        device: str = "cpu",
+        torch_threads: int | None = 1,
+        **overrides: Any,
+    ) -> None:
+        if name not in VARIANTS:
+            raise ValueError(
+                f"name must be one of {sorted(VARIANTS)}, got {name!r}.{did_you_mean(name, VARIANTS)}"
+            )
+        if not isinstance(env, (gym.Env, VecEnv)):
+            raise TypeError(
+                f"env must be a Gymnasium env or an SB3 VecEnv, got {type(env).__name__}; "
+                "make one with edgecloud_agents.registry.make_env_for(name, env_id, seed)."
+            )
+        if not isinstance(env.action_space, gym.spaces.Discrete):
+            raise ValueError(
+                f"DQN needs a discrete action space, got {env.action_space}; make the env with "
+                "action_mode='discrete' (the default)."
+            )
+        self.name = name
+        self.torch_threads = torch_threads
+        self.env_id = env_id or _env_id(env) or "default"
+        params = (
+            dict(hyperparams) if hyperparams is not None else load_hyperparams(self.env_id, name)
+        )
+        params.update(overrides)
+        zoo, kwargs = _split(params)
+        #: every setting, rl_zoo3's keys included (for the harness's hyperparameter records)
+        self.hyperparams: dict[str, Any] = {**zoo, **kwargs}
+        #: env kwargs the variant expects (from the file), used by the registry to build envs
+        self.env_kwargs: dict[str, Any] = dict(zoo.get("env_kwargs") or {})
+        #: default budget of :meth:`learn` (env steps)
+        self.default_timesteps = int(zoo.get("n_timesteps", 100_000))
+        with _torch_threads(torch_threads):
+            self.model = DQN(
+                "MlpPolicy",
+                env,
+                seed=seed,
+                tensorboard_log=None if tensorboard_log is None else str(tensorboard_log),
+                verbose=verbose,
+                device=device,
+                **kwargs,
+            )
+
+    @classmethod
+    def _wrap(cls, model: DQN, meta: Mapping[str, Any]) -> DQNAgent:
+        agent = cls.__new__(cls)
+        agent.name = meta["agent"]
+        agent.env_id = meta.get("env_id", "default")
+        agent.hyperparams = dict(meta.get("hyperparams", {}))
+        agent.env_kwargs = dict(meta.get("env_kwargs", {}))
+        agent.default_timesteps = int(meta.get("default_timesteps", 100_000))
+        agent.model = model
+        agent.torch_threads = 1
+        return agent
+
+    # ------------------------------------------------------------------ protocol
+
+    def learn(
+        self,
+        total_timesteps: int | None = None,
+        callback: BaseCallback | list[BaseCallback] | None = None,
+        tb_log_name: str | None = None,
+        progress_bar: bool = False,
+        reset_num_timesteps: bool = True,
+    ) -> DQNAgent:
+        """Train for ``total_timesteps`` env steps (default: the file's ``n_timesteps``).
+
+        Args:
+            total_timesteps: Budget in env steps (summed over sub-envs of a ``VecEnv``).
+            callback: SB3 callback(s), e.g. the harness's TensorBoard and evaluation callbacks.
+            tb_log_name: Run name under ``tensorboard_log`` (default: the agent's name).
+            progress_bar: Show SB3's progress bar (needs tqdm and rich).
+            reset_num_timesteps: Start the step counter (and TensorBoard curve) at zero.
+        """
+        steps = self.default_timesteps if total_timesteps is None else total_timesteps
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ValueError(f"total_timesteps must be a positive integer, got {steps!r}.")
+        if self.model.get_env() is None:
+            raise RuntimeError(
+                f"{self.name}: this agent was loaded without an env; load it with env= to train."
+            )
+        with _torch_threads(self.torch_threads):
+            self.model.learn(
+                int(steps),
+                callback=callback,
+                tb_log_name=tb_log_name or self.name,
+                progress_bar=progress_bar,
+                reset_num_timesteps=reset_num_timesteps,
+            )
+        return self
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> Any:
+        """Greedy (or epsilon-greedy) action: an int for one observation (D,), (B,) for (B, D)."""
+        obs = np.asarray(obs, dtype=np.float32)
+        size = self.model.observation_space.shape[0]
+        if obs.ndim not in (1, 2) or obs.shape[-1] != size:
+            raise ValueError(
+                f"{self.name}: observation must have shape ({size},) or (B, {size}), got "
+                f"{obs.shape}. An env with another forecaster has another size: build it with "
+                f"make_env_for({self.name!r}, ...)."
+            )
+        with _torch_threads(self.torch_threads):
+            actions, _ = self.model.predict(obs, deterministic=deterministic)
+        return int(actions) if obs.ndim == 1 else np.asarray(actions, dtype=np.int64)
+
+    def save(self, path: str | Path) -> None:
+        """Write SB3's zip plus the agent's metadata to ``path`` (exactly that name), atomically."""
+        buffer = io.BytesIO()
+        self.model.save(buffer)
+        meta = {
+            "agent": self.name,
+            "env_id": self.env_id,
+            "hyperparams": self.hyperparams,
+            "env_kwargs": self.env_kwargs,
+            "default_timesteps": self.default_timesteps,
+        }
+        with zipfile.ZipFile(buffer, "a") as archive:
+            archive.writestr(META_ENTRY, json.dumps(meta, indent=2, sort_keys=True, default=str))
+        atomic_write_bytes(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path, env: Any = None) -> DQNAgent:
+        """Read an agent written by :meth:`save`; ``env`` is needed only to train further."""
+        meta = read_metadata(path)
+        if meta.get("agent") not in VARIANTS:
+            raise ValueError(f"{path} holds agent {meta.get('agent')!r}, not a DQN variant.")
+        model = DQN.load(path, env=env, device="cpu")
+        return cls._wrap(model, meta)
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``edgecloud_agent.json`` entry of a saved agent's zip (clear errors otherwise)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved agent at {path}.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            raw = archive.read(META_ENTRY)
+    except zipfile.BadZipFile:
+        raise ValueError(f"{path} is not a saved SB3 agent (not a zip file; corrupt?).") from None
+    except KeyError:
+        raise ValueError(
+            f"{path} is an SB3 zip without {META_ENTRY}: not saved by edgecloud_agents; "
+            "load it with stable_baselines3.DQN.load."
+        ) from None
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: {META_ENTRY} is not valid JSON ({exc}).") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: {META_ENTRY} must hold an object.")
+    return meta
