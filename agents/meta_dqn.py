@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import json
 import math
 import os
@@ -59,6 +60,7 @@ __all__ = [
     "MetaTrainConfig",
     "MetaTrainer",
     "load_meta_init",
+    "meta_init_bytes",
     "q_network",
     "save_meta_init",
     "td_loss",
@@ -298,9 +300,10 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         raise
 
 
-def save_meta_init(init: MetaInit, path: str | Path) -> None:
-    """Write ``init`` to ``path`` (a torch file loadable with ``weights_only=True``), atomically."""
-    _atomic_torch_save(
+def meta_init_bytes(init: MetaInit) -> bytes:
+    """``init`` serialised as :func:`save_meta_init` writes it (for embedding in other files)."""
+    buffer = io.BytesIO()
+    torch.save(
         {
             "format": META_INIT_FORMAT,
             "state_dict": {k: v.detach().cpu().clone() for k, v in init.state_dict.items()},
@@ -311,28 +314,50 @@ def save_meta_init(init: MetaInit, path: str | Path) -> None:
             "activation": "relu",
             "metadata_json": json.dumps(init.metadata, sort_keys=True),
         },
-        Path(path),
+        buffer,
     )
+    return buffer.getvalue()
 
 
-def load_meta_init(path: str | Path) -> MetaInit:
-    """Read a file written by :func:`save_meta_init`; a foreign or corrupt file raises
-    ``ValueError`` naming it."""
+def save_meta_init(init: MetaInit, path: str | Path) -> None:
+    """Write ``init`` to ``path`` (a torch file loadable with ``weights_only=True``), atomically."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no meta-initialisation at {path}; create one with 'edgecloud meta-train'."
-        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with os.fdopen(fd, "wb") as f:
+            f.write(meta_init_bytes(init))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_meta_init(source: str | Path | bytes) -> MetaInit:
+    """Read a meta-initialisation from a file written by :func:`save_meta_init` (or its bytes);
+    a foreign or corrupt one raises ``ValueError`` naming it."""
+    if isinstance(source, bytes):
+        where, stream = "meta-initialisation bytes", io.BytesIO(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no meta-initialisation at {path}; create one with 'edgecloud meta-train'."
+            )
+        where, stream = str(path), path.open("rb")
+    try:
+        with stream:
+            data = torch.load(stream, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(
-            f"{path} is not a meta-initialisation file ({type(exc).__name__}); "
+            f"{where} is not a meta-initialisation file ({type(exc).__name__}); "
             "create one with 'edgecloud meta-train'."
         ) from None
     if not isinstance(data, dict) or data.get("format") != META_INIT_FORMAT:
         raise ValueError(
-            f"{path} is not a meta-initialisation of format {META_INIT_FORMAT!r} (a checkpoint? "
+            f"{where} is not a meta-initialisation of format {META_INIT_FORMAT!r} (a checkpoint? "
             "pass the meta_init.pt that 'edgecloud meta-train' writes)."
         )
     init = MetaInit(
@@ -344,9 +369,7 @@ def load_meta_init(path: str | Path) -> MetaInit:
         metadata=json.loads(data.get("metadata_json", "{}")),
     )
     expected = q_network(init.obs_size, init.n_actions, init.net_arch).state_dict()
-    bad = {k for k in expected if k not in init.state_dict} | {
-        k for k in init.state_dict if k not in expected
-    }
+    bad = sorted(set(expected) ^ set(init.state_dict))
     shapes = [
         k
         for k in expected
@@ -354,8 +377,8 @@ def load_meta_init(path: str | Path) -> MetaInit:
     ]
     if bad or shapes:
         raise ValueError(
-            f"{path}: parameters do not match its own metadata (keys {sorted(bad)}, shapes "
-            f"{shapes}); the file is damaged, create it again with 'edgecloud meta-train'."
+            f"{where}: parameters do not match its own metadata (keys {bad}, shapes {shapes}); "
+            "the file is damaged, create it again with 'edgecloud meta-train'."
         )
     return init
 
