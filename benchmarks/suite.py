@@ -209,6 +209,10 @@ class Suite:
             except ValueError as exc:
                 raise ValueError(f"{source}: agents: {exc}") from None
             agents[name] = AgentSpec.from_dict(f"{source}: agents.{name}", spec)
+            if agents[name].budget > 0 and not zoo.learns(name):
+                raise ValueError(
+                    f"{source}: agents.{name}.budget: {name!r} does not learn; remove its budget."
+                )
         return cls(
             name=str(data["name"]),
             version=_int(f"{source}: version", data["version"], 0),

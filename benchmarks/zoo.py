@@ -14,58 +14,23 @@ import gymnasium as gym
 
 from edgecloud_gym._validation import did_you_mean
 
-__all__ = ["agent_names", "check_agent_name", "load", "make", "make_env"]
+__all__ = ["agent_names", "check_agent_name", "learns", "load", "make", "make_env"]
 
 
 def _registry() -> Any:
-    try:
-        from edgecloud_agents import registry
-    except ImportError:
-        return _RuleRegistry
+    from edgecloud_agents import registry
+
     return registry
-
-
-class _RuleRegistry:
-    """The rule-based agents alone, for a zoo installed without its registry."""
-
-    AGENTS = ("static", "reactive", "least-loaded", "random")
-
-    @staticmethod
-    def make_env_for(name: str, env_id: str, seed: int, **env_kwargs: Any) -> gym.Env:
-        return gym.make(env_id, **env_kwargs)
-
-    @staticmethod
-    def _cls(name: str) -> Any:
-        from edgecloud_agents import heuristics as h
-
-        return {
-            "static": h.Static,
-            "reactive": h.ReactiveThreshold,
-            "least-loaded": h.LeastLoaded,
-            "random": h.RandomAgent,
-        }[name]
-
-    @classmethod
-    def make_agent(
-        cls, name: str, env: Any, *, seed: int = 0, tensorboard_log: Any = None, **kw: Any
-    ) -> Any:
-        if isinstance(env, str):
-            env = gym.make(env)
-        if name == "random":
-            kw.setdefault("seed", seed)
-        return cls._cls(name)(env, **kw)
-
-    @classmethod
-    def load_agent(cls, path: Any, env: Any = None) -> Any:
-        import json
-
-        name = json.loads(Path(path).read_text())["agent"]
-        return cls._cls(name).load(path, env)
 
 
 def agent_names() -> tuple[str, ...]:
     """Names of every agent of the zoo, in the registry's order."""
     return tuple(_registry().AGENTS)
+
+
+def learns(name: str) -> bool:
+    """Whether agent ``name`` trains (so that a budget applies to it)."""
+    return bool(_registry().AGENTS[check_agent_name(name)].learns)
 
 
 def check_agent_name(name: str) -> str:
@@ -104,4 +69,8 @@ def load(name: str, path: str | Path, env: gym.Env | None = None) -> Any:
         raise FileNotFoundError(
             f"--load: no saved agent at {path}; train one with 'edgecloud train'."
         )
-    return _registry().load_agent(path, env=env)
+    agent = _registry().load_agent(path, env=env)
+    held = getattr(agent, "name", name)
+    if held != name:
+        raise ValueError(f"--load: {path} holds agent {held!r}, not {name!r}; pass --agent {held}.")
+    return agent

@@ -250,7 +250,16 @@ def test_shipped_suites_are_valid() -> None:
         assert len(suite.seeds) >= 3
     quick = load_suite("quick")
     assert len(quick.seeds) >= 5
-    assert set(quick.envs) == {"EdgeCloud-Low-v0", "EdgeCloud-Medium-v0", "EdgeCloud-High-v0"}
+    assert {"EdgeCloud-Low-v0", "EdgeCloud-Medium-v0", "EdgeCloud-High-v0"} <= set(quick.envs)
+    assert set(quick.agents) == {
+        "static",
+        "reactive",
+        "least-loaded",
+        "random",
+        "oracle",
+        "dqn",
+        "dqn-forecast",
+    }
 
 
 # --------------------------------------------------------------------------- TensorBoard
@@ -435,3 +444,20 @@ def test_cli_train_saves_an_agent_that_evaluate_loads(
     )  # train.py's final evaluation
     printed = capsys.readouterr().out
     assert f"{record['metrics']['return']:12.4f}".strip() in printed
+
+
+def test_suite_trains_learners_with_curves_and_tensorboard(tmp_path: Path) -> None:
+    text = TINY_SUITE.replace("seeds: [0, 1, 2]", "seeds: [0]").replace(
+        "least-loaded: {}",
+        "dqn: {budget: 600, eval_freq: 300, eval_episodes: 1, kwargs: {learning_starts: 100}}",
+    )
+    out = tmp_path / "out"
+    records = run_suite(_tiny(tmp_path, text), out, workers=1, progress=False)
+    dqn = next(r for r in records if r["spec"]["agent"] == "dqn")
+    assert [s for s, _ in dqn["learning_curve"]] == [0, 300, 600]
+    assert "convergence_steps" in dqn["metrics"]
+    (logdir,) = (out / "tb").iterdir()
+    assert logdir.name.startswith("EdgeCloud-Low-v0__dqn__0__")
+    assert dqn["run_name"] == logdir.name.rsplit("_", 1)[0]
+    with pytest.raises(ValueError, match="does not learn"):
+        load_suite(_tiny(tmp_path, TINY_SUITE.replace("static: {}", "static: {budget: 10}")))
