@@ -10,6 +10,8 @@ id                          task
 ``EdgeCloud-Medium-v0``     :data:`~edgecloud_gym.tasks.MEDIUM`
 ``EdgeCloud-High-v0``       :data:`~edgecloud_gym.tasks.HIGH`
 ``EdgeCloud-Random-v0``     a new training task at every reset
+``EdgeCloud-Heldout0-v0``   ``test_tasks(2)[0]``: a held-out task (meta-testing)
+``EdgeCloud-Heldout1-v0``   ``test_tasks(2)[1]``
 ==========================  =====================================================
 
 Trace-driven ids (``EdgeCloud-Trace-v0``, ``-NASA-v0``, ``-Alibaba-v0``) are registered by
@@ -25,7 +27,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from edgecloud_gym.tasks import TrainTaskSampler
+from edgecloud_gym.tasks import TrainTaskSampler, test_tasks
 
 __all__ = ["ALLOCATION_IDS", "EPISODE_STEPS", "allocation_env_ids", "register_envs"]
 
@@ -39,6 +41,8 @@ ALLOCATION_IDS: dict[str, dict[str, Any]] = {
     "EdgeCloud-Medium-v0": {"task": "medium"},
     "EdgeCloud-High-v0": {"task": "high"},
     "EdgeCloud-Random-v0": {"task_sampler": TrainTaskSampler()},
+    # Fixed held-out tasks (never in a training pool), so suites can meta-test on them by id.
+    **{f"EdgeCloud-Heldout{i}-v0": {"task": t.to_dict()} for i, t in enumerate(test_tasks(2))},
 }
 
 
