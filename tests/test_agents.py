@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
+from stable_baselines3 import DQN
 
 import edgecloud_gym
+from edgecloud_agents import Agent
+from edgecloud_agents.dqn import DQNAgent, hyperparams_path, load_hyperparams
 from edgecloud_agents.oracle import EpisodeLP, Oracle, oracle_bound, solve_episode
+from edgecloud_agents.registry import AGENTS, load_agent, make_agent, make_env_for
 from edgecloud_gym import EdgeCloudConfig, EdgeCloudEnv, RewardWeights, Topology
 
 # ---------------------------------------------------------------------------- helpers
@@ -140,3 +148,250 @@ def test_oracle_needs_a_reset_episode():
     with pytest.raises(RuntimeError, match="reset"):
         oracle_bound(env)
     assert edgecloud_gym.ALLOCATION_IDS  # the ids the zoo tests loop over
+
+
+# ---------------------------------------------------------------------------- the zoo
+
+TINY_DQN = {"learning_starts": 100, "buffer_size": 2_000}
+
+
+def _make(name: str, env_id: str, seed: int = 0):
+    """An agent of the zoo and its env; the DQN with forecasts uses the naive forecaster here
+    (fast, and independent of the shipped LSTM weights, tested elsewhere)."""
+    env_kwargs = {"forecaster": "naive"} if name == "dqn-forecast" else {}
+    env = make_env_for(name, env_id, seed, **env_kwargs)
+    kwargs = dict(TINY_DQN) if AGENTS[name].learns else {}
+    return make_agent(name, env, seed=seed, **kwargs), env
+
+
+def _play(agent, env, seed: int) -> float:
+    obs, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(agent.predict(obs))
+        total += reward
+        done = terminated or truncated
+    return total
+
+
+@pytest.mark.parametrize("env_id", sorted(edgecloud_gym.ALLOCATION_IDS))
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_every_agent_meets_the_protocol(name, env_id, tmp_path):
+    agent, env = _make(name, env_id)
+    assert isinstance(agent, Agent)
+    assert agent.name == name
+    assert agent.learn(300) is agent
+    obs, _ = env.reset(seed=5)
+    single = agent.predict(obs)
+    assert env.action_space.contains(np.asarray(single, dtype=env.action_space.dtype))
+    if name != "oracle":  # the oracle acts on its own env's current state only
+        batch = agent.predict(np.stack([obs, obs, obs]))
+        assert np.asarray(batch).shape[0] == 3
+    env.step(single)
+    path = tmp_path / ("agent.zip" if AGENTS[name].learns else "agent.json")
+    agent.save(path)
+    assert load_agent(path, env).name == name
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_save_load_round_trip_acts_identically(name, tmp_path):
+    agent, env = _make(name, "EdgeCloud-High-v0", seed=2)
+    agent.learn(300)
+    path = tmp_path / ("agent.zip" if AGENTS[name].learns else "agent.json")
+    agent.save(path)
+    loaded = load_agent(path, env)
+    again, _ = _make(name, "EdgeCloud-High-v0", seed=2)  # a random agent restarts its stream
+    reference = load_agent(path, env) if name == "random" else agent
+    obs, _ = env.reset(seed=11)
+    done = False
+    while not done:
+        a, b = reference.predict(obs), loaded.predict(obs)
+        np.testing.assert_array_equal(a, b)
+        obs, _, _, done, _ = env.step(a)
+    assert again.name == loaded.name
+
+
+def test_dqn_has_the_papers_q_network_and_the_files_hyperparameters():
+    agent, _ = _make("dqn", "EdgeCloud-Low-v0")
+    linear = [m for m in agent.model.q_net.q_net if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linear[:-1]] == [128, 128, 128]
+    assert (
+        agent.model.target_update_interval
+        == load_hyperparams("EdgeCloud-Low-v0")["target_update_interval"]
+    )
+    assert agent.model.learning_starts == TINY_DQN["learning_starts"]  # the override
+    assert agent.model.q_net_target is not None
+
+
+def test_dqn_variants_differ_only_in_the_forecaster():
+    for env_id in [*edgecloud_gym.ALLOCATION_IDS, "default"]:
+        plain = load_hyperparams(env_id, "dqn")
+        forecast = load_hyperparams(env_id, "dqn-forecast")
+        assert plain.pop("env_kwargs") == {"forecaster": "none"}
+        assert forecast.pop("env_kwargs")["forecaster"] not in ("none", None)
+        assert plain == forecast
+    assert make_env_for("dqn", "EdgeCloud-Low-v0").unwrapped.sim.horizon == 0
+    assert make_env_for("dqn-forecast", "EdgeCloud-Low-v0").unwrapped.sim.horizon > 0
+
+
+def test_dqn_learns_on_the_native_vector_env():
+    agent = make_agent("dqn", "EdgeCloud-Low-v0", n_envs=3, **TINY_DQN)
+    assert agent.model.n_envs == 3
+    agent.learn(300)
+    assert agent.model.num_timesteps >= 300
+
+
+def test_dqn_passes_callbacks_and_writes_tensorboard(tmp_path):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Count(BaseCallback):
+        calls = 0
+
+        def _on_step(self) -> bool:
+            Count.calls += 1
+            return True
+
+    env = make_env_for("dqn", "EdgeCloud-Low-v0")
+    agent = make_agent("dqn", env, tensorboard_log=tmp_path, **TINY_DQN)
+    agent.learn(250, callback=Count(), tb_log_name="run")
+    assert Count.calls >= 250  # SB3 collects train_freq steps at a time
+    assert list(tmp_path.glob("run_1/events.out.tfevents.*"))
+
+
+SEEDS_AND_TASKS = [
+    ("EdgeCloud-Low-v0", 0),
+    ("EdgeCloud-Medium-v0", 1),
+    ("EdgeCloud-High-v0", 2),
+    ("EdgeCloud-Random-v0", 3),
+]
+
+
+@pytest.mark.parametrize(("env_id", "seed"), SEEDS_AND_TASKS)
+def test_no_agent_beats_the_oracle_bound(env_id, seed):
+    """Every agent of the zoo, the Oracle and a tiny DQN included, on the same seeds and tasks."""
+    bound = None
+    returns = {}
+    for name in AGENTS:
+        agent, env = _make(name, env_id, seed)
+        agent.learn(300)
+        returns[name] = _play(agent, env, seed)
+        here = oracle_bound(env)  # the same episode in every agent's env
+        assert bound is None or here == pytest.approx(bound, rel=1e-9)
+        bound = here
+    assert all(np.isfinite(list(returns.values())))
+    beaten = {k: v for k, v in returns.items() if v > bound + 1e-6 * abs(bound)}
+    assert not beaten, f"bound {bound:.3f} beaten by {beaten}"
+    assert returns["oracle"] >= returns["static"]
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+def test_unknown_names_suggest_the_closest():
+    with pytest.raises(ValueError, match="Did you mean 'least-loaded'"):
+        make_agent("least-loded", "EdgeCloud-Low-v0")
+    with pytest.raises(ValueError, match="Did you mean 'dqn-forecast'"):
+        make_env_for("dqn-forcast", "EdgeCloud-Low-v0")
+    with pytest.raises(ValueError, match="Did you mean 'EdgeCloud-High-v0'"):
+        make_env_for("dqn", "EdgeCloud-Hihg-v0")
+    with pytest.raises(TypeError, match="Did you mean 'learning_rate'"):
+        make_agent("dqn", "EdgeCloud-Low-v0", learnig_rate=1e-3)
+    with pytest.raises(ValueError, match="n_envs must be a positive integer"):
+        make_agent("dqn", "EdgeCloud-Low-v0", n_envs=0)
+    with pytest.raises(TypeError, match="takes no parameters"):
+        make_agent("oracle", "EdgeCloud-Low-v0", horizon=3)
+
+
+@pytest.mark.parametrize("name", ["static", "dqn"])
+def test_wrong_observation_shapes_are_refused(name):
+    agent, env = _make(name, "EdgeCloud-Low-v0")
+    d = env.observation_space.shape[0]
+    for bad in (np.zeros(d + 1), np.zeros((2, d - 1)), np.zeros((1, 2, d))):
+        with pytest.raises(ValueError, match=rf"shape \({d},\) or \(B, {d}\)"):
+            agent.predict(bad)
+
+
+def test_dqn_refuses_bad_budgets_and_continuous_envs():
+    agent, _ = _make("dqn", "EdgeCloud-Low-v0")
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="total_timesteps must be a positive integer"):
+            agent.learn(bad)
+    continuous = make_env_for("oracle", "EdgeCloud-Low-v0")
+    with pytest.raises(ValueError, match="action_mode='discrete'"):
+        DQNAgent(continuous)
+
+
+def test_missing_and_corrupt_save_files_give_clear_errors(tmp_path):
+    env = make_env_for("static", "EdgeCloud-Low-v0")
+    with pytest.raises(FileNotFoundError, match="no saved agent"):
+        load_agent(tmp_path / "absent.zip", env)
+    garbage = tmp_path / "garbage.zip"
+    garbage.write_bytes(b"\x00\x01not an agent")
+    with pytest.raises(ValueError, match="not a saved agent"):
+        load_agent(garbage, env)
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text('{"agent": "mystery"}')
+    with pytest.raises(ValueError, match="does not name a known agent"):
+        load_agent(unknown, env)
+    foreign = tmp_path / "foreign.zip"
+    DQN("MlpPolicy", "CartPole-v1", learning_starts=10, buffer_size=100).save(foreign)
+    with pytest.raises(ValueError, match="not saved by edgecloud_agents"):
+        load_agent(foreign)
+    truncated = tmp_path / "truncated.zip"
+    good = tmp_path / "good.zip"
+    _make("dqn", "EdgeCloud-Low-v0")[0].save(good)
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match="not a saved agent"):
+        load_agent(truncated)
+
+
+def test_hyperparameter_files_refuse_unsupported_and_bad_entries(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("default:\n  policy: MlpPolicy\n  normalize: true\n")
+    env = make_env_for("dqn", "EdgeCloud-Low-v0")
+    with pytest.raises(ValueError, match="'normalize' is not supported"):
+        DQNAgent(env, hyperparams=load_hyperparams("x", path=bad))
+    bad.write_text("default:\n  policy_kwargs: \"__import__('os').system('true')\"\n")
+    with pytest.raises(ValueError, match="must read 'dict"):
+        load_hyperparams("x", path=bad)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_hyperparams("x", path=tmp_path / "absent.yml")
+
+
+# ---------------------------------------------------------------------------- rl_zoo3
+
+
+@pytest.mark.slow
+def test_rl_zoo3_trains_with_our_hyperparameter_file(tmp_path):
+    """rl_zoo3 as a third-party client: the documented command, for a few thousand steps."""
+    pytest.importorskip("rl_zoo3", reason="rl_zoo3 is not installed (pip install rl_zoo3)")
+    cmd = [
+        sys.executable,
+        "-m",
+        "rl_zoo3.train",
+        "--algo",
+        "dqn",
+        "--env",
+        "EdgeCloud-Low-v0",
+        "--gym-packages",
+        "edgecloud_gym",
+        "-conf",
+        str(hyperparams_path("dqn")),
+        "-n",
+        "2000",
+        "--eval-freq",
+        "-1",
+        "--seed",
+        "0",
+        "--log-folder",
+        str(tmp_path),
+        "--num-threads",
+        "1",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "forecaster" in done.stdout  # our env_kwargs reached the env
+    saved = list(tmp_path.glob("dqn/EdgeCloud-Low-v0_1/EdgeCloud-Low-v0.zip"))
+    assert saved
+    model = DQN.load(saved[0])
+    assert model.policy.net_arch == [128, 128, 128]
