@@ -58,9 +58,11 @@ def register_envs() -> None:
             max_episode_steps=EPISODE_STEPS,
             kwargs={"episode_steps": EPISODE_STEPS, **kwargs},
         )
+    from edgecloud_gym.offloading.registration import register_offloading_envs
     from edgecloud_gym.traces.envs import register_trace_envs  # after the allocation env exists
 
     register_trace_envs(EPISODE_STEPS)
+    register_offloading_envs()
 
 
 def allocation_env_ids() -> list[str]:
