@@ -88,16 +88,33 @@ def add_parser(subparsers: Any) -> None:
         "and TensorBoard logs (meta/) into --out. See docs/dynamic_allocator.md.",
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--steps", type=int, default=2000, help="outer steps in total (default 2000)")
+    p.add_argument(
+        "--agent",
+        choices=("dynamic-allocator", "dmro"),
+        default="dynamic-allocator",
+        help="dynamic-allocator (default) or dmro (offloading; see docs/dmro.md)",
+    )
+    p.add_argument(
+        "--family", default=None, help="dmro only: edgecloud (default), mumt or wpmec tasks"
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="outer steps in total (default 2000; dmro 300)"
+    )
     p.add_argument(
         "--forecaster", default="lstm", help="observation forecaster (lstm; none for the ablation)"
     )
-    p.add_argument("--tasks", type=int, default=64, help="training tasks in the pool (default 64)")
+    p.add_argument(
+        "--tasks", type=int, default=None, help="training tasks in the pool (default 64; dmro 32)"
+    )
     p.add_argument("--task-seed", type=int, default=0, help="seed of train_tasks (default 0)")
-    p.add_argument("--meta-batch", type=int, default=8, help="tasks per outer step (default 8)")
-    p.add_argument("--inner-steps", type=int, default=3, help="inner SGD steps (default 3)")
-    p.add_argument("--inner-lr", type=float, default=0.01, help="inner SGD step (default 0.01)")
-    p.add_argument("--outer-lr", type=float, default=3e-4, help="outer Adam step (default 3e-4)")
+    p.add_argument("--meta-batch", type=int, default=None, help="tasks per outer step (default 8)")
+    p.add_argument("--inner-steps", type=int, default=None, help="inner SGD steps (default 3)")
+    p.add_argument(
+        "--inner-lr", type=float, default=None, help="inner SGD step (default 0.01; dmro 0.1)"
+    )
+    p.add_argument(
+        "--outer-lr", type=float, default=None, help="outer Adam step (default 3e-4; dmro 3e-3)"
+    )
     p.add_argument("--first-order", action="store_true", help="first-order MAML")
     p.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="outer steps per checkpoint")
@@ -110,7 +127,24 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=_run_cli)
 
 
+_DEFAULTS = {
+    "steps": 2000,
+    "tasks": 64,
+    "meta_batch": 8,
+    "inner_steps": 3,
+    "inner_lr": 0.01,
+    "outer_lr": 3e-4,
+}
+
+
 def _run_cli(args: argparse.Namespace) -> int:
+    if args.agent == "dmro":
+        from edgecloud_bench.offloading_suite import meta_train_dmro_cli
+
+        return meta_train_dmro_cli(args)
+    for key, value in _DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     started = time.perf_counter()
     path = meta_train(
         args.out,

@@ -188,3 +188,94 @@ def test_recovery_frames() -> None:
     ratios = [0.5] * 50 + [1.0] * 200
     assert recovery_frames(ratios, 0, 250, threshold=0.99, window=10) == 60.0
     assert np.isnan(recovery_frames([0.5] * 30, 0, 30, window=10))
+
+
+# -- DMRO and the DQN baseline -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["fomaml", "maml", "reptile"])
+def test_dmro_meta_train_runs_and_adapts(method) -> None:
+    from edgecloud_agents.dmro import DMRO
+    from edgecloud_gym.offloading import test_tasks, train_tasks
+
+    tasks = train_tasks("edgecloud", 4, seed=0)
+    agent = DMRO(EdgeCloudEnv(task=tasks[0]), n_nets=3, meta_method=method, meta_batch_size=2)
+    before = {k: v.clone() for k, v in agent.net.state_dict().items()}
+    agent.meta_train(tasks, 3)
+    assert agent.meta_iterations == 3
+    assert len(agent.meta_history["query_loss"]) == 3
+    assert any(not torch.equal(before[k], v) for k, v in agent.net.state_dict().items())
+    meta_init = {k: v.clone() for k, v in agent.net.state_dict().items()}
+    adapted = agent.adapt(EdgeCloudEnv(task=test_tasks("edgecloud", 1, seed=0)[0]), 50)
+    assert adapted is not agent and adapted.num_timesteps == 50
+    assert len(adapted.history["ratio"]) == 50
+    for k, v in agent.net.state_dict().items():  # the meta-initialisation is left unchanged
+        assert torch.equal(meta_init[k], v)
+
+
+def test_dmro_meta_init_helps_on_a_held_out_task() -> None:
+    """A short meta-training already starts a new task better than a random initialisation."""
+    from edgecloud_agents.dmro import DMRO
+    from edgecloud_gym.offloading import test_tasks, train_tasks
+
+    tasks = train_tasks("edgecloud", 8, seed=0)
+    agent = DMRO(EdgeCloudEnv(task=tasks[0]), n_nets=5, seed=0).meta_train(tasks, 40)
+    task = test_tasks("edgecloud", 1, seed=0)[0]
+    meta = agent.adapt(EdgeCloudEnv(task=task), 60).history["ratio"]
+    scratch = DDLO(EdgeCloudEnv(task=task), n_nets=5, seed=0).learn(60).history["ratio"]
+    assert np.mean(meta) > np.mean(scratch)
+
+
+def test_dmro_bad_input(tmp_path) -> None:
+    from edgecloud_agents.dmro import DMRO
+    from edgecloud_gym.offloading import MUMTTask, WPMECTask
+
+    with pytest.raises(ValueError, match="Did you mean 'maml'"):
+        DMRO(EdgeCloudEnv(), meta_method="mamll")
+    agent = DMRO(EdgeCloudEnv(), n_nets=2)
+    with pytest.raises(ValueError, match="at least one task"):
+        agent.meta_train([], 1)
+    with pytest.raises(TypeError, match="MUMTTask"):
+        agent.meta_train([WPMECTask()], 1)
+    with pytest.raises(TypeError, match="EdgeCloudTask"):
+        agent.meta_train([MUMTTask()], 1)
+    with pytest.raises(ValueError, match="entries"):
+        agent.adapt(MUMTEnv(task=MUMTTask(n_users=2)), 1)
+    agent.save(tmp_path / "dmro.pt")
+    from edgecloud_agents.dmro import DMRO as Loaded
+
+    loaded = Loaded.load(tmp_path / "dmro.pt")
+    obs = np.full(9, 20.0)
+    np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+
+
+def test_dqn_offload_learns_saves_and_loads(tmp_path) -> None:
+    from edgecloud_agents.dqn_offload import OffloadDQN
+
+    env = MUMTEnv()
+    agent = OffloadDQN(env, seed=0, learning_starts=50).learn(200)
+    obs = np.stack([env.reset(seed=s)[0] for s in range(10)])
+    decisions = agent.predict(obs)
+    assert decisions.shape == (10, 9) and set(np.unique(decisions)) <= {0, 1}
+    assert agent.predict(obs[0]).shape == (9,)
+    agent.save(tmp_path / "dqn.zip")
+    for loaded in (
+        OffloadDQN.load(tmp_path / "dqn.zip"),
+        OffloadDQN.load(tmp_path / "dqn.zip", MUMTEnv()),
+    ):
+        np.testing.assert_array_equal(loaded.predict(obs), decisions)
+    with pytest.raises(ValueError, match="shape"):
+        agent.predict(np.zeros(3))
+
+
+def test_dqn_offload_decodes_like_the_wrapper() -> None:
+    from edgecloud_agents.dqn_offload import OffloadDQN
+    from edgecloud_gym.offloading import DiscreteDecisionWrapper
+
+    env = EdgeCloudEnv()
+    agent = OffloadDQN(env, seed=0, buffer_size=1000)
+    wrapper = DiscreteDecisionWrapper(EdgeCloudEnv())
+    obs = np.stack([env.reset(seed=s)[0] for s in range(5)])
+    actions, _ = agent.model.predict((obs - agent.shift) * agent.scale, deterministic=True)
+    expected = np.stack([wrapper.action(int(a)) for a in actions])
+    np.testing.assert_array_equal(agent.predict(obs), expected)
