@@ -461,3 +461,18 @@ def test_suite_trains_learners_with_curves_and_tensorboard(tmp_path: Path) -> No
     assert dqn["run_name"] == logdir.name.rsplit("_", 1)[0]
     with pytest.raises(ValueError, match="does not learn"):
         load_suite(_tiny(tmp_path, TINY_SUITE.replace("static: {}", "static: {budget: 10}")))
+
+
+def test_oracle_bound_is_shared_across_agents_and_never_beaten() -> None:
+    from edgecloud_agents.registry import make_agent, make_env_for
+    from edgecloud_bench import evaluation
+
+    bounds = set()
+    for name in ("static", "least-loaded", "oracle"):
+        env = make_env_for(name, "EdgeCloud-Medium-v0", seed=0)
+        (row,) = evaluate(make_agent(name, env), env, None, [123], oracle_bound=True)
+        assert row["return"] <= row["oracle_bound"] + 1e-6 * abs(row["oracle_bound"])
+        assert row["oracle_gap_pct"] >= -1e-4
+        bounds.add(row["oracle_bound"])
+    assert len(bounds) == 1  # same arrivals whatever the agent's forecaster or action mode
+    assert any(v == bounds.pop() for v in evaluation._BOUNDS.values())
