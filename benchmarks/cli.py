@@ -14,6 +14,7 @@ from edgecloud_bench import (
     evaluation,
     forecast,
     meta_train,
+    offloading_suite,
     profiles,
     report,
     suite,
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     throughput.add_parser(bench_commands)
     profiles.add_parser(bench_commands)
     suite.add_parser(bench_commands)
+    offloading_suite.add_parser(bench_commands)
     train.add_parser(commands)
     evaluation.add_parser(commands)
     report.add_parser(commands)
