@@ -430,7 +430,11 @@ def _local(
 ) -> Iterator[tuple[RunSpec, dict]]:
     if workers == 1:
         for spec in specs:
-            yield spec, _execute(spec.to_dict(), tb)
+            try:
+                record: dict[str, Any] | Exception = _execute(spec.to_dict(), tb)
+            except Exception as exc:  # one failed run must not stop the others
+                record = exc
+            yield spec, record
         return
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -441,14 +445,18 @@ def _local(
         while futures:
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for fut in done:
-                yield futures.pop(fut), fut.result()
+                spec = futures.pop(fut)
+                try:
+                    yield spec, fut.result()
+                except Exception as exc:  # one failed run must not stop the others
+                    yield spec, exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _ray(
     specs: Sequence[RunSpec], tb: str | None, workers: int, address: str | None
-) -> Iterator[tuple[RunSpec, dict]]:
+) -> Iterator[tuple[RunSpec, dict[str, Any] | Exception]]:
     try:
         import ray
     except ImportError:
@@ -467,7 +475,11 @@ def _ray(
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                yield pending.pop(ref), ray.get(ref)
+                spec = pending.pop(ref)
+                try:
+                    yield spec, ray.get(ref)
+                except Exception as exc:  # ray.exceptions.RayTaskError wraps the run's error
+                    yield spec, exc
     finally:
         if started:
             ray.shutdown()
@@ -525,11 +537,22 @@ def run_suite(
             disable=not progress,
             file=sys.stderr,
         )
+        failed: list[str] = []
         with bar:
             for spec, record in runs:
+                if isinstance(record, Exception):
+                    failed.append(f"{spec.key}: {type(record).__name__}: {record}")
+                    bar.write(f"run {spec.key} failed: {record!r}", file=sys.stderr)
+                    continue
                 atomic_write_json(runs_dir / f"{spec.key}.json", record)
                 bar.set_postfix_str(spec.key, refresh=False)
                 bar.update()
+        if failed:
+            first = failed[0].splitlines()[0]
+            raise ValueError(
+                f"{len(failed)} of {len(todo)} runs failed (first: {first}); the others are "
+                "saved, rerun the same command to retry the failed ones."
+            )
     return [read_run(runs_dir / f"{s.key}.json") for s in suite.runs()]
 
 

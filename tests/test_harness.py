@@ -476,3 +476,21 @@ def test_oracle_bound_is_shared_across_agents_and_never_beaten() -> None:
         bounds.add(row["oracle_bound"])
     assert len(bounds) == 1  # same arrivals whatever the agent's forecaster or action mode
     assert any(v == bounds.pop() for v in evaluation._BOUNDS.values())
+
+
+def test_a_failed_run_does_not_stop_the_suite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgecloud_bench import suite as suite_mod
+
+    real = suite_mod._execute
+
+    def fails_once(spec: dict, tb: str | None) -> dict:
+        if spec["agent"] == "static" and spec["seed"] == 1:
+            raise RuntimeError("solver exploded")
+        return real(spec, tb)
+
+    monkeypatch.setattr(suite_mod, "_execute", fails_once)
+    with pytest.raises(ValueError, match=r"1 of 6 runs failed \(first: static__EdgeCloud-Low"):
+        run_suite(_tiny(tmp_path), tmp_path / "out", workers=1, progress=False)
+    assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 5
