@@ -257,7 +257,7 @@ def load_suite(suite: str | Path) -> Suite:
     import yaml
 
     path = Path(suite)
-    if path.suffix in (".yml", ".yaml") or path.exists():
+    if path.suffix in (".yml", ".yaml") or path.is_file():
         if not path.is_file():
             raise FileNotFoundError(f"--suite: no suite file at {path}.")
         text, source = path.read_text(encoding="utf-8"), str(path)

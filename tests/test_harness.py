@@ -243,7 +243,9 @@ def test_report_writes_summary_with_intervals_and_improvements(tmp_path: Path) -
     assert (out / "bars_latency_mean_ms.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_shipped_suites_are_valid() -> None:
+def test_shipped_suites_are_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()  # an output folder named like a suite doesn't hide it
     for name in ("demo", "quick"):
         suite = load_suite(name)
         assert {"static", "dqn"} <= set(suite.agents)
