@@ -12,6 +12,10 @@ name                agent                                                       
 ``dqn-forecast``    SB3 DQN with workload forecasts                             discrete      lstm
 ==================  ==========================================================  ============  ===========
 
+The meta-learned DQNs (:mod:`edgecloud_agents.dynamic_allocator`): ``dynamic-allocator``, the
+DQN with forecasts started from a MAML meta-initialisation (the source paper's system, forecaster
+lstm), and ``maml-dqn``, the same without forecasts (an ablation, forecaster none).
+
 The rule-based agents ignore forecasts, so their envs skip them (same dynamics, same arrivals
 for the same seed). The DQN variants take their env kwargs from their hyperparameter files
 (``hyperparams/dqn.yml``, ``hyperparams/dqn-forecast.yml``); any of these is overridden by
@@ -71,7 +75,17 @@ AGENTS: dict[str, AgentInfo] = {
     "oracle": AgentInfo("clairvoyant LP over the episode (upper bound)", False, "continuous"),
     "dqn": AgentInfo("SB3 DQN without forecasts (reactive RL)", True, "discrete"),
     "dqn-forecast": AgentInfo("SB3 DQN with workload forecasts", True, "discrete"),
+    "dynamic-allocator": AgentInfo(
+        "DQN from a MAML meta-initialisation, with LSTM forecasts (DYNAMIC-ALLOCATOR)",
+        True,
+        "discrete",
+    ),
+    "maml-dqn": AgentInfo("DQN from a MAML meta-initialisation, no forecasts", True, "discrete"),
 }
+
+#: The meta-learned DQNs (edgecloud_agents.dynamic_allocator) and the DQN variant whose
+#: hyperparameters and env kwargs each one shares.
+_META_DQN = {"dynamic-allocator": "dqn-forecast", "maml-dqn": "dqn"}
 
 _DQN = ("dqn", "dqn-forecast")
 
@@ -113,8 +127,8 @@ def env_kwargs_for(name: str) -> dict[str, Any]:
     """The env keyword arguments agent ``name`` is built with by default."""
     name = _check_name(name)
     kwargs: dict[str, Any] = {"forecaster": "none", "action_mode": AGENTS[name].action_mode}
-    if name in _DQN:
-        kwargs.update(_dqn_env_kwargs(name))
+    if name in _DQN or name in _META_DQN:
+        kwargs.update(_dqn_env_kwargs(_META_DQN.get(name, name)))
     return kwargs
 
 
@@ -190,6 +204,13 @@ def make_agent(
             tensorboard_log=tensorboard_log,
             **kwargs,
         )
+    if name in _META_DQN:
+        from edgecloud_agents.dynamic_allocator import DynamicAllocator
+
+        env_id = env.spec.id if getattr(env, "spec", None) is not None else None
+        return DynamicAllocator(
+            env, name=name, env_id=env_id, seed=seed, tensorboard_log=tensorboard_log, **kwargs
+        )
     if name == "oracle":
         from edgecloud_agents.oracle import Oracle
 
@@ -213,8 +234,12 @@ def load_agent(path: str | Path, env: Any = None) -> Agent:
     if not path.is_file():
         raise FileNotFoundError(f"no saved agent at {path}; save one with agent.save(path).")
     if zipfile.is_zipfile(path):
-        from edgecloud_agents.dqn import DQNAgent
+        from edgecloud_agents.dqn import DQNAgent, read_metadata
 
+        if read_metadata(path).get("agent") in _META_DQN:
+            from edgecloud_agents.dynamic_allocator import DynamicAllocator
+
+            return DynamicAllocator.load(path, env=env)
         return DQNAgent.load(path, env=env)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

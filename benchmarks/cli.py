@@ -15,6 +15,7 @@ from edgecloud_bench import (
     forecast,
     meta_train,
     offloading_suite,
+    paper,
     profiles,
     report,
     suite,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     throughput.add_parser(bench_commands)
     profiles.add_parser(bench_commands)
     suite.add_parser(bench_commands)
+    paper.add_parser(bench_commands)
     offloading_suite.add_parser(bench_commands)
     train.add_parser(commands)
     evaluation.add_parser(commands)
