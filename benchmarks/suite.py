@@ -311,7 +311,7 @@ def run_one(spec: RunSpec, tb_dir: str | Path | None = None) -> dict[str, Any]:
     """
     from edgecloud_bench import zoo
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     env = zoo.make_env(spec.agent, spec.env, seed=spec.seed)
     tb = str(tb_dir) if tb_dir is not None and spec.budget > 0 else None
     agent = zoo.make(spec.agent, env, seed=spec.seed, tensorboard_log=tb, **spec.kwargs)
@@ -358,6 +358,8 @@ def run_one(spec: RunSpec, tb_dir: str | Path | None = None) -> dict[str, Any]:
         "learning_curve": [list(p) for p in curve],
         "train_seconds": trained - started,
         "eval_seconds": time.perf_counter() - trained,
+        # CPU time of the run: what it costs on an idle core, whatever else shares the machine
+        "cpu_seconds": time.process_time() - cpu_started,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": _versions(),
     }
