@@ -10,7 +10,9 @@
 
 Every vector env here autoresets in the same step, so each ``step`` call is ``num_envs``
 transitions and the resets (workload sampling and forecasts, once per 200-step episode) are inside
-the timed loop. Rates are the best of ``repeats`` timed runs after a warm-up.
+the timed loop. Rates are the best of ``repeats`` timed runs after a warm-up; the envs of one
+table are timed in turn, one run each per round, so that a change of load on a shared machine
+hits every row alike and the ratios between rows stay meaningful.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from edgecloud_gym.tasks import HIGH
 
 __all__ = [
     "add_arguments",
+    "interleaved_rates",
     "plot_vector",
     "print_vector",
     "run_from_args",
@@ -48,28 +51,45 @@ ENV_ID = "EdgeCloud-High-v0"
 SAME_STEP = AutoresetMode.SAME_STEP
 
 
-def vector_step_rate(make: Callable[[], gym.vector.VectorEnv], steps: int, repeats: int) -> float:
-    """Best-of-``repeats`` env-steps (transitions) per second of a SAME_STEP vector env."""
-    venv = make()
-    n = venv.num_envs
-    space = venv.single_action_space
-    rng = np.random.default_rng(0)
-    if isinstance(space, gym.spaces.Discrete):
-        actions = rng.integers(space.n, size=(16, n))
-    else:
-        actions = rng.random((16, n, *space.shape)).astype(np.float32)
-    venv.reset(seed=0)
-    for i in range(min(steps, 50)):  # warm-up, compiles numba kernels
-        venv.step(actions[i % 16])
-    best = 0.0
-    for _ in range(repeats):
-        venv.reset(seed=1)  # the reset itself is timed by the autoresets inside the loop
+class _Timed:
+    """A SAME_STEP vector env with fixed random actions, warmed up, timed run by run."""
+
+    def __init__(self, venv: gym.vector.VectorEnv, steps: int) -> None:
+        self.venv, self.steps, self.best = venv, steps, 0.0
+        n, space = venv.num_envs, venv.single_action_space
+        rng = np.random.default_rng(0)
+        if isinstance(space, gym.spaces.Discrete):
+            self.actions = rng.integers(space.n, size=(16, n))
+        else:
+            self.actions = rng.random((16, n, *space.shape)).astype(np.float32)
+        venv.reset(seed=0)
+        for i in range(min(steps, 50)):  # warm-up, compiles numba kernels
+            venv.step(self.actions[i % 16])
+
+    def run(self) -> float:
+        """Time one run (autoresets inside); keep the best rate in env-steps per second."""
+        venv, actions = self.venv, self.actions
+        venv.reset(seed=1)
         start = time.perf_counter()
-        for i in range(steps):
+        for i in range(self.steps):
             venv.step(actions[i % 16])
-        best = max(best, n * steps / (time.perf_counter() - start))
-    venv.close()
-    return best
+        rate = venv.num_envs * self.steps / (time.perf_counter() - start)
+        self.best = max(self.best, rate)
+        return rate
+
+
+def interleaved_rates(
+    makers: dict[Any, Callable[[], gym.vector.VectorEnv]], steps: dict[Any, int], repeats: int
+) -> dict[Any, float]:
+    """Best-of-``repeats`` env-steps per second of each vector env, timed in turn (one run of
+    each per round), so that a load change on a shared machine hits all of them alike."""
+    timed = {key: _Timed(make(), steps[key]) for key, make in makers.items()}
+    for _ in range(repeats):
+        for t in timed.values():
+            t.run()
+    for t in timed.values():
+        t.venv.close()
+    return {key: t.best for key, t in timed.items()}
 
 
 def _steps_for(num_envs: int, episode_steps: int) -> int:
@@ -164,63 +184,70 @@ def run_vector_throughput(
             ENV_ID, num_envs=n, forecaster=forecaster, autoreset_mode=SAME_STEP, **kw
         )
 
-    sync = vector_step_rate(
-        lambda: gym.make_vec(
+    makers: dict[Any, Callable[[], gym.vector.VectorEnv]] = {
+        "sync": lambda: gym.make_vec(
             ENV_ID,
             num_envs=sync_envs,
             vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": SAME_STEP},
             forecaster="none",
-        ),
-        _steps_for(1, steps_ep) // 4,
-        repeats,
-    )
-    out["sync"] = {"num_envs": sync_envs, "forecaster": "none", "steps_per_s": sync}
-    rows = []
-    for n in num_envs:
-        rate = vector_step_rate(native(n), _steps_for(n, steps_ep), repeats)
-        rows.append(
-            {
-                "num_envs": n,
-                "forecaster": "none",
-                "steps_per_s": rate,
-                "us_per_env_step": 1e6 / rate,
-                "x_sync": rate / sync,
-            }
         )
+    }
+    steps = {"sync": _steps_for(1, steps_ep) // 4}
+    for n in num_envs:
+        makers[n], steps[n] = native(n), _steps_for(n, steps_ep)
+    rates = interleaved_rates(makers, steps, repeats)
+    sync = rates["sync"]
+    out["sync"] = {"num_envs": sync_envs, "forecaster": "none", "steps_per_s": sync}
+    rows = [
+        {
+            "num_envs": n,
+            "forecaster": "none",
+            "steps_per_s": rates[n],
+            "us_per_env_step": 1e6 / rates[n],
+            "x_sync": rates[n] / sync,
+        }
+        for n in num_envs
+    ]
     if "lstm" in FORECASTERS and 1024 in num_envs:
-        # One timed episode (its autoreset included): each LSTM pass over 1024 episodes is long.
-        rate = vector_step_rate(native(1024, "lstm"), steps_ep, 1)
-        none_1024 = next(r for r in rows if r["num_envs"] == 1024)["steps_per_s"]
+        # One timed episode (its autoreset included) next to forecaster none: each LSTM pass
+        # over 1024 episodes is long.
+        pair = interleaved_rates(
+            {"lstm": native(1024, "lstm"), "none": native(1024)},
+            {"lstm": steps_ep, "none": steps_ep},
+            1,
+        )
         rows.append(
             {
                 "num_envs": 1024,
                 "forecaster": "lstm",
-                "steps_per_s": rate,
-                "us_per_env_step": 1e6 / rate,
-                "x_sync": rate / sync,
-                "cost_vs_forecast_off": none_1024 / rate,
+                "steps_per_s": pair["lstm"],
+                "us_per_env_step": 1e6 / pair["lstm"],
+                "x_sync": pair["lstm"] / sync,
+                "cost_vs_forecast_off": pair["none"] / pair["lstm"],
             }
         )
     out["native"] = rows
     out["lstm_registered"] = "lstm" in FORECASTERS
 
-    nodes = []
+    node_makers: dict[Any, Callable[[], gym.vector.VectorEnv]] = {}
+    node_steps: dict[Any, int] = {}
     for n_edge in node_counts:
         config = EdgeCloudConfig(topology=Topology(edge_cores=(8,) * n_edge))
         for batch in (1, node_batch):
-            rate = vector_step_rate(
-                lambda config=config, batch=batch: EdgeCloudVectorEnv(
-                    num_envs=batch,
-                    task=HIGH,  # no per-node fields: fits every topology
-                    config=config,
-                    forecaster="none",
-                    autoreset_mode=SAME_STEP,
-                ),
-                _steps_for(batch, steps_ep) // (4 if batch == 1 else 1),
-                repeats,
+            node_makers[n_edge, batch] = lambda config=config, batch=batch: EdgeCloudVectorEnv(
+                num_envs=batch,
+                task=HIGH,  # no per-node fields: fits every topology
+                config=config,
+                forecaster="none",
+                autoreset_mode=SAME_STEP,
             )
-            nodes.append({"n_edge": n_edge, "num_envs": batch, "us_per_env_step": 1e6 / rate})
+            node_steps[n_edge, batch] = _steps_for(batch, steps_ep) // (4 if batch == 1 else 1)
+    node_rates = interleaved_rates(node_makers, node_steps, repeats)
+    nodes = [
+        {"n_edge": n_edge, "num_envs": batch, "us_per_env_step": 1e6 / rate}
+        for (n_edge, batch), rate in node_rates.items()
+    ]
     for r in nodes:
         ref = next(x for x in nodes if x["num_envs"] == r["num_envs"])
         r["x_6_nodes"] = r["us_per_env_step"] / ref["us_per_env_step"]
