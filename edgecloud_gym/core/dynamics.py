@@ -115,7 +115,8 @@ def _kernel(
             srv_out[b, 1, i] = arrivals[b, i] - to_edges[i] - to_cloud
         recv_frac = sent / spare_sum if spare_sum > 0.0 else 0.0
         for i in range(n):
-            srv_out[b, 1, i] += spare[i] * recv_frac
+            # A share of exactly 0 can leave -1e-16 by rounding: inflow is never negative.
+            srv_out[b, 1, i] = max(srv_out[b, 1, i] + spare[i] * recv_frac, 0.0)
         srv_out[b, 1, n] = wan
 
         # 2. queues, 3. latency, 4. energy
@@ -150,7 +151,7 @@ def _kernel(
             backlog_sum += new_backlog
             power += srv[b, 5, s] + srv[b, 6, s] * util
 
-            rho = min(max(util, 0.0), _RHO_MAX)  # util < 0 by rounding: no NaN from rho ** c
+            rho = min(util, _RHO_MAX)
             wait = new_backlog * inv_mu * step_s * 1e3 + srv[b, 3, s] * rho ** srv[b, 4, s] / (
                 1.0 - rho
             )
