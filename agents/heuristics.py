@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgecloud_bench._io import atomic_write_json
+from edgecloud_agents._io import atomic_write_json
 from edgecloud_gym.envs.allocation import EdgeCloudEnv, ObservationLayout
 
 __all__ = ["HeuristicAgent", "LeastLoaded", "RandomAgent", "ReactiveThreshold", "Static"]
