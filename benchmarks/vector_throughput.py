@@ -18,6 +18,7 @@ hits every row alike and the ratios between rows stay meaningful.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
@@ -95,6 +96,14 @@ def interleaved_rates(
 def _steps_for(num_envs: int, episode_steps: int) -> int:
     """Timed vector steps: two episodes (two batched resets) at least, ~400k transitions."""
     return max(2 * episode_steps, min(20 * episode_steps, 400_000 // num_envs))
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (None where the OS has none): how shared the machine was."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def state_nbytes(sim: BatchSimulator) -> int:
@@ -178,6 +187,7 @@ def run_vector_throughput(
     edgecloud_gym.register_envs()
     steps_ep = EPISODE_STEPS
     out: dict[str, Any] = {"env_id": ENV_ID, "repeats": repeats, "autoreset_mode": "SameStep"}
+    out["load_average_before"] = _load_average()
 
     def native(n: int, forecaster: str = "none", **kw: Any) -> Callable[[], gym.vector.VectorEnv]:
         return lambda: gym.make_vec(
@@ -254,6 +264,7 @@ def run_vector_throughput(
     out["nodes"] = nodes
 
     out["memory"] = [_memory(memory_envs, fc) for fc in ("none", "naive")]
+    out["load_average_after_steps"] = _load_average()
 
     if dqn_timesteps == 0:
         out["dqn"] = []
@@ -295,6 +306,9 @@ def print_vector(result: dict[str, Any]) -> None:
     """Print the vector-env figures as tables."""
     sync = result["sync"]
     print(f"\nVector envs ({result['env_id']}, autoreset SameStep, resets in the timed loop)")
+    load = (result.get("load_average_before"), result.get("load_average_after_steps"))
+    if None not in load:
+        print(f"1-min load average {load[0]:.1f} before, {load[1]:.1f} after (2 cores)")
     print(
         f"SyncVectorEnv x{sync['num_envs']} (forecaster none): {sync['steps_per_s']:,.0f} env-steps/s"
     )
