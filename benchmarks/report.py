@@ -345,6 +345,7 @@ def _plot_curves(table: _Table, path: Path) -> bool:
         1, len(table.envs), figsize=(4.2 * len(table.envs), 3.4), squeeze=False
     )
     for ax, env in zip(axes[0], table.envs, strict=True):
+        shown: list[float] = []  # the values the y-range must show: late curves and references
         for agent in table.agents:
             runs = curves.get((agent, env))
             if not runs:
@@ -352,13 +353,29 @@ def _plot_curves(table: _Table, path: Path) -> bool:
             n = min(len(r) for r in runs)
             steps = runs[0][:n, 0]
             values = np.stack([r[:n, 1] for r in runs])
-            ax.plot(steps, iqm(values, axis=0), label=agent)
+            mid = iqm(values, axis=0)
+            ax.plot(steps, mid, label=agent)
             ax.fill_between(steps, values.min(axis=0), values.max(axis=0), alpha=0.2)
+            shown += list(mid[n // 2 :])
+        for agent, style in (("static", ":"), ("reactive", "-."), ("oracle", "--")):
+            scores = table.strata(agent, [env], "return")
+            if scores:
+                level = float(iqm(scores[0]))
+                ax.axhline(level, color="grey", linestyle=style, label=agent)
+                shown.append(level)
+        if shown:  # early exploration returns are far lower; keep the comparison readable
+            low, high = min(shown), max(shown)
+            pad = 0.15 * max(high - low, 1e-6 * abs(high), 1e-9)
+            ax.set_ylim(low - 2 * pad, high + pad)
         ax.set_title(env)
         ax.set_xlabel("env steps")
         ax.set_ylabel("evaluation return")
         ax.legend(fontsize=7)
-    fig.suptitle("Learning curves: IQM over seeds, band = min..max", fontsize=9)
+    fig.suptitle(
+        "Learning curves: IQM over seeds, band = min..max; grey lines: final IQM return of "
+        "rule-based agents and the oracle (y-range cut to the later evaluations)",
+        fontsize=9,
+    )
     fig.tight_layout()
     _save_png(fig, path)
     plt.close(fig)
