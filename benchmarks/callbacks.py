@@ -187,6 +187,25 @@ def _scalar(value: Any) -> float | int | str | bool:
     return str(value)
 
 
+#: SB3 model attributes recorded as hyperparameters when the model has them.
+_MODEL_HPARAMS = (
+    "learning_rate",
+    "gamma",
+    "batch_size",
+    "buffer_size",
+    "learning_starts",
+    "train_freq",
+    "gradient_steps",
+    "target_update_interval",
+    "exploration_fraction",
+    "exploration_initial_eps",
+    "exploration_final_eps",
+    "n_steps",
+    "ent_coef",
+    "policy_kwargs",
+)
+
+
 class HParamCallback(BaseCallback):
     """Records the run's hyperparameters for TensorBoard's HPARAMS tab at the start of training.
 
@@ -208,7 +227,7 @@ class HParamCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         hp: dict[str, Any] = {"algorithm": type(self.model).__name__}
-        for attr in ("learning_rate", "gamma", "batch_size", "buffer_size", "learning_starts"):
+        for attr in _MODEL_HPARAMS:
             if hasattr(self.model, attr) and not callable(getattr(self.model, attr)):
                 hp[attr] = _scalar(getattr(self.model, attr))
         hp.update({k: _scalar(v) for k, v in self.hparams.items()})

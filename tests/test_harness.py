@@ -309,7 +309,11 @@ def test_tensorboard_event_files_hold_the_documented_tags(tmp_path: Path) -> Non
     }
     assert expected <= scalars, expected - scalars
     assert len(events.Scalars("eval/return")) == 4
-    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert {"agent", "seed", "algorithm", "learning_rate", "exploration_fraction"} <= set(hparams)
 
 
 # --------------------------------------------------------------------------- command line
