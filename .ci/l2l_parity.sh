@@ -3,8 +3,9 @@
 #
 # The environment is built by scripts/build_learn2learn.sh into a cache folder outside the clone,
 # keyed by a hash of that script, so a later run on the same machine reuses it and a change to the
-# script rebuilds it. Older keys are removed. Measured on the 2-core machine: about 2.5 min and
-# 5.9 GB cold (torch 2.14.1 + torchvision 0.29.1 from the local wheel store), about 15 s warm.
+# script rebuilds it. Older keys are removed. Measured on the 2-core machine: 2.5-4.5 min and
+# 5.9 GB cold (torch 2.14.1 + torchvision 0.29.1 from the local wheel store; the longer time with
+# the other core busy), about 30 s warm.
 #
 # Usage: .ci/l2l_parity.sh            Environment: L2L_CACHE (cache root, default below)
 set -euo pipefail
