@@ -416,6 +416,21 @@ def _settings(records: Sequence[Mapping[str, Any]], table: _Table) -> str:
     )
 
 
+def _cost(records: Sequence[Mapping[str, Any]]) -> str:
+    cpu = [r.get("cpu_seconds") for r in records]
+    known = [c for c in cpu if c is not None]
+    if not known:
+        return "CPU time of the runs: not recorded."
+    by_agent: dict[str, float] = defaultdict(float)
+    for rec, c in zip(records, cpu, strict=True):
+        by_agent[rec["spec"]["agent"]] += c or 0.0
+    parts = ", ".join(f"{a} {v / 60:.1f}" for a, v in sorted(by_agent.items(), key=lambda x: -x[1]))
+    return (
+        f"CPU time of the runs: {sum(known) / 60:.1f} min in total ({parts}), i.e. about "
+        f"{sum(known) / 120:.1f} min of wall-clock time on two idle cores, plus process start-up."
+    )
+
+
 def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = None) -> str:
     """Write ``summary.csv``, ``report.md`` and the plots into ``out``; return the results table.
 
@@ -451,6 +466,8 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
         "",
         _settings(records, table),
         "",
+        _cost(records),
+        "",
         "## Results per profile",
     ]
     cols = [c for c in _TABLE if any(k[2] == c[0] for k in look)]
@@ -466,6 +483,7 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
         "latency_mean_ms",
         "latency_p95_ms",
         "utilisation",
+        "utilisation_edge",
         "energy_per_request_j",
         "return",
     )
