@@ -18,6 +18,7 @@ import numpy as np
 import edgecloud_gym
 from edgecloud_agents.heuristics import HeuristicAgent, LeastLoaded, ReactiveThreshold, Static
 from edgecloud_bench._io import atomic_write_text, check_writable
+from edgecloud_bench.evaluation import evaluate
 
 __all__ = ["add_parser", "run_profiles"]
 
@@ -30,6 +31,7 @@ AGENTS: dict[str, type[HeuristicAgent]] = {
 COLUMNS = (
     "return",
     "latency_mean_ms",
+    "latency_p95_ms",
     "sla_violation_rate",
     "drop_rate",
     "utilisation_edge",
@@ -38,35 +40,14 @@ COLUMNS = (
 )
 
 
-def _episode(env_id: str, agent_cls: type[HeuristicAgent], seed: int) -> dict[str, float]:
-    env = gym.make(env_id)
-    obs, _ = env.reset(seed=seed)
-    agent = agent_cls(env)
-    total, infos = 0.0, []
-    truncated = False
-    while not truncated:
-        obs, reward, _, truncated, info = env.step(agent.predict(obs))
-        total += reward
-        infos.append(info)
-    served = sum(i["processed"] for i in infos)
-    return {
-        "return": total,
-        "latency_mean_ms": float(np.mean([i["latency_mean_ms"] for i in infos])),
-        "sla_violation_rate": float(np.mean([i["sla_violation_rate"] for i in infos])),
-        "drop_rate": sum(i["dropped"] for i in infos) / max(sum(i["arrived"] for i in infos), 1),
-        "utilisation_edge": float(np.mean([i["utilisation_edge"] for i in infos])),
-        "utilisation_cloud": float(np.mean([i["utilisation_cloud"] for i in infos])),
-        "energy_per_request_j": sum(i["energy_j"] for i in infos) / max(served, 1.0),
-    }
-
-
 def run_profiles(seeds: int = 5) -> list[dict[str, Any]]:
     """Mean and standard deviation over ``seeds`` episodes per (profile, agent)."""
     edgecloud_gym.register_envs()
     rows = []
     for env_id in PROFILE_IDS:
         for name, cls in AGENTS.items():
-            eps = [_episode(env_id, cls, seed) for seed in range(seeds)]
+            env = gym.make(env_id)
+            eps = evaluate(cls(env), env, episodes=None, seeds=list(range(seeds)))
             row: dict[str, Any] = {"env_id": env_id, "agent": name, "episodes": seeds}
             for col in COLUMNS:
                 vals = np.array([e[col] for e in eps])
@@ -82,6 +63,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
         "agent",
         "return",
         "latency ms",
+        "p95 ms",
         "SLA viol.",
         "drops",
         "edge util",
@@ -92,7 +74,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         lines.append(
             f"| {r['env_id']} | {r['agent']} | {r['return']:.1f} ± {r['return_std']:.1f} | "
-            f"{r['latency_mean_ms']:.1f} | {r['sla_violation_rate']:.3f} | {r['drop_rate']:.4f} | "
+            f"{r['latency_mean_ms']:.1f} | {r['latency_p95_ms']:.1f} | {r['sla_violation_rate']:.3f} | {r['drop_rate']:.4f} | "
             f"{r['utilisation_edge']:.3f} | {r['utilisation_cloud']:.3f} | "
             f"{r['energy_per_request_j']:.3f} |"
         )
@@ -125,9 +107,8 @@ def _main(args: argparse.Namespace) -> int:
         out / "profiles.md",
         "# Rule-based allocation on the three workload profiles\n\n"
         f"Command: `edgecloud bench profiles --seeds {args.seeds} --out {args.out}`. "
-        f"Mean over {args.seeds} episodes of 200 steps (± standard deviation of the return); "
-        "latency, SLA violations and utilisation are per-step means, drops and energy per "
-        "request are episode totals.\n\n" + table + "\n",
+        f"Mean over {args.seeds} episodes of 200 steps (± standard deviation of the return), "
+        "per-episode metrics from `edgecloud_bench.evaluation.evaluate`.\n\n" + table + "\n",
     )
     print(f"wrote {out / 'profiles.md'} and {out / 'profiles.csv'}")
     return 0
