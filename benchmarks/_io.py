@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_json", "atomic_write_text", "check_writable"]
+from edgecloud_agents._io import atomic_write_bytes
+
+__all__ = ["atomic_write_json", "atomic_write_text", "check_writable", "save_png"]
 
 
 def check_writable(path: str | Path) -> Path:
@@ -26,19 +27,20 @@ def check_writable(path: str | Path) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(check_writable(path), text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | Path, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def save_png(fig: Any, path: str | Path, dpi: int = 110) -> None:
+    """Save a matplotlib figure as PNG through a temporary file and an atomic rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecloud_bench._io import atomic_write_text, check_writable
+from edgecloud_bench._io import atomic_write_text, check_writable, save_png
 from edgecloud_bench.stats import Interval, improvement_ci, iqm, stratified_ci
 
 __all__ = ["CLAIMS", "COMPONENTS", "Claim", "add_parser", "paper_tables", "write_paper_report"]
@@ -230,7 +230,7 @@ def _plot_curves(scores: _Scores, path: Path) -> bool:
     axes[0][-1].legend(fontsize=7)
     fig.suptitle("Adaptation curves: IQM over seeds, band = interquartile range", fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
     return True
 
@@ -272,18 +272,9 @@ def _plot_claims(claims: Sequence[Mapping[str, Any]], path: Path) -> bool:
     ax.set_xlabel("improvement of DYNAMIC-ALLOCATOR, % (positive = better)")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
     return True
-
-
-def _save(fig: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fig.savefig(tmp, dpi=110, format="png")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _md(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:

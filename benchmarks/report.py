@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 import edgecloud_gym
-from edgecloud_bench._io import atomic_write_text, check_writable
+from edgecloud_bench._io import atomic_write_text, check_writable, save_png
 from edgecloud_bench.evaluation import HIGHER_IS_BETTER
 from edgecloud_bench.stats import Interval, improvement_ci, iqm, stratified_ci
 
@@ -322,7 +322,7 @@ def _plot_bars(rows: Sequence[Mapping[str, Any]], table: _Table, metric: str, pa
     ax.set_title(f"{metric}: IQM over runs, 95 % stratified bootstrap interval", fontsize=9)
     ax.legend(fontsize=7, ncol=min(4, len(agents)))
     fig.tight_layout()
-    _save_png(fig, path)
+    save_png(fig, path)
     plt.close(fig)
     return True
 
@@ -377,18 +377,9 @@ def _plot_curves(table: _Table, path: Path) -> bool:
         fontsize=9,
     )
     fig.tight_layout()
-    _save_png(fig, path)
+    save_png(fig, path)
     plt.close(fig)
     return True
-
-
-def _save_png(fig: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fig.savefig(tmp, dpi=110, format="png")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _settings(records: Sequence[Mapping[str, Any]], table: _Table) -> str:
