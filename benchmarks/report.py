@@ -32,7 +32,7 @@ import numpy as np
 
 import edgecloud_gym
 from edgecloud_bench._io import atomic_write_text, check_writable, save_png
-from edgecloud_bench.evaluation import HIGHER_IS_BETTER
+from edgecloud_bench.evaluation import EPISODE_METRICS, HIGHER_IS_BETTER
 from edgecloud_bench.stats import Interval, improvement_ci, iqm, stratified_ci
 
 __all__ = [
@@ -46,16 +46,7 @@ __all__ = [
 
 #: Metrics of the summary, in order (a metric absent from every run is left out).
 SUMMARY_METRICS: tuple[str, ...] = (
-    "return",
-    "latency_mean_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "sla_violation_rate",
-    "drop_rate",
-    "utilisation",
-    "utilisation_edge",
-    "utilisation_cloud",
-    "energy_per_request_j",
+    *(m for m in EPISODE_METRICS if m not in ("arrived", "processed")),
     "oracle_gap_pct",
     "convergence_steps",
 )
