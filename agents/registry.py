@@ -16,6 +16,11 @@ The meta-learned DQNs (:mod:`edgecloud_agents.dynamic_allocator`): ``dynamic-all
 DQN with forecasts started from a MAML meta-initialisation (the source paper's system, forecaster
 lstm), and ``maml-dqn``, the same without forecasts (an ablation, forecaster none).
 
+The offloading learners act in the offloading envs (``EdgeCloud-Offload-*``), not the
+allocation envs, so they have their own table, :data:`OFFLOADING_AGENTS` (``ddlo``, ``droo``,
+``dmro``, ``dqn-offload``; see ``docs/dmro.md``), built by :func:`make_offloading_agent` and read
+back by :func:`load_offloading_agent`.
+
 The rule-based agents ignore forecasts, so their envs skip them (same dynamics, same arrivals
 for the same seed). The DQN variants take their env kwargs from their hyperparameter files
 (``hyperparams/dqn.yml``, ``hyperparams/dqn-forecast.yml``); any of these is overridden by
@@ -38,9 +43,24 @@ import gymnasium as gym
 
 import edgecloud_gym
 from edgecloud_agents.base import Agent
+from edgecloud_agents.offloading import (
+    OFFLOADING_AGENTS,
+    load_offloading_agent,
+    make_offloading_agent,
+)
 from edgecloud_gym._validation import did_you_mean
 
-__all__ = ["AGENTS", "AgentInfo", "env_kwargs_for", "load_agent", "make_agent", "make_env_for"]
+__all__ = [
+    "AGENTS",
+    "OFFLOADING_AGENTS",
+    "AgentInfo",
+    "env_kwargs_for",
+    "load_agent",
+    "load_offloading_agent",
+    "make_agent",
+    "make_env_for",
+    "make_offloading_agent",
+]
 
 
 @dataclass(frozen=True)

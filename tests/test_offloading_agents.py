@@ -279,3 +279,35 @@ def test_dqn_offload_decodes_like_the_wrapper() -> None:
     actions, _ = agent.model.predict((obs - agent.shift) * agent.scale, deterministic=True)
     expected = np.stack([wrapper.action(int(a)) for a in actions])
     np.testing.assert_array_equal(agent.predict(obs), expected)
+
+
+@pytest.mark.parametrize("name", ["ddlo", "droo", "dmro", "dqn-offload"])
+def test_registry_makes_and_loads_offloading_agents(tmp_path, name) -> None:
+    from edgecloud_agents.registry import (
+        OFFLOADING_AGENTS,
+        load_offloading_agent,
+        make_offloading_agent,
+    )
+
+    assert name in OFFLOADING_AGENTS
+    env_id = "EdgeCloud-Offload-WPMEC-v0" if name == "droo" else "EdgeCloud-Offload-MUMT-v0"
+    kwargs = {"learning_starts": 10} if name == "dqn-offload" else {}
+    agent = make_offloading_agent(name, env_id, seed=1, **kwargs).learn(30)
+    assert agent.name == name
+    path = tmp_path / ("agent.zip" if name == "dqn-offload" else "agent.pt")
+    agent.save(path)
+    loaded = load_offloading_agent(path)
+    assert type(loaded) is type(agent)
+    obs = np.full(agent.n_entries, 20.0 if name != "droo" else 1.0, dtype=np.float32)
+    np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+
+
+def test_registry_rejects_unknown_offloading_agent(tmp_path) -> None:
+    from edgecloud_agents.registry import load_offloading_agent, make_offloading_agent
+
+    with pytest.raises(ValueError, match="Did you mean 'droo'"):
+        make_offloading_agent("dro", MUMTEnv())
+    bad = tmp_path / "x.pt"
+    bad.write_text("not an agent")
+    with pytest.raises(ValueError, match="not a saved offloading agent"):
+        load_offloading_agent(bad)
