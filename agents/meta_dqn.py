@@ -34,8 +34,6 @@ import dataclasses
 import io
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgecloud_agents._io import atomic_write_bytes
 from edgecloud_agents.maml import MAML
 from edgecloud_gym._validation import check_keys
 from edgecloud_gym.config import EdgeCloudConfig
@@ -287,17 +286,9 @@ class MetaInit:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def meta_init_bytes(init: MetaInit) -> bytes:
@@ -321,18 +312,7 @@ def meta_init_bytes(init: MetaInit) -> bytes:
 
 def save_meta_init(init: MetaInit, path: str | Path) -> None:
     """Write ``init`` to ``path`` (a torch file loadable with ``weights_only=True``), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(meta_init_bytes(init))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, meta_init_bytes(init))
 
 
 def load_meta_init(source: str | Path | bytes) -> MetaInit:
