@@ -4,7 +4,8 @@ Every figure is a ratio to a reference measured in the same process, so that a n
 machine affects both sides alike. Each rate is the best of ``--repeats`` timed runs after a
 warm-up (which also triggers numba's compilation). Resets are inside the timed loop, so a
 forecaster's once-per-episode pass is amortised into the step cost; each forecaster's cost is
-also given as a ratio to ``forecaster="none"`` on the same id (the forecast-off step).
+also given as a ratio to ``forecaster="none"`` on the same id (the forecast-off step): the
+median over the rounds of the paired ratio, the forecasters of one id being timed in turn.
 """
 
 from __future__ import annotations
@@ -21,60 +22,88 @@ import edgecloud_gym
 from edgecloud_bench import vector_throughput
 from edgecloud_bench._io import atomic_write_json, check_writable
 
-__all__ = ["add_parser", "env_step_rate", "run_throughput"]
+__all__ = ["add_parser", "env_step_rate", "env_step_times", "run_throughput"]
+
+
+def env_step_times(
+    makers: dict[str, Callable[[], gym.Env]],
+    steps: int,
+    repeats: int,
+    action: Callable[[int], Any],
+) -> dict[str, list[float]]:
+    """Seconds that ``steps`` steps take, resets included, per round and environment.
+
+    The environments are built and warmed up first; then each of the ``repeats`` rounds times
+    every environment once, in turn, so that a slow spell of a shared machine falls on all of
+    them alike rather than on whichever happened to be timed during it.
+    """
+    envs = {name: make() for name, make in makers.items()}
+    for env in envs.values():
+        env.reset(seed=0)
+        for i in range(min(steps, 200)):  # warm-up (and numba's compilation)
+            _, _, term, trunc, _ = env.step(action(i))
+            if term or trunc:
+                env.reset()
+    times: dict[str, list[float]] = {name: [] for name in envs}
+    for _ in range(repeats):
+        for name, env in envs.items():
+            env.reset(seed=1)
+            start = time.perf_counter()
+            for i in range(steps):
+                _, _, term, trunc, _ = env.step(action(i))
+                if term or trunc:
+                    env.reset()
+            times[name].append(time.perf_counter() - start)
+    for env in envs.values():
+        env.close()
+    return times
 
 
 def env_step_rate(
     make: Callable[[], gym.Env], steps: int, repeats: int, action: Callable[[int], Any]
 ) -> float:
-    """Best-of-``repeats`` steps per second of an environment, resets included."""
-    env = make()
-    env.reset(seed=0)
-    for i in range(min(steps, 200)):  # warm-up
-        _, _, term, trunc, _ = env.step(action(i))
-        if term or trunc:
-            env.reset()
-    best = 0.0
-    for _ in range(repeats):
-        env.reset(seed=1)
-        start = time.perf_counter()
-        for i in range(steps):
-            _, _, term, trunc, _ = env.step(action(i))
-            if term or trunc:
-                env.reset()
-        best = max(best, steps / (time.perf_counter() - start))
-    env.close()
-    return best
+    """Best-of-``repeats`` steps per second of one environment, resets included."""
+    return steps / min(env_step_times({"env": make}, steps, repeats, action)["env"])
 
 
 def run_throughput(
     steps: int = 5000, repeats: int = 3, forecasters: tuple[str, ...] = ("none", "naive", "lstm")
 ) -> dict[str, Any]:
-    """Measure single-env steps per second of every allocation id next to CartPole-v1."""
+    """Measure single-env steps per second of every allocation id next to CartPole-v1.
+
+    The forecasters of one id are timed in turn, round by round (:func:`env_step_times`).
+    ``steps_per_s`` is each one's best round; ``cost_vs_forecast_off`` is the median over the
+    rounds of its time over forecaster ``"none"``'s time in the same round (a paired ratio, which
+    a shared machine's drifting speed disturbs far less than a ratio of two best rounds).
+    """
     edgecloud_gym.register_envs()
     cartpole = env_step_rate(lambda: gym.make("CartPole-v1"), steps, repeats, lambda i: i % 2)
     rows = []
     for env_id in edgecloud_gym.ALLOCATION_IDS:
-        for fc in forecasters:
-            rate = env_step_rate(
-                lambda env_id=env_id, fc=fc: gym.make(env_id, forecaster=fc),
-                steps,
-                repeats,
-                lambda i: 0,
-            )
-            rows.append(
-                {
-                    "env_id": env_id,
-                    "forecaster": fc,
-                    "steps_per_s": rate,
-                    "us_per_step": 1e6 / rate,
-                    "ratio_to_cartpole": rate / cartpole,
-                }
-            )
-    off = {r["env_id"]: r["us_per_step"] for r in rows if r["forecaster"] == "none"}
-    for r in rows:
-        if r["env_id"] in off:
-            r["cost_vs_forecast_off"] = r["us_per_step"] / off[r["env_id"]]
+        times = env_step_times(
+            {
+                fc: lambda env_id=env_id, fc=fc: gym.make(env_id, forecaster=fc)
+                for fc in forecasters
+            },
+            steps,
+            repeats,
+            lambda i: 0,
+        )
+        for fc, seconds in times.items():
+            rate = steps / min(seconds)
+            row = {
+                "env_id": env_id,
+                "forecaster": fc,
+                "steps_per_s": rate,
+                "us_per_step": 1e6 / rate,
+                "ratio_to_cartpole": rate / cartpole,
+                "round_seconds": seconds,
+            }
+            if "none" in times:
+                row["cost_vs_forecast_off"] = float(
+                    np.median(np.asarray(seconds) / np.asarray(times["none"]))
+                )
+            rows.append(row)
     return {
         "cartpole_steps_per_s": cartpole,
         "steps": steps,
