@@ -29,6 +29,7 @@ from edgecloud_gym.forecasting.evaluation import (
     sample_episodes,
     score_forecasters,
 )
+from edgecloud_gym.forecasting.lstm import DEFAULT_CONTEXT
 from edgecloud_gym.forecasting.training import TrainConfig, train_lstm
 
 __all__ = ["add_parser", "run_eval"]
@@ -106,6 +107,7 @@ def run_eval(
     weights: str | None = None,
     config: EdgeCloudConfig | None = None,
     episode_steps: int = 200,
+    context: int | None = DEFAULT_CONTEXT,
 ) -> tuple[dict[str, Any], dict[str, EpisodeWorkload], dict[str, dict[str, np.ndarray]]]:
     """Score ``forecasters`` on each profile's held-out tasks.
 
@@ -117,6 +119,8 @@ def run_eval(
         weights: LSTM weights (.npz) instead of the shipped ones.
         config: Simulator configuration (topology, horizon, warmup, diurnal period).
         episode_steps: Episode length (steps).
+        context: The LSTM's steps of history before the first forecast (None: the whole
+            warm-up); see :class:`~edgecloud_gym.forecasting.lstm.LSTMForecaster`.
 
     Returns:
         The results (plain data), and the workloads and forecasts by profile (for plots).
@@ -127,7 +131,9 @@ def run_eval(
         )
     config = EdgeCloudConfig() if config is None else config
     models = {
-        name: (LSTMForecaster(weights) if name == "lstm" and weights else make_forecaster(name))
+        name: (
+            LSTMForecaster(weights, context=context) if name == "lstm" else make_forecaster(name)
+        )
         for name in forecasters
     }
     results: dict[str, Any] = {
@@ -136,6 +142,7 @@ def run_eval(
         "seed": seed,
         "episode_steps": episode_steps,
         "horizon": config.horizon,
+        "lstm_context": context,
         "profiles": {},
     }
     workloads: dict[str, EpisodeWorkload] = {}
@@ -317,10 +324,32 @@ def _add_eval(subparsers: Any) -> None:
     )
     p.add_argument("--weights", help="LSTM weights (.npz) instead of the shipped ones")
     p.add_argument(
+        "--context",
+        type=_context,
+        default=DEFAULT_CONTEXT,
+        help=f"steps of history the LSTM reads before the first forecast, or 'all' for the "
+        f"whole warm-up (default {DEFAULT_CONTEXT})",
+    )
+    p.add_argument(
         "--out-dir", default="runs/forecast/eval", help="output folder (default runs/forecast/eval)"
     )
     trace_forecast.add_arguments(p)  # --trace: real traces (benchmarks/trace_forecast.py)
     p.set_defaults(func=_eval_main)
+
+
+def _context(text: str) -> int | None:
+    """``--context``: a positive number of steps, or ``all``."""
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of steps or 'all', got {text!r}"
+        )
+    return value
 
 
 def _eval_main(args: argparse.Namespace) -> int:
@@ -337,7 +366,7 @@ def _eval_main(args: argparse.Namespace) -> int:
             make_forecaster(name)  # raises with the closest name
     out_dir = check_writable(Path(args.out_dir) / "results.json").parent
     results, workloads, forecasts = run_eval(
-        names, args.n_tasks, args.episodes, args.seed, args.weights
+        names, args.n_tasks, args.episodes, args.seed, args.weights, context=args.context
     )
     table = _table(results)
     print(table)

@@ -22,10 +22,13 @@ from edgecloud_gym.forecasting.evaluation import (
     score_forecast,
 )
 from edgecloud_gym.forecasting.lstm import (
+    DEFAULT_CONTEXT,
     DEFAULT_WEIGHTS,
+    FEATURE_LAYOUT,
     PAPER_ARCHITECTURE,
     build_network,
     load_weights,
+    lstm_features,
     save_weights,
 )
 from edgecloud_gym.tasks import MEDIUM, test_tasks
@@ -145,6 +148,58 @@ def test_lstm_nodes_are_independent_but_for_the_system_feature(lstm):
     assert lstm.forecast(small, H, mu[:, :3]).shape == (2, wl.steps + 1, 3, H)
 
 
+def _reference_features(arrivals, phase, scale):
+    """The LSTM's input columns written out with numpy, one array operation per formula of
+    FEATURE_LAYOUT (what the compiled kernel must reproduce)."""
+    lay = FEATURE_LAYOUT
+    eps = lay["eps"]
+    x = arrivals / scale[:, None, :]
+    level = ewma(x, lay["ewma_alpha"], axis=1)
+    own = np.log((x + eps) / (level + eps)).transpose(0, 2, 1)
+    rate = (np.log1p(level * scale[:, None, :]) / lay["log_rate_divisor"]).transpose(0, 2, 1)
+    system = np.log((x.mean(axis=2) + eps) / (level.mean(axis=2) + eps))
+    b, n, length = own.shape
+    angle = 2 * np.pi * phase
+    cols = [own, rate] + [
+        np.broadcast_to(c[:, None, :], (b, n, length))
+        for c in (system, np.sin(angle), np.cos(angle))
+    ]
+    return np.stack(cols, axis=-1).reshape(b * n, length, -1), level
+
+
+def test_lstm_features_match_the_layout_formulas():
+    wl, mu = _workload(episodes=3)
+    feats, level = lstm_features(wl.arrivals, wl.phase, mu)
+    ref_feats, ref_level = _reference_features(wl.arrivals, wl.phase, mu)
+    assert feats.dtype == np.float32 and feats.shape == ref_feats.shape
+    np.testing.assert_array_equal(level, ref_level)  # the same recursion as ewma's lfilter
+    np.testing.assert_allclose(feats, ref_feats, rtol=1e-6, atol=1e-6)
+
+
+def test_lstm_features_reject_bad_shapes():
+    wl, mu = _workload()
+    with pytest.raises(ValueError, match="scale must have shape"):
+        lstm_features(wl.arrivals, wl.phase, mu[:, :3])
+    with pytest.raises(ValueError, match="phase must have shape"):
+        lstm_features(wl.arrivals, wl.phase[:, :10], mu)
+    with pytest.raises(ValueError, match="must be > 0"):
+        lstm_features(wl.arrivals, wl.phase, np.zeros_like(mu))
+
+
+def test_lstm_context_is_a_window_of_history(lstm):
+    """A shorter window changes the forecasts only slightly (the hidden state forgets), and
+    nonsense windows are refused."""
+    wl, mu = _workload(episodes=2, steps=100)
+    whole = LSTMForecaster(context=None).forecast(wl, H, mu)
+    default = lstm.forecast(wl, H, mu)
+    assert lstm.context == DEFAULT_CONTEXT
+    assert not np.array_equal(whole, default)
+    assert np.abs(default - whole).mean() < 0.01 * np.abs(whole).mean()
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="context"):
+            LSTMForecaster(context=bad)
+
+
 # ---------------------------------------------------------------------------- weights files
 
 
@@ -170,8 +225,6 @@ def test_weights_round_trip(tmp_path):
     # the forecaster built from the file computes the same as the network it came from
     wl, mu = _workload()
     fc = LSTMForecaster(path)
-    from edgecloud_gym.forecasting.lstm import lstm_features
-
     feats, _ = lstm_features(wl.arrivals, wl.phase, mu)
     with torch.inference_mode():
         expected = net(torch.from_numpy(feats)).numpy()

@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.workload import EpisodeWorkload
-from edgecloud_gym.forecasting.baselines import ewma
 
 __all__ = [
+    "DEFAULT_CONTEXT",
     "DEFAULT_WEIGHTS",
     "FEATURE_LAYOUT",
     "PAPER_ARCHITECTURE",
@@ -50,6 +51,10 @@ __all__ = [
 #: Weights shipped with the package (trained by ``edgecloud forecast train``, see
 #: docs/forecasting.md); the metadata file has the same stem and a ``.json`` suffix.
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "lstm-h5.npz"
+
+#: Steps of history the LSTM's pass reads before an episode's first forecast (see
+#: :class:`LSTMForecaster`).
+DEFAULT_CONTEXT = 16
 
 #: Identifier of the weights file format.
 WEIGHTS_FORMAT = "edgecloud-gym/lstm-forecaster"
@@ -110,28 +115,83 @@ def lstm_features(
 
     Returns:
         features (B * N, L, F) float32, node-major within each episode (row ``b * N + i``), and
-        level (B, L, N): the causal EWMA of ``arrivals / scale`` (dimensionless).
+        level (B, L, N): the causal EWMA of ``arrivals / scale`` (dimensionless), the same
+        numbers as :func:`~edgecloud_gym.forecasting.baselines.ewma` gives.
     """
     lay = FEATURE_LAYOUT
-    eps = lay["eps"]
+    arrivals = np.asarray(arrivals, dtype=np.float64)
+    phase = np.asarray(phase, dtype=np.float64)
+    scale = np.asarray(scale, dtype=np.float64)
     b, length, n = arrivals.shape
     if scale.shape != (b, n):
         raise ValueError(f"scale must have shape {(b, n)} (episodes, nodes), got {scale.shape}.")
+    if phase.shape != (b, length):
+        raise ValueError(
+            f"phase must have shape {(b, length)} (episodes, steps), got {phase.shape}."
+        )
     if np.any(scale <= 0):
         raise ValueError("scale (nominal service rate, requests/step) must be > 0 for every node.")
-    x = arrivals / scale[:, None, :]
-    level = ewma(x, lay["ewma_alpha"], axis=1)
-    own = np.log((x + eps) / (level + eps))
-    rate = np.log1p(level * scale[:, None, :]) / lay["log_rate_divisor"]
-    system = np.log((x.mean(axis=2) + eps) / (level.mean(axis=2) + eps))  # (B, L)
-    angle = 2 * np.pi * phase
-    feats = np.empty((b, n, length, len(lay["features"])), dtype=np.float32)
-    feats[..., 0] = own.transpose(0, 2, 1)
-    feats[..., 1] = rate.transpose(0, 2, 1)
-    feats[..., 2] = system[:, None, :]
-    feats[..., 3] = np.sin(angle)[:, None, :]
-    feats[..., 4] = np.cos(angle)[:, None, :]
-    return feats.reshape(b * n, length, -1), level
+    feats = np.empty((b * n, length, len(lay["features"])), dtype=np.float32)
+    level = np.empty((b, length, n))
+    _features_kernel(
+        arrivals,
+        phase,
+        scale,
+        float(lay["ewma_alpha"]),
+        float(lay["eps"]),
+        float(lay["log_rate_divisor"]),
+        feats,
+        level,
+    )
+    return feats, level
+
+
+@jit
+def _features_kernel(arrivals, phase, scale, alpha, eps, divisor, feats, level):  # pragma: no cover
+    """One compiled pass for :func:`lstm_features` (numpy would need ~20 array operations).
+
+    The EWMA recursion is the one ``scipy.signal.lfilter`` evaluates for
+    :func:`~edgecloud_gym.forecasting.baselines.ewma` (``y[0] = alpha x[0] + (1 - alpha) x[0]``,
+    then ``y[t] = alpha x[t] + (1 - alpha) y[t - 1]``), so the level is bit-identical to it."""
+    n_batch, length, n = arrivals.shape
+    keep = 1.0 - alpha
+    for b in range(n_batch):
+        for t in range(length):
+            sum_x = 0.0
+            sum_level = 0.0
+            for i in range(n):
+                x = arrivals[b, t, i] / scale[b, i]
+                previous = x if t == 0 else level[b, t - 1, i]
+                lv = alpha * x + keep * previous
+                level[b, t, i] = lv
+                sum_x += x
+                sum_level += lv
+                row = b * n + i
+                feats[row, t, 0] = np.log((x + eps) / (lv + eps))
+                feats[row, t, 1] = np.log1p(lv * scale[b, i]) / divisor
+            system = np.log((sum_x / n + eps) / (sum_level / n + eps))
+            angle = 2.0 * np.pi * phase[b, t]
+            sin, cos = np.sin(angle), np.cos(angle)
+            for i in range(n):
+                row = b * n + i
+                feats[row, t, 2] = system
+                feats[row, t, 3] = sin
+                feats[row, t, 4] = cos
+
+
+@jit
+def _forecasts_kernel(log_ratios, level, scale, first, horizon, out):  # pragma: no cover
+    """``out[b, k, i, h] = level[b, first + k, i] * scale[b, i] * exp(clip(o, -5, 5))`` with
+    ``o = log_ratios[b N + i, first + k, h]`` (float32, as the network gives it)."""
+    n_batch, n_k, n, _ = out.shape
+    for b in range(n_batch):
+        for i in range(n):
+            row = b * n + i
+            for k in range(n_k):
+                base = level[b, first + k, i] * scale[b, i]
+                for h in range(horizon):
+                    o = min(max(log_ratios[row, first + k, h], np.float32(-5.0)), np.float32(5.0))
+                    out[b, k, i, h] = base * np.exp(o)
 
 
 def weights_checksum(arrays: Mapping[str, np.ndarray]) -> str:
@@ -322,7 +382,7 @@ class LSTMForecaster:
         self,
         weights: str | Path | None = None,
         architecture: Mapping[str, Any] | None = None,
-        context: int | None = 32,
+        context: int | None = DEFAULT_CONTEXT,
     ) -> None:
         if context is not None and (
             isinstance(context, bool) or not isinstance(context, (int, np.integer)) or context < 1
@@ -335,17 +395,30 @@ class LSTMForecaster:
         arrays, self.metadata = load_weights(self.weights_path, architecture)
         self.architecture: dict[str, Any] = self.metadata["architecture"]
         self.net = build_network(arrays, self.architecture).eval()
+        self._head_weight_t = np.ascontiguousarray(arrays["head.weight"].T, dtype=np.float32)
+        self._head_bias = np.asarray(arrays["head.bias"], dtype=np.float32)
 
     def predict_log_ratios(self, features: np.ndarray) -> np.ndarray:
-        """Run the network over (S, L, F) feature sequences; returns (S, L, H) log-ratios."""
+        """Run the network over (S, L, F) feature sequences; returns (S, L, H) log-ratios.
+
+        The recurrent layers run in torch (one thread, chunks of :data:`_CHUNK_SEQUENCES`
+        sequences); the linear head is one float32 matrix product per chunk in numpy, which at
+        these sizes costs a fraction of torch's call overhead.
+        """
         torch = _import_torch()
         from edgecloud_gym.forecasting._torch_model import single_thread
 
+        features = np.ascontiguousarray(features, dtype=np.float32)
+        s, length, _ = features.shape
+        out = np.empty((s, length, self._head_bias.shape[0]), dtype=np.float32)
         x = torch.from_numpy(features)
         step = _CHUNK_SEQUENCES
         with single_thread(), torch.inference_mode():
-            parts = [self.net(x[i : i + step]).numpy() for i in range(0, max(len(x), 1), step)]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            for i in range(0, s, step):
+                hidden = self.net.lstm(x[i : i + step])[0].numpy()
+                np.matmul(hidden, self._head_weight_t, out=out[i : i + step])
+        out += self._head_bias
+        return out
 
     def forecast(self, workload: EpisodeWorkload, horizon: int, scale: np.ndarray) -> np.ndarray:
         """Forecasts (B, steps + 1, N, H) in requests/step (H = ``horizon``)."""
@@ -362,12 +435,10 @@ class LSTMForecaster:
         # The pass starts `context` steps before the first output it needs (index w - 1).
         start = 0 if self.context is None else max(w - 1 - self.context, 0)
         first = w - 1 - start  # index of the first needed output inside the pass
+        scale = np.asarray(scale, np.float64)
         feats, level = lstm_features(
-            workload.arrivals[:, start:end],
-            workload.phase[:, start:end],
-            np.asarray(scale, np.float64),
+            workload.arrivals[:, start:end], workload.phase[:, start:end], scale
         )
-        out = self.predict_log_ratios(feats)[:, first:, :horizon]  # (B N, K, H)
-        ratio = np.exp(np.clip(out, -5.0, 5.0)).reshape(b, n, steps + 1, horizon)
-        base = level[:, first:] * scale[:, None, :]  # (B, K, N) requests/step
-        return base[..., None] * ratio.transpose(0, 2, 1, 3)
+        out = np.empty((b, steps + 1, n, horizon))
+        _forecasts_kernel(self.predict_log_ratios(feats), level, scale, first, horizon, out)
+        return out
