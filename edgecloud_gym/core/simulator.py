@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,11 +20,18 @@ from edgecloud_gym.core.actions import DiscreteActionTable, normalise_shares
 from edgecloud_gym.core.dynamics import StepResult, step
 from edgecloud_gym.core.observation import assemble_observations
 from edgecloud_gym.core.params import SystemParams, build_params
-from edgecloud_gym.core.workload import EpisodeWorkload, sample_workload
+from edgecloud_gym.core.workload import (
+    EpisodeWorkload,
+    sample_workload,
+    sample_workloads,
+    stack_workloads,
+)
 from edgecloud_gym.forecasting import Forecaster, NoForecaster, make_forecaster
 from edgecloud_gym.tasks import Task
 
 __all__ = ["METRIC_KEYS", "REWARD_PARTS", "BatchSimulator"]
+
+_T = TypeVar("_T")
 
 #: Names of the reward parts, in the order of ``RewardWeights``.
 REWARD_PARTS: tuple[str, ...] = ("latency", "sla", "drops", "energy")
@@ -65,11 +73,11 @@ if hasattr(os, "register_at_fork"):  # POSIX
 
 
 def _map_systems(
-    draw: Callable[[int], EpisodeWorkload],
+    draw: Callable[[int], _T],
     n: int,
     rngs: Sequence[np.random.Generator],
     parallel: bool,
-) -> list[EpisodeWorkload]:
+) -> list[_T]:
     """``[draw(j) for j in range(n)]``, in chunks on a thread pool for large resets (numpy's
     samplers release the GIL). Serial when a generator is shared between systems, whose draws
     would then depend on thread timing."""
@@ -163,27 +171,33 @@ class BatchSimulator:
         cfg = self.config
         edge_mu = self.params.obs_mu[:, : self.n_edge]
 
-        def draw(j: int) -> EpisodeWorkload:
-            i = idx[j]
-            return sample_workload(
-                self.tasks[i],
-                edge_mu[i],
+        synthetic = all(getattr(self.tasks[i], "trace", None) is None for i in idx)
+        if synthetic:  # the draws per system, the rates of all systems in one batch
+            fresh = sample_workloads(
+                [self.tasks[i] for i in idx],
+                edge_mu[idx],
                 steps=self.episode_steps,
                 warmup=cfg.warmup_steps,
                 horizon=cfg.horizon,
                 day_steps=cfg.day_steps,
-                rng=rngs[j],
+                rngs=rngs,
+                map_systems=lambda draw, n: _map_systems(draw, n, rngs, parallel=True),
             )
-
-        synthetic = all(getattr(self.tasks[i], "trace", None) is None for i in idx)
-        parts = _map_systems(draw, len(idx), rngs, parallel=synthetic)
-        fresh = EpisodeWorkload(
-            rates=np.concatenate([p.rates for p in parts]),
-            arrivals=np.concatenate([p.arrivals for p in parts]),
-            phase=np.concatenate([p.phase for p in parts]),
-            warmup=cfg.warmup_steps,
-            steps=self.episode_steps,
-        )
+        else:
+            fresh = stack_workloads(
+                [
+                    sample_workload(
+                        self.tasks[i],
+                        edge_mu[i],
+                        steps=self.episode_steps,
+                        warmup=cfg.warmup_steps,
+                        horizon=cfg.horizon,
+                        day_steps=cfg.day_steps,
+                        rng=rngs[j],
+                    )
+                    for j, i in enumerate(idx)
+                ]
+            )
         if self.workload is None or indices is None:
             self.workload = fresh
         else:
