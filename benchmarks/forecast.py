@@ -29,7 +29,7 @@ from edgecloud_gym.forecasting.evaluation import (
     sample_episodes,
     score_forecasters,
 )
-from edgecloud_gym.forecasting.lstm import DEFAULT_CONTEXT
+from edgecloud_gym.forecasting.lstm import DEFAULT_CONTEXT, PRECISIONS
 from edgecloud_gym.forecasting.training import TrainConfig, train_lstm
 
 __all__ = ["add_parser", "run_eval"]
@@ -108,6 +108,7 @@ def run_eval(
     config: EdgeCloudConfig | None = None,
     episode_steps: int = 200,
     context: int | None = DEFAULT_CONTEXT,
+    precision: str = "auto",
 ) -> tuple[dict[str, Any], dict[str, EpisodeWorkload], dict[str, dict[str, np.ndarray]]]:
     """Score ``forecasters`` on each profile's held-out tasks.
 
@@ -121,6 +122,7 @@ def run_eval(
         episode_steps: Episode length (steps).
         context: The LSTM's steps of history before the first forecast (None: the whole
             warm-up); see :class:`~edgecloud_gym.forecasting.lstm.LSTMForecaster`.
+        precision: The LSTM's arithmetic (``"auto"``, ``"float32"`` or ``"bfloat16"``).
 
     Returns:
         The results (plain data), and the workloads and forecasts by profile (for plots).
@@ -132,7 +134,9 @@ def run_eval(
     config = EdgeCloudConfig() if config is None else config
     models = {
         name: (
-            LSTMForecaster(weights, context=context) if name == "lstm" else make_forecaster(name)
+            LSTMForecaster(weights, context=context, precision=precision)
+            if name == "lstm"
+            else make_forecaster(name)
         )
         for name in forecasters
     }
@@ -145,6 +149,8 @@ def run_eval(
         "lstm_context": context,
         "profiles": {},
     }
+    if "lstm" in models:
+        results["lstm_precision"] = models["lstm"].precision
     workloads: dict[str, EpisodeWorkload] = {}
     forecasts: dict[str, dict[str, np.ndarray]] = {}
     for p_index, (profile, tasks) in enumerate(profile_test_tasks(n_tasks, seed).items()):
@@ -331,6 +337,13 @@ def _add_eval(subparsers: Any) -> None:
         f"whole warm-up (default {DEFAULT_CONTEXT})",
     )
     p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="arithmetic of the LSTM's recurrent layers (default auto: bfloat16 where the CPU "
+        "has AMX-BF16, else float32)",
+    )
+    p.add_argument(
         "--out-dir", default="runs/forecast/eval", help="output folder (default runs/forecast/eval)"
     )
     trace_forecast.add_arguments(p)  # --trace: real traces (benchmarks/trace_forecast.py)
@@ -366,7 +379,13 @@ def _eval_main(args: argparse.Namespace) -> int:
             make_forecaster(name)  # raises with the closest name
     out_dir = check_writable(Path(args.out_dir) / "results.json").parent
     results, workloads, forecasts = run_eval(
-        names, args.n_tasks, args.episodes, args.seed, args.weights, context=args.context
+        names,
+        args.n_tasks,
+        args.episodes,
+        args.seed,
+        args.weights,
+        context=args.context,
+        precision=args.precision,
     )
     table = _table(results)
     print(table)

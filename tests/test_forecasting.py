@@ -200,6 +200,21 @@ def test_lstm_context_is_a_window_of_history(lstm):
             LSTMForecaster(context=bad)
 
 
+def test_lstm_precision_choices(lstm):
+    """'auto' resolves to bfloat16 only where the CPU has AMX-BF16; both arithmetics give the
+    same forecasts to well under a percent, and the same forecast whatever the batch."""
+    assert lstm.precision in ("float32", "bfloat16")
+    wl, mu = _workload(episodes=3, steps=100)
+    exact = LSTMForecaster(precision="float32").forecast(wl, H, mu)
+    fast = LSTMForecaster(precision="bfloat16")
+    approx = fast.forecast(wl, H, mu)
+    assert np.abs(approx - exact).mean() < 1e-3 * np.abs(exact).mean()
+    one = EpisodeWorkload(wl.rates[1:2], wl.arrivals[1:2], wl.phase[1:2], wl.warmup, wl.steps)
+    np.testing.assert_array_equal(fast.forecast(one, H, mu[1:2]), approx[1:2])
+    with pytest.raises(ValueError, match="precision must be one of"):
+        LSTMForecaster(precision="float16")
+
+
 # ---------------------------------------------------------------------------- weights files
 
 
@@ -224,11 +239,15 @@ def test_weights_round_trip(tmp_path):
     assert meta["architecture"] == PAPER_ARCHITECTURE
     # the forecaster built from the file computes the same as the network it came from
     wl, mu = _workload()
-    fc = LSTMForecaster(path)
+    fc = LSTMForecaster(path, precision="float32")
     feats, _ = lstm_features(wl.arrivals, wl.phase, mu)
     with torch.inference_mode():
         expected = net(torch.from_numpy(feats)).numpy()
     np.testing.assert_allclose(fc.predict_log_ratios(feats), expected, rtol=1e-5, atol=1e-6)
+    # bfloat16 arithmetic computes the same network, to bfloat16's ~3 significant digits
+    fast = LSTMForecaster(path, precision="bfloat16").predict_log_ratios(feats)
+    np.testing.assert_allclose(fast, expected, atol=0.05)
+    assert np.abs(fast - expected).mean() < 0.005
 
 
 def _edit_metadata(path: Path, **changes) -> None:

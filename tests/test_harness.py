@@ -500,3 +500,26 @@ def test_a_failed_run_does_not_stop_the_suite(
     with pytest.raises(ValueError, match=r"1 of 6 runs failed \(first: static__EdgeCloud-Low"):
         run_suite(_tiny(tmp_path), tmp_path / "out", workers=1, progress=False)
     assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["forecast", "eval", "--context", "0"], "expected a positive number of steps or 'all'"),
+        (["forecast", "eval", "--context", "some"], "expected a positive number of steps or 'all'"),
+        (["forecast", "eval", "--precision", "half"], "invalid choice: 'half'"),
+    ],
+)
+def test_cli_forecast_eval_rejects_bad_lstm_options(
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*argv, "--out-dir", "out"])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert _files(tmp_path) == set()

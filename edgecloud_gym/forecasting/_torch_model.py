@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-__all__ = ["LSTMNet", "single_thread"]
+__all__ = ["LSTMNet", "bfloat16_lstm", "single_thread"]
 
 
 class LSTMNet(nn.Module):
@@ -36,6 +36,23 @@ class LSTMNet(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         hidden, _ = self.lstm(features)
         return self.head(hidden)
+
+
+def bfloat16_lstm(lstm: nn.LSTM, input_size: int) -> nn.LSTM:
+    """A bfloat16 copy of ``lstm`` that takes ``input_size >= lstm.input_size`` input columns,
+    the extra ones with zero weights (so it computes the same function of the first columns).
+
+    Inference only; the copy shares nothing with ``lstm``.
+    """
+    if input_size < lstm.input_size:
+        raise ValueError(f"input_size must be >= {lstm.input_size}, got {input_size}.")
+    wide = nn.LSTM(input_size, lstm.hidden_size, lstm.num_layers, batch_first=lstm.batch_first)
+    state = {k: v.detach().clone() for k, v in lstm.state_dict().items()}
+    weight = torch.zeros((4 * lstm.hidden_size, input_size), dtype=state["weight_ih_l0"].dtype)
+    weight[:, : lstm.input_size] = state["weight_ih_l0"]
+    state["weight_ih_l0"] = weight
+    wide.load_state_dict(state)
+    return wide.to(torch.bfloat16).eval().requires_grad_(False)
 
 
 @contextlib.contextmanager

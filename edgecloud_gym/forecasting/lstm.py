@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.workload import EpisodeWorkload
 
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "FEATURE_LAYOUT",
     "PAPER_ARCHITECTURE",
+    "PRECISIONS",
     "LSTMForecaster",
     "WeightsMismatchError",
     "build_network",
@@ -342,6 +344,27 @@ def _import_torch() -> Any:
     return torch
 
 
+#: Values of ``LSTMForecaster(precision=...)``.
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def _resolve_precision(precision: str) -> str:
+    """``"auto"`` -> ``"bfloat16"`` where the CPU has AMX-BF16 tiles, else ``"float32"``."""
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {PRECISIONS}, got {precision!r}.{did_you_mean(str(precision), PRECISIONS)}"
+        )
+    if precision != "auto":
+        return precision
+    torch = _import_torch()
+    check = getattr(getattr(torch, "cpu", None), "_is_amx_tile_supported", None)
+    try:
+        native = bool(check()) if check is not None else False
+    except Exception:  # pragma: no cover - depends on the torch build
+        native = False
+    return "bfloat16" if native else "float32"
+
+
 def build_network(arrays: Mapping[str, np.ndarray] | None, architecture: Mapping[str, Any]) -> Any:
     """A torch :class:`~edgecloud_gym.forecasting._torch_model.LSTMNet` for ``architecture``,
     loaded with ``arrays`` when given (imports torch)."""
@@ -368,10 +391,18 @@ class LSTMForecaster:
         architecture: Expected architecture; weights for another one are refused.
             Default :data:`PAPER_ARCHITECTURE` (2 x 64, H = 5).
         context: Steps of history the pass reads before the episode's first forecast (the
-            LSTM's window of history). Default 32: over 20 Medium/High episodes the MAE with
-            32 steps was within 0.02 % of the MAE with the whole 63-step warm-up, while the
-            pass, which is most of the forecaster's cost, runs over 232 instead of 264 steps.
-            None reads the whole warm-up.
+            LSTM's window of history). Default :data:`DEFAULT_CONTEXT` (16): on the held-out
+            tasks of ``edgecloud forecast eval`` the MAE with 16 steps is within 0.15 % of the
+            MAE with the whole 63-step warm-up (docs/forecasting.md), while the pass, which is
+            most of the forecaster's cost, runs over 217 instead of 264 steps. None reads the
+            whole warm-up.
+        precision: Arithmetic of the recurrent layers: ``"float32"``, ``"bfloat16"`` (weights
+            and activations rounded to bfloat16, accumulation in float32; the weights are
+            trained in float32), or ``"auto"`` (default): bfloat16 where the CPU has AMX-BF16
+            tile units, on which oneDNN runs both layers about 30 % faster, float32 elsewhere.
+            On the held-out tasks bfloat16 changes the forecasts by 0.02 % on average (at most
+            0.8 %) and the MAE by less than 0.01 %; pass ``"float32"`` for forecasts that agree
+            across machines to float32 rounding. The resolved choice is :attr:`precision`.
 
     The forecast horizon asked for by the environment must not exceed the trained horizon.
     """
@@ -383,6 +414,7 @@ class LSTMForecaster:
         weights: str | Path | None = None,
         architecture: Mapping[str, Any] | None = None,
         context: int | None = DEFAULT_CONTEXT,
+        precision: str = "auto",
     ) -> None:
         if context is not None and (
             isinstance(context, bool) or not isinstance(context, (int, np.integer)) or context < 1
@@ -397,6 +429,18 @@ class LSTMForecaster:
         self.net = build_network(arrays, self.architecture).eval()
         self._head_weight_t = np.ascontiguousarray(arrays["head.weight"].T, dtype=np.float32)
         self._head_bias = np.asarray(arrays["head.bias"], dtype=np.float32)
+        self.precision = _resolve_precision(precision)
+        if self.precision == "bfloat16":
+            from edgecloud_gym.forecasting._torch_model import bfloat16_lstm
+
+            # Zero-weight input columns up to the hidden width: the same network, whose first
+            # layer oneDNN then runs on the AMX kernel too (5 input columns don't fit a tile).
+            width = max(self.architecture["input_size"], self.architecture["hidden_size"])
+            self._recurrent = bfloat16_lstm(self.net.lstm, width)
+        else:
+            width = self.architecture["input_size"]
+            self._recurrent = self.net.lstm
+        self._input_width = width
 
     def predict_log_ratios(self, features: np.ndarray) -> np.ndarray:
         """Run the network over (S, L, F) feature sequences; returns (S, L, H) log-ratios.
@@ -409,13 +453,19 @@ class LSTMForecaster:
         from edgecloud_gym.forecasting._torch_model import single_thread
 
         features = np.ascontiguousarray(features, dtype=np.float32)
-        s, length, _ = features.shape
+        s, length, f = features.shape
         out = np.empty((s, length, self._head_bias.shape[0]), dtype=np.float32)
         x = torch.from_numpy(features)
         step = _CHUNK_SEQUENCES
+        dtype = next(self._recurrent.parameters()).dtype
         with single_thread(), torch.inference_mode():
             for i in range(0, s, step):
-                hidden = self.net.lstm(x[i : i + step])[0].numpy()
+                chunk = x[i : i + step]
+                if self._input_width != f or dtype != torch.float32:
+                    wide = torch.zeros((len(chunk), length, self._input_width), dtype=dtype)
+                    wide[..., :f] = chunk
+                    chunk = wide
+                hidden = self._recurrent(chunk)[0].float().numpy()
                 np.matmul(hidden, self._head_weight_t, out=out[i : i + step])
         out += self._head_bias
         return out

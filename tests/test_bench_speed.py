@@ -1,0 +1,32 @@
+"""The speed benchmarks run end to end with tiny budgets and report what they claim to."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgecloud_bench.throughput import run_throughput
+from edgecloud_gym import ALLOCATION_IDS
+
+
+def test_throughput_reports_paired_cost_ratios():
+    result = run_throughput(steps=30, repeats=2, forecasters=("none", "naive"))
+    rows = result["single_env"]
+    assert {r["env_id"] for r in rows} == set(ALLOCATION_IDS)
+    for r in rows:
+        assert len(r["round_seconds"]) == 2 and r["steps_per_s"] > 0
+        if r["forecaster"] == "none":
+            assert r["cost_vs_forecast_off"] == 1.0  # its own time over itself, round by round
+        else:
+            assert r["cost_vs_forecast_off"] > 0
+
+
+def test_forecast_speed_times_both_precisions():
+    pytest.importorskip("torch")
+    from edgecloud_bench.forecast_speed import run
+
+    out = run(batches=(1, 2), calls=2)
+    assert out["auto_resolves_to"] in ("float32", "bfloat16")
+    rows = {(r["episodes"], r["precision"]): r for r in out["rows"]}
+    assert set(rows) == {(b, p) for b in (1, 2) for p in ("float32", "bfloat16")}
+    assert rows[1, "float32"]["max_rel_diff"] == 0.0
+    assert 0 < rows[2, "bfloat16"]["mean_rel_diff"] < 1e-3
