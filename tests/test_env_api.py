@@ -198,3 +198,20 @@ def test_oracle_forecast_block_holds_true_rates():
     wl = sim.workload
     truth = wl.rates[0, wl.warmup : wl.warmup + layout.horizon].T / sim.params.obs_mu[0, :-1, None]
     np.testing.assert_allclose(fc, truth, rtol=1e-6)
+
+
+def test_arrival_window_holds_the_last_steps_of_the_episode_workload():
+    """The observation's window is the W steps of arrivals before the current step (step-major,
+    times 1 / the node's nominal service rate), through a whole episode and a new one."""
+    env = gym.make("EdgeCloud-High-v0", forecaster="none")
+    layout = env.unwrapped.layout
+    sim = env.unwrapped.sim
+    for seed in (0, 1):
+        obs, _ = env.reset(seed=seed)
+        wl, w = sim.workload, layout.window
+        for k in range(sim.episode_steps + 1):
+            start = wl.warmup + k - w
+            expected = wl.arrivals[0, start : start + w] * (1.0 / sim.params.obs_mu[0, None, :-1])
+            np.testing.assert_array_equal(obs[layout.arrivals], expected.astype(np.float32).ravel())
+            if k < sim.episode_steps:
+                obs, *_ = env.step(k % env.action_space.n)

@@ -3,8 +3,9 @@
 The observation (layout in :class:`~edgecloud_gym.envs.allocation.EdgeCloudEnv`) joins the state
 the actions change (inflow, backlog, utilisation, shares) with exogenous columns (the window of
 past arrivals, time features and the forecast). The window is read straight from the episode's
-pre-sampled arrivals at each step instead of being precomputed for every step at reset: that
-keeps a reset cheap and the state of thousands of systems small. One compiled pass writes the
+pre-sampled arrivals as they enter the simulation, into a small ring buffer per system, instead
+of being precomputed for every step at reset: that keeps a reset cheap and the state of
+thousands of systems small, and an observation reads a few contiguous rows per system. One compiled pass writes the
 float32 rows, so a step costs no temporary arrays (the values are those numpy would give: each is
 computed in float64 and rounded to float32 once).
 """
@@ -19,11 +20,10 @@ __all__ = ["assemble_observations"]
 
 
 @jit
-def _assemble(
-    endo, arrivals, inv_mu, time_feat, forecast, t, start, window, out
-):  # pragma: no cover
+def _assemble(endo, recent, inv_mu, time_feat, forecast, t, start, window, out):  # pragma: no cover
     n_batch, n_endo = endo.shape
-    n = arrivals.shape[2]
+    n = recent.shape[2]
+    width = recent.shape[1]
     n_time = time_feat.shape[2]
     n_fc = forecast.shape[2]
     for b in range(n_batch):
@@ -33,8 +33,9 @@ def _assemble(
         col = n_endo
         first = start + k - window
         for w in range(window):
+            slot = (first + w) % width
             for i in range(n):
-                out[b, col] = arrivals[b, first + w, i] * inv_mu[b, i]
+                out[b, col] = recent[b, slot, i] * inv_mu[b, i]
                 col += 1
         for j in range(n_time):
             out[b, col + j] = time_feat[b, k, j]
@@ -45,7 +46,7 @@ def _assemble(
 
 def assemble_observations(
     endo: np.ndarray,
-    arrivals: np.ndarray,
+    recent: np.ndarray,
     inv_mu: np.ndarray,
     time_feat: np.ndarray,
     forecast: np.ndarray,
@@ -57,16 +58,17 @@ def assemble_observations(
 
     Args:
         endo: (B, 4 S) action-dependent columns (float64).
-        arrivals: (B, L, N) the episode's arrivals, index ``start + k`` holding step ``k``.
+        recent: (B, M, N) recent arrivals (M >= W): slot ``a % M`` holds the arrivals at index
+            ``a`` of the episode (index ``start + k`` is step ``k``) for the last M indices.
         inv_mu: (B, N) 1 / nominal service rate of each node (normalises the window).
         time_feat: (B, T + 1, 3) sin and cos of the diurnal phase, progress (float32).
         forecast: (B, T + 1, N H) normalised forecasts, node-major (float32).
         t: (B,) current episode step of each system.
-        start: Index of episode step 0 in ``arrivals`` (the warm-up length).
+        start: Index of episode step 0 in the episode's arrivals (the warm-up length).
         window: Number W of past steps of arrivals.
     """
     b = endo.shape[0]
-    width = endo.shape[1] + window * arrivals.shape[2] + time_feat.shape[2] + forecast.shape[2]
+    width = endo.shape[1] + window * recent.shape[2] + time_feat.shape[2] + forecast.shape[2]
     out = np.empty((b, width), dtype=np.float32)
-    _assemble(endo, arrivals, inv_mu, time_feat, forecast, t, start, window, out)
+    _assemble(endo, recent, inv_mu, time_feat, forecast, t, start, window, out)
     return out

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.config import EdgeCloudConfig
+from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.actions import DiscreteActionTable, normalise_shares
 from edgecloud_gym.core.dynamics import StepResult, step
 from edgecloud_gym.core.observation import assemble_observations
@@ -143,6 +144,10 @@ class BatchSimulator:
         self._time = np.zeros((b, self.episode_steps + 1, 3), dtype=np.float32)
         self._forecast = np.zeros((b, self.episode_steps + 1, self.horizon * n), dtype=np.float32)
         self._inv_mu = np.zeros((b, n))
+        # The last obs_window steps of arrivals of each system, slot ``a % W`` holding the
+        # arrivals at index ``a`` of the episode's workload: read by every observation without
+        # touching the (much larger) workload arrays.
+        self._window = np.zeros((b, config.obs_window, n))
         self.workload: EpisodeWorkload | None = None
         self._rows = np.arange(b)
 
@@ -204,6 +209,11 @@ class BatchSimulator:
             for name in ("rates", "arrivals", "phase"):
                 getattr(self.workload, name)[idx] = getattr(fresh, name)
         self._exogenous(fresh, edge_mu[idx], rows)
+        width, start = self._window.shape[1], cfg.warmup_steps
+        history = np.arange(start - width, start)  # the steps before step 0 (warmup >= window)
+        window = np.empty((len(idx), width, self.n_edge))
+        window[:, history % width] = fresh.arrivals[:, history]
+        self._window[rows] = window
         self.shares[rows] = self.params.static_shares[rows]
         self.backlog[rows] = 0.0
         self.t[rows] = 0
@@ -237,7 +247,7 @@ class BatchSimulator:
         """Current observations (B, obs_size), float32."""
         return assemble_observations(
             self._endo,
-            self.workload.arrivals,
+            self._window,
             self._inv_mu,
             self._time,
             self._forecast,
@@ -265,16 +275,44 @@ class BatchSimulator:
                 "(or pass a larger episode_steps)."
             )
         p = self.params
-        arrivals = self.workload.arrivals[self._rows, self.config.warmup_steps + self.t]
+        arrivals = np.empty((self.batch_size, self.n_edge))
+        _arrivals_at(
+            self.workload.arrivals, self.config.warmup_steps, self.t, arrivals, self._window
+        )
         res = step(p, self.backlog, shares, arrivals)
         self.backlog = res.backlog
         self.shares = shares
         self.t = self.t + 1
-
-        s = self.n_servers
-        endo = self._endo
-        endo[:, :s] = res.inflow / p.obs_mu
-        endo[:, s : 2 * s] = res.backlog / p.obs_buffer
-        endo[:, 2 * s : 3 * s] = res.utilisation
-        endo[:, 3 * s :] = shares
+        _observed_state(
+            self._endo, res.inflow, res.backlog, res.utilisation, p.obs_mu, p.obs_buffer, shares
+        )
         return res.reward, res.metrics, res
+
+
+@jit
+def _arrivals_at(arrivals, start, t, out, window):  # pragma: no cover - compiled
+    """``out[b] = arrivals[b, start + t[b]]``, each system's arrivals of its current step, which
+    also enter the system's window of recent arrivals (slot ``(start + t[b]) % W``)."""
+    n_batch, n = out.shape
+    width = window.shape[1]
+    for b in range(n_batch):
+        k = start + t[b]
+        slot = k % width
+        for i in range(n):
+            out[b, i] = arrivals[b, k, i]
+            window[b, slot, i] = arrivals[b, k, i]
+
+
+@jit
+def _observed_state(
+    endo, inflow, backlog, utilisation, obs_mu, obs_buffer, shares
+):  # pragma: no cover
+    """The action-dependent observation columns: inflow over nominal service rate, backlog over
+    nominal buffer, utilisation, shares (one compiled pass instead of four array operations)."""
+    n_batch, s_all = shares.shape
+    for b in range(n_batch):
+        for s in range(s_all):
+            endo[b, s] = inflow[b, s] / obs_mu[b, s]
+            endo[b, s_all + s] = backlog[b, s] / obs_buffer[b, s]
+            endo[b, 2 * s_all + s] = utilisation[b, s]
+            endo[b, 3 * s_all + s] = shares[b, s]
