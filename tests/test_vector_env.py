@@ -421,13 +421,44 @@ def test_sb3_dqn_trains_on_the_native_vector_env():
 def test_parallel_workload_sampling_is_deterministic(monkeypatch):
     """Large resets draw workloads on threads; each env's draws come from its own generator,
     so the episodes are those of a serial reset (and of single envs with the same seeds)."""
-    from edgecloud_gym.core import simulator
+    from edgecloud_gym import _threads
 
     n = 80  # above the size where the reset goes parallel
-    monkeypatch.setattr(simulator, "SAMPLING_THREADS", 4)
+    monkeypatch.setattr(_threads, "THREADS", 4)
     parallel, _ = EdgeCloudVectorEnv(num_envs=n, task="high", forecaster="none").reset(seed=3)
-    monkeypatch.setattr(simulator, "SAMPLING_THREADS", 1)
+    monkeypatch.setattr(_threads, "THREADS", 1)
     serial, _ = EdgeCloudVectorEnv(num_envs=n, task="high", forecaster="none").reset(seed=3)
     assert np.array_equal(parallel, serial)
     last, _ = gym.make("EdgeCloud-High-v0", forecaster="none").reset(seed=3 + n - 1)
     assert np.array_equal(parallel[-1], last)
+
+
+def test_threads_change_no_number(monkeypatch):
+    """Large batches split the step kernel, the observation pass and the LSTM's chunks over the
+    thread pool; every row is computed on its own, so one thread gives bit-identical results."""
+    from edgecloud_gym import _threads
+
+    n = 530  # above the step's split size, 3,180 LSTM sequences (50 chunks)
+    actions = np.random.default_rng(0).integers(16, size=(3, n))
+    runs = []
+    for threads in (3, 1):
+        monkeypatch.setattr(_threads, "THREADS", threads)
+        env = EdgeCloudVectorEnv(num_envs=n, task="high")  # the default forecaster, lstm
+        obs, _ = env.reset(seed=11)
+        steps = [env.step(a) for a in actions]
+        runs.append((obs, [(o, r, i["latency_mean_ms"]) for o, r, _, _, i in steps]))
+    (obs_a, steps_a), (obs_b, steps_b) = runs
+    assert np.array_equal(obs_a, obs_b)
+    for (oa, ra, la), (ob, rb, lb) in zip(steps_a, steps_b, strict=True):
+        assert np.array_equal(oa, ob) and np.array_equal(ra, rb) and np.array_equal(la, lb)
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_bad_thread_count_is_refused(monkeypatch, value):
+    from edgecloud_gym import _threads
+
+    monkeypatch.setenv("EDGECLOUD_THREADS", value)
+    with pytest.raises(ValueError, match="EDGECLOUD_THREADS must be a positive number"):
+        _threads._threads_from_env()
+    monkeypatch.setenv("EDGECLOUD_THREADS", "3")
+    assert _threads._threads_from_env() == 3

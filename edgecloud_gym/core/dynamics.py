@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.params import SystemParams
 
@@ -201,6 +202,10 @@ def _kernel(
         reward[b] = m[13] + m[14] + m[15] + m[16]
 
 
+#: Systems per thread below which a step runs in one thread (see :mod:`edgecloud_gym._threads`).
+_MIN_ROWS_PER_THREAD = 256
+
+
 def step(
     params: SystemParams, backlog: np.ndarray, shares: np.ndarray, arrivals: np.ndarray
 ) -> StepResult:
@@ -219,25 +224,33 @@ def step(
     served = np.empty((b, s, k))
     metrics = np.empty((b, N_METRICS))
     reward = np.empty(b)
-    _kernel(
-        np.ascontiguousarray(arrivals, dtype=np.float64),
-        np.ascontiguousarray(shares, dtype=np.float64),
-        np.ascontiguousarray(backlog, dtype=np.float64),
-        params.srv,
-        params.egress,
-        params.hop_ms,
-        params.mix,
-        params.base_ms,
-        params.remote_ms_per_class,
-        params.deadline_ms,
-        params.scal,
-        params.consts,
-        srv_out,
-        latency,
-        served,
-        metrics,
-        reward,
-    )
+    arrivals = np.ascontiguousarray(arrivals, dtype=np.float64)
+    shares = np.ascontiguousarray(shares, dtype=np.float64)
+    backlog = np.ascontiguousarray(backlog, dtype=np.float64)
+
+    def rows(start: int, stop: int) -> None:
+        r = slice(start, stop)
+        _kernel(
+            arrivals[r],
+            shares[r],
+            backlog[r],
+            params.srv[r],
+            params.egress[r],
+            params.hop_ms,
+            params.mix[r],
+            params.base_ms,
+            params.remote_ms_per_class,
+            params.deadline_ms,
+            params.scal[r],
+            params.consts,
+            srv_out[r],
+            latency[r],
+            served[r],
+            metrics[r],
+            reward[r],
+        )
+
+    run_in_chunks(rows, b, _MIN_ROWS_PER_THREAD)  # systems are independent: any split is exact
     return StepResult(
         backlog=srv_out[:, 0],
         inflow=srv_out[:, 1],

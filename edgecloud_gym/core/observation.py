@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym.core._jit import jit
 
 __all__ = ["assemble_observations"]
@@ -70,5 +71,12 @@ def assemble_observations(
     b = endo.shape[0]
     width = endo.shape[1] + window * recent.shape[2] + time_feat.shape[2] + forecast.shape[2]
     out = np.empty((b, width), dtype=np.float32)
-    _assemble(endo, recent, inv_mu, time_feat, forecast, t, start, window, out)
+
+    def rows(lo: int, hi: int) -> None:
+        r = slice(lo, hi)
+        _assemble(
+            endo[r], recent[r], inv_mu[r], time_feat[r], forecast[r], t[r], start, window, out[r]
+        )
+
+    run_in_chunks(rows, b, 256)  # rows are independent: any split gives the same observations
     return out

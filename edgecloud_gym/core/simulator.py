@@ -7,13 +7,12 @@ with B = num_envs. It has no Gymnasium dependency.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
 
+from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core._jit import jit
@@ -56,21 +55,8 @@ METRIC_KEYS: tuple[str, ...] = (
 
 ACTION_MODES = ("discrete", "continuous")
 
-#: Threads that draw the workloads of a large reset in parallel. Each system's draws come from
-#: its own generator only, so the result doesn't depend on the number of threads.
-SAMPLING_THREADS = min(4, os.cpu_count() or 1)
-_PARALLEL_MIN_SYSTEMS = 64  # below this, one thread is faster
-_pool: ThreadPoolExecutor | None = None
-
-
-def _forget_pool() -> None:
-    """A forked child has none of the parent's threads: it starts its own pool when needed."""
-    global _pool
-    _pool = None
-
-
-if hasattr(os, "register_at_fork"):  # POSIX
-    os.register_at_fork(after_in_child=_forget_pool)
+#: Below this many systems a reset draws its workloads in one thread (threads cost more).
+_PARALLEL_MIN_SYSTEMS = 64
 
 
 def _map_systems(
@@ -79,23 +65,19 @@ def _map_systems(
     rngs: Sequence[np.random.Generator],
     parallel: bool,
 ) -> list[_T]:
-    """``[draw(j) for j in range(n)]``, in chunks on a thread pool for large resets (numpy's
-    samplers release the GIL). Serial when a generator is shared between systems, whose draws
-    would then depend on thread timing."""
-    threads = SAMPLING_THREADS
-    if (
-        not parallel
-        or threads < 2
-        or n < _PARALLEL_MIN_SYSTEMS
-        or len({id(r) for r in rngs[:n]}) < n
-    ):
+    """``[draw(j) for j in range(n)]``, in chunks on the shared thread pool for large resets
+    (numpy's samplers release the GIL). Serial when a generator is shared between systems, whose
+    draws would then depend on thread timing."""
+    out: list[_T | None] = [None] * n
+    if not parallel or len({id(r) for r in rngs[:n]}) < n:
         return [draw(j) for j in range(n)]
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(threads, thread_name_prefix="edgecloud-reset")
-    chunks = np.array_split(np.arange(n), threads)
-    done = _pool.map(lambda chunk: [draw(int(j)) for j in chunk], chunks)
-    return [part for chunk in done for part in chunk]
+
+    def work(start: int, stop: int) -> None:
+        for j in range(start, stop):
+            out[j] = draw(j)
+
+    run_in_chunks(work, n, _PARALLEL_MIN_SYSTEMS // 2)
+    return out  # type: ignore[return-value]
 
 
 class BatchSimulator:

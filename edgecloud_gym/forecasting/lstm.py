@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.workload import EpisodeWorkload
@@ -445,9 +446,12 @@ class LSTMForecaster:
     def predict_log_ratios(self, features: np.ndarray) -> np.ndarray:
         """Run the network over (S, L, F) feature sequences; returns (S, L, H) log-ratios.
 
-        The recurrent layers run in torch (one thread, chunks of :data:`_CHUNK_SEQUENCES`
-        sequences); the linear head is one float32 matrix product per chunk in numpy, which at
-        these sizes costs a fraction of torch's call overhead.
+        The recurrent layers run in torch, in chunks of :data:`_CHUNK_SEQUENCES` sequences, each
+        on one torch thread; several chunks (a vector env's reset) are shared out over the
+        package's thread pool (:mod:`edgecloud_gym._threads`), which changes nothing in the
+        numbers since every sequence is computed on its own. The linear head is one float32
+        matrix product per chunk in numpy, which at these sizes costs a fraction of torch's call
+        overhead.
         """
         torch = _import_torch()
         from edgecloud_gym.forecasting._torch_model import single_thread
@@ -458,15 +462,20 @@ class LSTMForecaster:
         x = torch.from_numpy(features)
         step = _CHUNK_SEQUENCES
         dtype = next(self._recurrent.parameters()).dtype
-        with single_thread(), torch.inference_mode():
-            for i in range(0, s, step):
-                chunk = x[i : i + step]
-                if self._input_width != f or dtype != torch.float32:
-                    wide = torch.zeros((len(chunk), length, self._input_width), dtype=dtype)
-                    wide[..., :f] = chunk
-                    chunk = wide
-                hidden = self._recurrent(chunk)[0].float().numpy()
-                np.matmul(hidden, self._head_weight_t, out=out[i : i + step])
+
+        def chunks(first: int, last: int) -> None:  # chunks first..last-1, in any thread
+            with torch.inference_mode():
+                for i in range(first * step, min(last * step, s), step):
+                    chunk = x[i : i + step]
+                    if self._input_width != f or dtype != torch.float32:
+                        wide = torch.zeros((len(chunk), length, self._input_width), dtype=dtype)
+                        wide[..., :f] = chunk
+                        chunk = wide
+                    hidden = self._recurrent(chunk)[0].float().numpy()
+                    np.matmul(hidden, self._head_weight_t, out=out[i : i + step])
+
+        with single_thread():  # each pass on one torch thread; chunks share the pool's threads
+            run_in_chunks(chunks, -(-s // step), 1)
         out += self._head_bias
         return out
 
