@@ -220,8 +220,19 @@ class BatchSimulator:
             self._time[rows] = time_feat
         if self.horizon:
             forecast = self.forecaster.forecast(wl, self.config.horizon, edge_mu)
-            forecast = forecast * inv[:, None, :, None]
-            self._forecast[rows] = forecast.reshape(forecast.shape[0], steps + 1, -1)
+            whole = isinstance(rows, slice)
+            out = (
+                self._forecast
+                if whole
+                else np.empty((len(inv), *self._forecast.shape[1:]), np.float32)
+            )
+
+            def systems(lo: int, hi: int) -> None:  # systems are independent: any split is exact
+                _normalised_forecast(forecast[lo:hi], inv[lo:hi], out[lo:hi])
+
+            run_in_chunks(systems, len(inv), 64)
+            if not whole:
+                self._forecast[rows] = out
 
     # ------------------------------------------------------------------ step
 
@@ -298,3 +309,14 @@ def _observed_state(
             endo[b, s_all + s] = backlog[b, s] / obs_buffer[b, s]
             endo[b, 2 * s_all + s] = utilisation[b, s]
             endo[b, 3 * s_all + s] = shares[b, s]
+
+
+@jit
+def _normalised_forecast(forecast, inv_mu, out):  # pragma: no cover - compiled
+    """``out[b, k, i H + h] = forecast[b, k, i, h] * inv_mu[b, i]``, rounded to float32 once."""
+    n_batch, n_k, n, horizon = forecast.shape
+    for b in range(n_batch):
+        for k in range(n_k):
+            for i in range(n):
+                for h in range(horizon):
+                    out[b, k, i * horizon + h] = forecast[b, k, i, h] * inv_mu[b, i]

@@ -101,6 +101,9 @@ NORMALISATION = (
 #: bit-identical for any chunk size.
 _CHUNK_SEQUENCES = 64
 
+#: Episodes per thread below which the feature and forecast passes run in one thread.
+_MIN_EPISODES_PER_THREAD = 64
+
 
 class WeightsMismatchError(ValueError):
     """Weights that don't fit the forecaster: architecture, feature layout or checksum."""
@@ -136,16 +139,25 @@ def lstm_features(
         raise ValueError("scale (nominal service rate, requests/step) must be > 0 for every node.")
     feats = np.empty((b * n, length, len(lay["features"])), dtype=np.float32)
     level = np.empty((b, length, n))
-    _features_kernel(
-        arrivals,
-        phase,
-        scale,
+    alpha, eps, divisor = (
         float(lay["ewma_alpha"]),
         float(lay["eps"]),
         float(lay["log_rate_divisor"]),
-        feats,
-        level,
     )
+
+    def episodes(lo: int, hi: int) -> None:  # episodes are independent: any split is exact
+        _features_kernel(
+            arrivals[lo:hi],
+            phase[lo:hi],
+            scale[lo:hi],
+            alpha,
+            eps,
+            divisor,
+            feats[lo * n : hi * n],
+            level[lo:hi],
+        )
+
+    run_in_chunks(episodes, b, _MIN_EPISODES_PER_THREAD)
     return feats, level
 
 
@@ -499,5 +511,12 @@ class LSTMForecaster:
             workload.arrivals[:, start:end], workload.phase[:, start:end], scale
         )
         out = np.empty((b, steps + 1, n, horizon))
-        _forecasts_kernel(self.predict_log_ratios(feats), level, scale, first, horizon, out)
+        log_ratios = self.predict_log_ratios(feats)
+
+        def episodes(lo: int, hi: int) -> None:  # episodes are independent: any split is exact
+            _forecasts_kernel(
+                log_ratios[lo * n : hi * n], level[lo:hi], scale[lo:hi], first, horizon, out[lo:hi]
+            )
+
+        run_in_chunks(episodes, b, _MIN_EPISODES_PER_THREAD)
         return out
