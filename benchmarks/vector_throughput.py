@@ -220,12 +220,12 @@ def run_vector_throughput(
         for n in num_envs
     ]
     if "lstm" in FORECASTERS and 1024 in num_envs:
-        # One timed episode (its autoreset included) next to forecaster none: each LSTM pass
-        # over 1024 episodes is long.
+        # One timed episode (its autoreset included) per round next to forecaster none, as
+        # many rounds as the other rows: each LSTM pass over 1024 episodes is long.
         pair = interleaved_rates(
             {"lstm": native(1024, "lstm"), "none": native(1024)},
             {"lstm": steps_ep, "none": steps_ep},
-            1,
+            repeats,
         )
         rows.append(
             {
