@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["THREADS", "run_in_chunks"]
+__all__ = ["THREADS", "run_in_chunks", "splits"]
 
 
 def _threads_from_env() -> int:
@@ -50,6 +50,16 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_forget_pool)
 
 
+def _chunks(n: int, min_chunk: int) -> int:
+    return min(THREADS, n // max(min_chunk, 1))
+
+
+def splits(n: int, min_chunk: int) -> bool:
+    """Whether :func:`run_in_chunks` would split ``n`` rows: hot paths call their kernel on the
+    whole arrays directly when it would not, saving the slicing."""
+    return _chunks(n, min_chunk) >= 2
+
+
 def run_in_chunks(work: Callable[[int, int], None], n: int, min_chunk: int) -> None:
     """Call ``work(start, stop)`` on contiguous chunks that cover ``range(n)``.
 
@@ -58,7 +68,7 @@ def run_in_chunks(work: Callable[[int, int], None], n: int, min_chunk: int) -> N
     while the pool works the others, and the call returns when all are done (re-raising the
     first error). Otherwise ``work(0, n)`` runs in the calling thread.
     """
-    chunks = min(THREADS, n // max(min_chunk, 1))
+    chunks = _chunks(n, min_chunk)
     if chunks < 2:
         work(0, n)
         return

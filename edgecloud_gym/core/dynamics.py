@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edgecloud_gym._threads import run_in_chunks
+from edgecloud_gym._threads import run_in_chunks, splits
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.params import SystemParams
 
@@ -204,6 +204,8 @@ def _kernel(
 
 #: Systems per thread below which a step runs in one thread (see :mod:`edgecloud_gym._threads`).
 _MIN_ROWS_PER_THREAD = 256
+#: Which of ``_kernel``'s arguments have the batch axis first (split between threads).
+_PER_SYSTEM = (True,) * 5 + (False, True, False, False, False, True, False) + (True,) * 5
 
 
 def step(
@@ -228,29 +230,18 @@ def step(
     shares = np.ascontiguousarray(shares, dtype=np.float64)
     backlog = np.ascontiguousarray(backlog, dtype=np.float64)
 
-    def rows(start: int, stop: int) -> None:
-        r = slice(start, stop)
-        _kernel(
-            arrivals[r],
-            shares[r],
-            backlog[r],
-            params.srv[r],
-            params.egress[r],
-            params.hop_ms,
-            params.mix[r],
-            params.base_ms,
-            params.remote_ms_per_class,
-            params.deadline_ms,
-            params.scal[r],
-            params.consts,
-            srv_out[r],
-            latency[r],
-            served[r],
-            metrics[r],
-            reward[r],
-        )
+    args = (arrivals, shares, backlog, params.srv, params.egress, params.hop_ms, params.mix)
+    args += (params.base_ms, params.remote_ms_per_class, params.deadline_ms, params.scal)
+    args += (params.consts, srv_out, latency, served, metrics, reward)
+    if splits(b, _MIN_ROWS_PER_THREAD):  # systems are independent: any split is exact
 
-    run_in_chunks(rows, b, _MIN_ROWS_PER_THREAD)  # systems are independent: any split is exact
+        def rows(lo: int, hi: int) -> None:
+            parts = zip(args, _PER_SYSTEM, strict=True)
+            _kernel(*(x[lo:hi] if per_system else x for x, per_system in parts))
+
+        run_in_chunks(rows, b, _MIN_ROWS_PER_THREAD)
+    else:  # a small batch (a single env): the whole arrays, no slicing on the hot path
+        _kernel(*args)
     return StepResult(
         backlog=srv_out[:, 0],
         inflow=srv_out[:, 1],

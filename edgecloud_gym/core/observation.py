@@ -5,8 +5,8 @@ the actions change (inflow, backlog, utilisation, shares) with exogenous columns
 past arrivals, time features and the forecast). The window is read straight from the episode's
 pre-sampled arrivals as they enter the simulation, into a small ring buffer per system, instead
 of being precomputed for every step at reset: that keeps a reset cheap and the state of
-thousands of systems small, and an observation reads a few contiguous rows per system. One compiled pass writes the
-float32 rows, so a step costs no temporary arrays (the values are those numpy would give: each is
+thousands of systems small, and an observation reads a few contiguous rows per system. One
+compiled pass writes the float32 rows, so a step costs no temporary arrays (the values are those numpy would give: each is
 computed in float64 and rounded to float32 once).
 """
 
@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecloud_gym._threads import run_in_chunks
+from edgecloud_gym._threads import run_in_chunks, splits
 from edgecloud_gym.core._jit import jit
 
 __all__ = ["assemble_observations"]
+
+#: Systems per thread below which the observation pass runs in one thread.
+_MIN_ROWS_PER_THREAD = 256
 
 
 @jit
@@ -72,11 +75,15 @@ def assemble_observations(
     width = endo.shape[1] + window * recent.shape[2] + time_feat.shape[2] + forecast.shape[2]
     out = np.empty((b, width), dtype=np.float32)
 
-    def rows(lo: int, hi: int) -> None:
+    if not splits(b, _MIN_ROWS_PER_THREAD):  # a small batch (a single env): no slicing
+        _assemble(endo, recent, inv_mu, time_feat, forecast, t, start, window, out)
+        return out
+
+    def rows(lo: int, hi: int) -> None:  # rows are independent: any split gives the same values
         r = slice(lo, hi)
         _assemble(
             endo[r], recent[r], inv_mu[r], time_feat[r], forecast[r], t[r], start, window, out[r]
         )
 
-    run_in_chunks(rows, b, 256)  # rows are independent: any split gives the same observations
+    run_in_chunks(rows, b, _MIN_ROWS_PER_THREAD)
     return out

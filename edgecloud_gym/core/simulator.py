@@ -55,8 +55,8 @@ METRIC_KEYS: tuple[str, ...] = (
 
 ACTION_MODES = ("discrete", "continuous")
 
-#: Below this many systems a reset draws its workloads in one thread (threads cost more).
-_PARALLEL_MIN_SYSTEMS = 64
+#: Systems per thread below which a reset draws its workloads in one thread (threads cost more).
+_MIN_SYSTEMS_PER_THREAD = 32
 
 
 def _map_systems(
@@ -68,15 +68,15 @@ def _map_systems(
     """``[draw(j) for j in range(n)]``, in chunks on the shared thread pool for large resets
     (numpy's samplers release the GIL). Serial when a generator is shared between systems, whose
     draws would then depend on thread timing."""
-    out: list[_T | None] = [None] * n
     if not parallel or len({id(r) for r in rngs[:n]}) < n:
         return [draw(j) for j in range(n)]
+    out: list[_T | None] = [None] * n
 
     def work(start: int, stop: int) -> None:
         for j in range(start, stop):
             out[j] = draw(j)
 
-    run_in_chunks(work, n, _PARALLEL_MIN_SYSTEMS // 2)
+    run_in_chunks(work, n, _MIN_SYSTEMS_PER_THREAD)
     return out  # type: ignore[return-value]
 
 
@@ -131,7 +131,6 @@ class BatchSimulator:
         # touching the (much larger) workload arrays.
         self._window = np.zeros((b, config.obs_window, n))
         self.workload: EpisodeWorkload | None = None
-        self._rows = np.arange(b)
 
     @property
     def batch_size(self) -> int:

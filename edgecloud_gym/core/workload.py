@@ -79,8 +79,7 @@ def sample_workload(
         rng: Source of all randomness.
     """
     if task.trace is not None:
-        start = rng.integers(day_steps)  # drawn (and unused) to keep the draw order fixed
-        del start
+        rng.integers(day_steps)  # the diurnal start: unused by traces, drawn to keep the order
         weights = np.ones(edge_mu.shape[0]) if task.node_weights is None else task.node_weights
         level = task.load * np.asarray(weights) * edge_mu
         length = warmup + steps + horizon

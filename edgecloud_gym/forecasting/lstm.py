@@ -364,9 +364,8 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 def _resolve_precision(precision: str) -> str:
     """``"auto"`` -> ``"bfloat16"`` where the CPU has AMX-BF16 tiles, else ``"float32"``."""
     if precision not in PRECISIONS:
-        raise ValueError(
-            f"precision must be one of {PRECISIONS}, got {precision!r}.{did_you_mean(str(precision), PRECISIONS)}"
-        )
+        hint = did_you_mean(str(precision), PRECISIONS)
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.{hint}")
     if precision != "auto":
         return precision
     torch = _import_torch()
