@@ -7,8 +7,7 @@ with B = num_envs. It has no Gymnasium dependency.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,8 +29,6 @@ from edgecloud_gym.forecasting import Forecaster, NoForecaster, make_forecaster
 from edgecloud_gym.tasks import Task
 
 __all__ = ["METRIC_KEYS", "REWARD_PARTS", "BatchSimulator"]
-
-_T = TypeVar("_T")
 
 #: Names of the reward parts, in the order of ``RewardWeights``.
 REWARD_PARTS: tuple[str, ...] = ("latency", "sla", "drops", "energy")
@@ -57,27 +54,6 @@ ACTION_MODES = ("discrete", "continuous")
 
 #: Systems per thread below which a reset draws its workloads in one thread (threads cost more).
 _MIN_SYSTEMS_PER_THREAD = 32
-
-
-def _map_systems(
-    draw: Callable[[int], _T],
-    n: int,
-    rngs: Sequence[np.random.Generator],
-    parallel: bool,
-) -> list[_T]:
-    """``[draw(j) for j in range(n)]``, in chunks on the shared thread pool for large resets
-    (numpy's samplers release the GIL). Serial when a generator is shared between systems, whose
-    draws would then depend on thread timing."""
-    if not parallel or len({id(r) for r in rngs[:n]}) < n:
-        return [draw(j) for j in range(n)]
-    out: list[_T | None] = [None] * n
-
-    def work(start: int, stop: int) -> None:
-        for j in range(start, stop):
-            out[j] = draw(j)
-
-    run_in_chunks(work, n, _MIN_SYSTEMS_PER_THREAD)
-    return out  # type: ignore[return-value]
 
 
 class BatchSimulator:
@@ -167,7 +143,7 @@ class BatchSimulator:
                 horizon=cfg.horizon,
                 day_steps=cfg.day_steps,
                 rngs=rngs,
-                map_systems=lambda draw, n: _map_systems(draw, n, rngs, parallel=True),
+                map_rows=lambda draw, n: run_in_chunks(draw, n, _MIN_SYSTEMS_PER_THREAD),
             )
         else:
             fresh = stack_workloads(

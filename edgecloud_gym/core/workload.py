@@ -24,7 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgecloud_gym.core._jit import jit
+from edgecloud_gym.core._jit import HAVE_NUMBA, jit
+from edgecloud_gym.core._poisson import STIRLING, bad_rate_message, poisson_into, poisson_kernel
+from edgecloud_gym.core._rng import bounded, is_pcg64, read_states, uniform, write_states
 from edgecloud_gym.tasks import Task
 
 __all__ = ["EpisodeWorkload", "sample_workload", "sample_workloads", "stack_workloads"]
@@ -104,22 +106,27 @@ def sample_workloads(
     horizon: int,
     day_steps: int,
     rngs: Sequence[np.random.Generator],
-    map_systems: Callable[[Callable[[int], np.ndarray], int], list[np.ndarray]] | None = None,
+    map_rows: Callable[[Callable[[int, int], None], int], object] | None = None,
 ) -> EpisodeWorkload:
     """Draw one episode for each of B systems with synthetic (trace-free) tasks.
 
     System ``j`` draws from ``rngs[j]`` only, in a fixed order (diurnal start, burst offset and
     hits, flash-crowd starts, then the Poisson arrivals), so its episode is bit-identical to the
     one :func:`sample_workload` draws alone with the same generator, whatever the batch. The
-    random draws are a few calls per system; the rates of all systems are computed together.
+    draws, rates and arrivals of many systems are one compiled loop, on copies of their PCG64
+    states (:mod:`~edgecloud_gym.core._rng`; other bit generators are drawn from one system at
+    a time), with :mod:`~edgecloud_gym.core._poisson`'s sampler, numpy's draw for draw.
 
     Args:
         tasks: One synthetic task per system (B = len(tasks)).
         edge_mu: (B, N) nominal service rate of each edge node (requests/step).
         steps, warmup, horizon, day_steps: As in :func:`sample_workload`.
         rngs: One generator per system.
-        map_systems: ``map_systems(draw, B)`` returns ``[draw(j) for j in range(B)]``, for
-            example on a thread pool (numpy's Poisson sampler releases the GIL); default serial.
+        map_rows: ``map_rows(draw, B)`` calls ``draw(lo, hi)`` on contiguous chunks that cover
+            ``range(B)``, for example on a thread pool (the compiled sampler releases the GIL);
+            default one call. Systems draw into their own rows from their own generators, so
+            any split gives the same episodes. Not used when systems share a generator (their
+            draws are then made one system after the other, in order).
     """
     edge_mu = np.asarray(edge_mu, dtype=np.float64)
     n_sys, n = edge_mu.shape
@@ -130,72 +137,167 @@ def sample_workloads(
         )
     if any(task.trace is not None for task in tasks):
         raise ValueError("sample_workloads draws synthetic tasks only; use sample_workload.")
+    if day_steps > 2**32 or any(task.burst_period > 2**32 for task in tasks):
+        raise ValueError("day_steps and Task.burst_period must be at most 2**32 steps.")
     length = warmup + steps + horizon
-    t = np.arange(length)
-    start = np.empty(n_sys, dtype=np.int64)
-    offset = np.zeros(n_sys, dtype=np.int64)
-    period = np.ones(n_sys, dtype=np.int64)
-    duration = np.zeros(n_sys, dtype=np.int64)
-    burst_draws: list[np.ndarray | None] = [None] * n_sys
-    flash_starts = np.zeros((n_sys, length, n), dtype=np.bool_)
-    decay = np.zeros(n_sys)
-    has_flash = np.zeros(n_sys, dtype=np.bool_)
-    # Per system and in a fixed order, every draw except the arrivals.
-    for j, (task, rng) in enumerate(zip(tasks, rngs, strict=True)):
-        start[j] = rng.integers(day_steps)
-        if task.burst_period and task.burst_duration and task.burst_amplitude:
-            offset[j] = rng.integers(task.burst_period)
-            period[j], duration[j] = task.burst_period, task.burst_duration
-            n_bursts = (length - 1 + offset[j]) // period[j] + 1
-            burst_draws[j] = rng.random((n_bursts, n)) < task.burst_fraction
-        if task.flash_rate and task.flash_amplitude:
-            np.less(rng.random((length, n)), task.flash_rate / n, out=flash_starts[j])  # per step
-            decay[j] = np.exp(-1.0 / task.flash_duration) if task.flash_duration > 0 else 0.0
-            has_flash[j] = True
-    has_burst = np.array([d is not None for d in burst_draws])
-    hits = np.zeros(
-        (n_sys, max((len(d) for d in burst_draws if d is not None), default=1), n), dtype=np.bool_
-    )
-    for j in np.flatnonzero(has_burst):
-        hits[j, : len(burst_draws[j])] = burst_draws[j]
-
-    # The smooth shape in numpy (its sin is numpy's), the rest per element in one compiled pass
-    # that applies each factor and term as a system drawn alone gets them (no reordering).
-    phase = ((start[:, None] + t) % day_steps) / day_steps  # (B, L)
-    attr = lambda name: np.array([getattr(task, name) for task in tasks])  # noqa: E731
-    shape = 1.0 + attr("diurnal_amplitude")[:, None] * np.sin(2 * np.pi * phase)
-    if any(task.shift_at is not None for task in tasks):
-        at = np.array([length if k.shift_at is None else warmup + k.shift_at for k in tasks])
-        shape = shape * np.where(t >= at[:, None], attr("shift_load")[:, None], 1.0)
-    weights = np.stack([np.ones(n) if k.node_weights is None else k.node_weights for k in tasks])
-    level = attr("load")[:, None] * weights * edge_mu  # (B, N)
-    flash_scale = (attr("flash_amplitude") * attr("load"))[:, None] * edge_mu
+    # The task constants, once per distinct task, and each system's row of them.
+    rows: dict[int, int] = {}
+    kinds = [rows.setdefault(id(task), len(rows)) for task in tasks]
+    distinct = list({id(task): task for task in tasks}.values())
+    floats = np.array([_float_params(task, n) for task in distinct])[kinds]
+    ints = np.array([_int_params(task, warmup, length) for task in distinct])[kinds]
+    weights = np.stack([_weights(task, n) for task in distinct])[kinds]
+    level = floats[:, :1] * weights * edge_mu  # load * weight * mu, (B, N)
+    flash_scale = floats[:, 1:2] * edge_mu  # flash amplitude * load * mu
+    # sin of the diurnal phase, numpy's, at each of the day's steps: phase (t0 + t) % T / T.
+    sin_day = np.sin(2 * np.pi * (np.arange(day_steps) / day_steps))
     rates = np.empty((n_sys, length, n))
-    _rates_kernel(
-        shape,
-        level,
-        has_burst,
-        hits,
-        offset,
-        period,
-        duration,
-        attr("burst_amplitude").astype(np.float64),
-        has_flash,
-        flash_starts,
-        decay,
-        flash_scale,
-        rates,
-    )
+    arrivals = np.empty((n_sys, length, n))
+    phase = np.empty((n_sys, length))
+    arrays = (floats, ints, level, flash_scale, sin_day, rates, arrivals, phase)
+    shared = len({id(r) for r in rngs}) < n_sys
+    batched = HAVE_NUMBA and not shared and is_pcg64(rngs)
+    if batched:  # every draw in compiled loops over many systems
+        states = read_states(rngs)
 
-    def arrivals_of(j: int) -> np.ndarray:
-        return rngs[j].poisson(rates[j]).astype(np.float64)
+        def draw(lo: int, hi: int) -> None:
+            _raise_bad_rate(_sample_rows(states, *arrays, lo, hi), tasks, rates)
 
-    draws = (
-        map_systems(arrivals_of, n_sys) if map_systems else [arrivals_of(j) for j in range(n_sys)]
-    )
-    return EpisodeWorkload(
-        rates=rates, arrivals=np.stack(draws), phase=phase, warmup=warmup, steps=steps
-    )
+    else:  # another bit generator or a shared one: one compiled call per system, in order
+
+        def draw(lo: int, hi: int) -> None:
+            for j in range(lo, hi):
+                _raise_bad_rate(_sample_rows(rngs[j], *arrays, j, j + 1), tasks, rates)
+
+    try:
+        if map_rows is None or shared:
+            draw(0, n_sys)
+        else:
+            map_rows(draw, n_sys)
+    finally:  # the generators advance as far as the draws went, even after an error
+        if batched:
+            write_states(rngs, states)
+    return EpisodeWorkload(rates=rates, arrivals=arrivals, phase=phase, warmup=warmup, steps=steps)
+
+
+def _raise_bad_rate(flag: tuple[int, int], tasks: Sequence[Task], rates: np.ndarray) -> None:
+    system, index = flag
+    if system >= 0:
+        raise ValueError(
+            f"system {system} ({tasks[system].name!r}): {bad_rate_message(rates[system], index)}"
+        )
+
+
+def _weights(task: Task, n: int) -> np.ndarray:
+    return np.ones(n) if task.node_weights is None else np.asarray(task.node_weights, float)
+
+
+def _float_params(task: Task, n: int) -> list[float]:
+    """``_sample_system``'s float constants of a task (see its docstring for the order)."""
+    decay = np.exp(-1.0 / task.flash_duration) if task.flash_duration > 0 else 0.0
+    return [
+        task.load,
+        task.flash_amplitude * task.load,
+        task.diurnal_amplitude,
+        task.shift_load,
+        task.burst_amplitude,
+        task.burst_fraction,
+        task.flash_rate / n,
+        float(decay),
+    ]
+
+
+def _int_params(task: Task, warmup: int, length: int) -> list[int]:
+    """``_sample_system``'s integer constants of a task (see its docstring for the order)."""
+    bursts = bool(task.burst_period and task.burst_duration and task.burst_amplitude)
+    return [
+        length if task.shift_at is None else warmup + task.shift_at,
+        int(bursts),
+        task.burst_period if bursts else 1,
+        task.burst_duration if bursts else 0,
+        int(bool(task.flash_rate and task.flash_amplitude)),
+    ]
+
+
+@jit
+def _sample_rows(
+    src, floats, ints, level, flash_scale, sin_day, rates, arrivals, phase, lo, hi
+):  # pragma: no cover - compiled
+    """Draw the episodes of systems ``lo..hi-1`` into their rows of ``rates``, ``arrivals``
+    (B, L, N) and ``phase`` (B, L), from ``src``: a :mod:`~edgecloud_gym.core._rng` state array
+    (row j for system j) or, for a single system, its ``Generator``. Per system:
+
+    ``floats``: load, flash amplitude x load, diurnal amplitude, shift load, burst amplitude,
+    burst fraction, flash-crowd starts per node and step, flash decay per step. ``ints``: index
+    of the shift (L: none), bursts (0/1), burst period, burst duration, flash crowds (0/1).
+
+    The draws, in order: the diurnal start, then with bursts the burst offset and which nodes
+    each burst hits, then with flash crowds the start indicator of every step and node, then the
+    Poisson arrivals. The rate is ``shape[t] * level[i]``, times ``1 + A_b`` while a burst hits
+    the node, plus the node's flash-crowd level (``crowd[t] = crowd[t - 1] * decay + start[t]``)
+    times ``flash_scale[i]``, each operation in the module formula's order; a compiled loop,
+    because in Python the recursion alone would cost ~1 us x episode length per system.
+    Returns ``(-1, -1)``, or the system and flat index of a rate that
+    :func:`~edgecloud_gym.core._poisson.poisson_kernel` refused (it stops there).
+    """
+    for j in range(lo, hi):
+        bad = _sample_one(
+            src, j, floats[j], ints[j], level[j], flash_scale[j], sin_day, rates[j],
+            arrivals[j], phase[j],
+        )  # fmt: skip
+        if bad >= 0:
+            return j, bad
+    return -1, -1
+
+
+@jit
+def _sample_one(
+    src, j, floats, ints, level, flash_scale, sin_day, rates, arrivals, phase
+):  # pragma: no cover - compiled
+    """System ``j`` of :func:`_sample_rows` (its rows of the arrays)."""
+    length, n = rates.shape
+    day_steps = sin_day.shape[0]
+    start = bounded(src, j, day_steps)
+    has_burst, period, duration = ints[1] == 1, ints[2], ints[3]
+    offset = 0
+    hits = np.zeros((1, n), dtype=np.bool_)
+    if has_burst:
+        offset = bounded(src, j, period)
+        hits = np.empty(((length - 1 + offset) // period + 1, n), dtype=np.bool_)
+        for k in range(hits.shape[0]):
+            for i in range(n):
+                hits[k, i] = uniform(src, j) < floats[5]
+    has_flash = ints[4] == 1
+    starts = np.zeros((length if has_flash else 0, n), dtype=np.bool_)
+    if has_flash:
+        for t in range(length):
+            for i in range(n):
+                starts[t, i] = uniform(src, j) < floats[6]
+    shape = np.empty(length)
+    for t in range(length):
+        day = (start + t) % day_steps
+        phase[t] = day / day_steps
+        shape[t] = 1.0 + floats[2] * sin_day[day]
+        if t >= ints[0]:
+            shape[t] = shape[t] * floats[3]
+    for i in range(n):
+        crowd = 0.0
+        burst = offset // period  # index of the burst window of step t, and the
+        within = offset % period  # position in it, advanced without divisions
+        for t in range(length):
+            r = shape[t] * level[i]
+            if has_burst:
+                hit = within < duration and hits[burst, i]
+                r = r * (1.0 + floats[4] * (1.0 if hit else 0.0))
+                within += 1
+                if within == period:
+                    within = 0
+                    burst += 1
+            if has_flash:
+                crowd = crowd * floats[7] + (1.0 if starts[t, i] else 0.0)
+                r = r + flash_scale[i] * crowd
+            rates[t, i] = r
+    return poisson_kernel(src, j, rates, arrivals, STIRLING)
 
 
 def _trace_workload(
@@ -210,7 +312,8 @@ def _trace_workload(
             * np.where(np.arange(length) >= warmup + task.shift_at, task.shift_load, 1.0)[:, None]
         )
     if task.trace.arrivals == "poisson":
-        arrivals = rng.poisson(rates).astype(np.float64)
+        arrivals = np.empty_like(rates)
+        poisson_into(rng, rates, arrivals)
     else:
         arrivals = rates.copy()
     return EpisodeWorkload(
@@ -220,50 +323,6 @@ def _trace_workload(
         warmup=warmup,
         steps=steps,
     )
-
-
-@jit
-def _rates_kernel(
-    shape,
-    level,
-    has_burst,
-    hits,
-    offset,
-    period,
-    duration,
-    burst_amplitude,
-    has_flash,
-    flash_starts,
-    decay,
-    flash_scale,
-    out,
-):  # pragma: no cover - compiled
-    """``out[b, t, i]``: the rate of node ``i`` at step ``t`` of system ``b`` (requests/step).
-
-    ``shape[b, t] * level[b, i]``, times ``1 + A_b`` while a burst hits the node, plus the
-    node's flash-crowd level (``crowd[t] = crowd[t - 1] * decay + starts[t]``) times
-    ``flash_scale[b, i]``: the operations and their order of the module's formula, so the
-    result doesn't depend on the batch. A compiled loop: in Python the recursion alone would
-    cost ~1 us x episode length per reset."""
-    n_sys, length, n = out.shape
-    for b in range(n_sys):
-        for i in range(n):
-            crowd = 0.0
-            burst = offset[b] // period[b]  # index of the burst window of step t, and the
-            within = offset[b] % period[b]  # position in it, advanced without divisions
-            for t in range(length):
-                r = shape[b, t] * level[b, i]
-                if has_burst[b]:
-                    hit = within < duration[b] and hits[b, burst, i]
-                    r = r * (1.0 + burst_amplitude[b] * (1.0 if hit else 0.0))
-                    within += 1
-                    if within == period[b]:
-                        within = 0
-                        burst += 1
-                if has_flash[b]:
-                    crowd = crowd * decay[b] + (1.0 if flash_starts[b, t, i] else 0.0)
-                    r = r + flash_scale[b, i] * crowd
-                out[b, t, i] = r
 
 
 def stack_workloads(parts: list[EpisodeWorkload]) -> EpisodeWorkload:
