@@ -462,3 +462,30 @@ def test_bad_thread_count_is_refused(monkeypatch, value):
         _threads._threads_from_env()
     monkeypatch.setenv("EDGECLOUD_THREADS", "3")
     assert _threads._threads_from_env() == 3
+
+
+def test_run_in_chunks_covers_rows_and_hands_back_errors(monkeypatch):
+    """Chunks cover every row once; a worker's error reaches the caller and the workers stay
+    usable; a nested call (from inside a chunk) runs in its own thread instead of waiting."""
+    from edgecloud_gym import _threads
+
+    monkeypatch.setattr(_threads, "THREADS", 3)
+    seen = np.zeros(100, dtype=int)
+
+    def mark(lo: int, hi: int) -> None:
+        seen[lo:hi] += 1
+
+    _threads.run_in_chunks(mark, 100, 10)
+    assert (seen == 1).all()
+
+    def fail_first(lo: int, hi: int) -> None:
+        if lo == 0:
+            raise RuntimeError("chunk 0 failed")
+
+    with pytest.raises(RuntimeError, match="chunk 0 failed"):
+        _threads.run_in_chunks(fail_first, 100, 10)
+    nested = []
+    _threads.run_in_chunks(
+        lambda lo, hi: nested.append(_threads.run_in_chunks(mark, 50, 5)), 30, 10
+    )
+    assert len(nested) == 3 and (seen[:50] == 4).all()
