@@ -7,6 +7,7 @@ with B = num_envs. It has no Gymnasium dependency.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -182,20 +183,19 @@ class BatchSimulator:
     ) -> None:
         """Store the observation columns that don't depend on actions for every step of the
         fresh episodes ``wl`` of the systems ``rows``; the forecaster runs once for all of them."""
-        steps = self.episode_steps
-        k = np.arange(steps + 1)
         inv = 1.0 / edge_mu  # (b, N): normalise per node by its service rate
         self._inv_mu[rows] = inv
-        phase = 2 * np.pi * wl.phase[:, wl.warmup + k]
-        time_feat = self._time[rows] if isinstance(rows, np.ndarray) else self._time
-        time_feat[..., 0] = np.sin(phase)
-        time_feat[..., 1] = np.cos(phase)
-        time_feat[..., 2] = k / steps
-        if isinstance(rows, np.ndarray):
+        whole = isinstance(rows, slice)
+        time_feat = self._time if whole else np.empty((len(inv), *self._time.shape[1:]), np.float32)
+
+        def time_rows(lo: int, hi: int) -> None:  # systems are independent: any split is exact
+            _time_features(wl.phase[lo:hi], wl.warmup, time_feat[lo:hi])
+
+        run_in_chunks(time_rows, len(inv), 64)
+        if not whole:
             self._time[rows] = time_feat
         if self.horizon:
             forecast = self.forecaster.forecast(wl, self.config.horizon, edge_mu)
-            whole = isinstance(rows, slice)
             out = (
                 self._forecast
                 if whole
@@ -284,6 +284,20 @@ def _observed_state(
             endo[b, s_all + s] = backlog[b, s] / obs_buffer[b, s]
             endo[b, 2 * s_all + s] = utilisation[b, s]
             endo[b, 3 * s_all + s] = shares[b, s]
+
+
+@jit
+def _time_features(phase, start, out):  # pragma: no cover - compiled
+    """``out[b, k]``: sin and cos of ``2 pi phase[b, start + k]`` and the progress ``k / T``
+    of every step ``k = 0..T`` of the episode, rounded to float32 once."""
+    n_batch, n_k = out.shape[0], out.shape[1]
+    steps = n_k - 1
+    for b in range(n_batch):
+        for k in range(n_k):
+            angle = 2 * np.pi * phase[b, start + k]
+            out[b, k, 0] = math.sin(angle)
+            out[b, k, 1] = math.cos(angle)
+            out[b, k, 2] = k / steps
 
 
 @jit
