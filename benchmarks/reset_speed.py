@@ -11,7 +11,9 @@ in turn, call by call, and the medians are printed with their ratio:
   its own ``Generator`` (ms);
 - a split of a batch over the thread pool with no work: ``edgecloud_gym._threads`` against a
   ``concurrent.futures.ThreadPoolExecutor`` (µs);
-- the step kernel at 1024 envs on one thread against two (µs).
+- the step kernel at 1024 envs on one thread against two (µs);
+- the LSTM forecaster's recurrent pass over 128 episodes' node sequences (768 sequences of 217
+  steps, chunks of 64) on one thread against two (ms), when torch is installed.
 """
 
 from __future__ import annotations
@@ -118,6 +120,32 @@ def run(num_envs: int = 1024, calls: int = 15) -> list[dict[str, Any]]:
 
     t = _paired({"1 thread": kernel(1), "2 threads": kernel(2)}, calls * 10)
     rows.append(_row(f"{num_envs}-env step kernel", "us", 1e6, t, tuple(t)))
+
+    try:
+        from edgecloud_gym.forecasting.lstm import LSTMForecaster, lstm_features
+    except ImportError:  # pragma: no cover - torch is an optional part of the install
+        return rows
+    lstm = LSTMForecaster()
+    start = config.warmup_steps - 1 - lstm.context
+    part = slice(0, 128)
+    feats, _ = lstm_features(
+        wl.arrivals[part, start : config.warmup_steps + 200],
+        wl.phase[part, start : config.warmup_steps + 200],
+        mu[part],
+    )
+
+    def lstm_pass(n: int) -> Callable[[], Any]:
+        def call() -> None:
+            _threads.THREADS = n
+            try:
+                lstm.predict_log_ratios(feats)
+            finally:
+                _threads.THREADS = threads
+
+        return call
+
+    t = _paired({"1 thread": lstm_pass(1), "2 threads": lstm_pass(2)}, max(3, calls // 3))
+    rows.append(_row(f"LSTM pass, {len(feats)} sequences", "ms", 1e3, t, tuple(t)))
     return rows
 
 
