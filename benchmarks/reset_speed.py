@@ -49,6 +49,19 @@ def _paired(pair: dict[str, Callable[[], Any]], calls: int) -> dict[str, float]:
     return {k: float(np.median(v)) for k, v in seconds.items()}
 
 
+def _on_threads(n: int, f: Callable[[], None]) -> Callable[[], None]:
+    """``f`` run with the thread pool's size set to ``n`` (restored after each call)."""
+
+    def call() -> None:
+        threads, _threads.THREADS = _threads.THREADS, n
+        try:
+            f()
+        finally:
+            _threads.THREADS = threads
+
+    return call
+
+
 def run(num_envs: int = 1024, calls: int = 15) -> list[dict[str, Any]]:
     """Time every pair (see the module docstring); one row per pair."""
     config = EdgeCloudConfig()
@@ -106,19 +119,13 @@ def run(num_envs: int = 1024, calls: int = 15) -> list[dict[str, Any]]:
     arrivals = np.ascontiguousarray(wl.arrivals[:, config.warmup_steps + 10])
     shares = params.static_shares.copy()
     backlog = np.full(shares.shape, 3.0)
-    threads = _threads.THREADS
 
-    def kernel(n: int) -> Callable[[], Any]:
-        def call() -> None:
-            _threads.THREADS = n
-            try:
-                dynamics.step(params, backlog, shares, arrivals)
-            finally:
-                _threads.THREADS = threads
+    def kernel() -> None:
+        dynamics.step(params, backlog, shares, arrivals)
 
-        return call
-
-    t = _paired({"1 thread": kernel(1), "2 threads": kernel(2)}, calls * 10)
+    t = _paired(
+        {"1 thread": _on_threads(1, kernel), "2 threads": _on_threads(2, kernel)}, calls * 10
+    )
     rows.append(_row(f"{num_envs}-env step kernel", "us", 1e6, t, tuple(t)))
 
     try:
@@ -134,17 +141,13 @@ def run(num_envs: int = 1024, calls: int = 15) -> list[dict[str, Any]]:
         mu[part],
     )
 
-    def lstm_pass(n: int) -> Callable[[], Any]:
-        def call() -> None:
-            _threads.THREADS = n
-            try:
-                lstm.predict_log_ratios(feats)
-            finally:
-                _threads.THREADS = threads
+    def lstm_pass() -> None:
+        lstm.predict_log_ratios(feats)
 
-        return call
-
-    t = _paired({"1 thread": lstm_pass(1), "2 threads": lstm_pass(2)}, max(3, calls // 3))
+    t = _paired(
+        {"1 thread": _on_threads(1, lstm_pass), "2 threads": _on_threads(2, lstm_pass)},
+        max(3, calls // 3),
+    )
     rows.append(_row(f"LSTM pass, {len(feats)} sequences", "ms", 1e3, t, tuple(t)))
     return rows
 

@@ -6,8 +6,8 @@ past arrivals, time features and the forecast). The window is read straight from
 pre-sampled arrivals as they enter the simulation, into a small ring buffer per system, instead
 of being precomputed for every step at reset: that keeps a reset cheap and the state of
 thousands of systems small, and an observation reads a few contiguous rows per system. One
-compiled pass writes the float32 rows, so a step costs no temporary arrays (the values are those numpy would give: each is
-computed in float64 and rounded to float32 once).
+compiled pass writes the float32 rows, so a step costs no temporary arrays (the values are
+those numpy would give: each is computed in float64 and rounded to float32 once).
 """
 
 from __future__ import annotations

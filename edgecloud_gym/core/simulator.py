@@ -8,7 +8,7 @@ with B = num_envs. It has no Gymnasium dependency.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -185,29 +185,35 @@ class BatchSimulator:
         fresh episodes ``wl`` of the systems ``rows``; the forecaster runs once for all of them."""
         inv = 1.0 / edge_mu  # (b, N): normalise per node by its service rate
         self._inv_mu[rows] = inv
-        whole = isinstance(rows, slice)
-        time_feat = self._time if whole else np.empty((len(inv), *self._time.shape[1:]), np.float32)
 
-        def time_rows(lo: int, hi: int) -> None:  # systems are independent: any split is exact
-            _time_features(wl.phase[lo:hi], wl.warmup, time_feat[lo:hi])
+        def time_features(lo: int, hi: int, out: np.ndarray) -> None:
+            _time_features(wl.phase[lo:hi], wl.warmup, out)
 
-        run_in_chunks(time_rows, len(inv), 64)
-        if not whole:
-            self._time[rows] = time_feat
+        self._fill_rows(self._time, rows, time_features)
         if self.horizon:
             forecast = self.forecaster.forecast(wl, self.config.horizon, edge_mu)
-            out = (
-                self._forecast
-                if whole
-                else np.empty((len(inv), *self._forecast.shape[1:]), np.float32)
-            )
 
-            def systems(lo: int, hi: int) -> None:  # systems are independent: any split is exact
-                _normalised_forecast(forecast[lo:hi], inv[lo:hi], out[lo:hi])
+            def forecasts(lo: int, hi: int, out: np.ndarray) -> None:
+                _normalised_forecast(forecast[lo:hi], inv[lo:hi], out)
 
-            run_in_chunks(systems, len(inv), 64)
-            if not whole:
-                self._forecast[rows] = out
+            self._fill_rows(self._forecast, rows, forecasts)
+
+    @staticmethod
+    def _fill_rows(
+        target: np.ndarray,
+        rows: slice | np.ndarray,
+        fill: Callable[[int, int, np.ndarray], None],
+    ) -> None:
+        """Write the rows ``rows`` of ``target`` with ``fill(lo, hi, out)``, which computes the
+        fresh systems ``lo..hi-1`` into ``out`` (their rows), in chunks on the thread pool:
+        straight into ``target`` for a whole-batch reset, through a buffer for some rows."""
+        whole = isinstance(rows, slice)
+        n = target.shape[0] if whole else len(rows)
+        out = target if whole else np.empty((n, *target.shape[1:]), target.dtype)
+        # systems are independent: any split is exact
+        run_in_chunks(lambda lo, hi: fill(lo, hi, out[lo:hi]), n, 64)
+        if not whole:
+            target[rows] = out
 
     # ------------------------------------------------------------------ step
 

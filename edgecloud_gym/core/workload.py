@@ -82,8 +82,7 @@ def sample_workload(
     """
     if task.trace is not None:
         rng.integers(day_steps)  # the diurnal start: unused by traces, drawn to keep the order
-        weights = np.ones(edge_mu.shape[0]) if task.node_weights is None else task.node_weights
-        level = task.load * np.asarray(weights) * edge_mu
+        level = task.load * _weights(task, edge_mu.shape[0]) * edge_mu
         length = warmup + steps + horizon
         return _trace_workload(task, level, steps=steps, warmup=warmup, rng=rng, length=length)
     return sample_workloads(
@@ -193,7 +192,7 @@ def _weights(task: Task, n: int) -> np.ndarray:
 
 
 def _float_params(task: Task, n: int) -> list[float]:
-    """``_sample_system``'s float constants of a task (see its docstring for the order)."""
+    """``_sample_one``'s float constants of a task (see :func:`_sample_rows` for the order)."""
     decay = np.exp(-1.0 / task.flash_duration) if task.flash_duration > 0 else 0.0
     return [
         task.load,
@@ -208,7 +207,7 @@ def _float_params(task: Task, n: int) -> list[float]:
 
 
 def _int_params(task: Task, warmup: int, length: int) -> list[int]:
-    """``_sample_system``'s integer constants of a task (see its docstring for the order)."""
+    """``_sample_one``'s integer constants of a task (see :func:`_sample_rows` for the order)."""
     bursts = bool(task.burst_period and task.burst_duration and task.burst_amplitude)
     return [
         length if task.shift_at is None else warmup + task.shift_at,

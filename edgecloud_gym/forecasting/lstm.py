@@ -474,14 +474,19 @@ class LSTMForecaster:
         step = _CHUNK_SEQUENCES
         dtype = next(self._recurrent.parameters()).dtype
 
+        convert = self._input_width != f or dtype != torch.float32
+
         def chunks(first: int, last: int) -> None:  # chunks first..last-1, in any thread
             with torch.inference_mode():
+                # one input buffer per thread: the zero columns past f stay zero between chunks
+                wide = (
+                    torch.zeros((step, length, self._input_width), dtype=dtype) if convert else None
+                )
                 for i in range(first * step, min(last * step, s), step):
                     chunk = x[i : i + step]
-                    if self._input_width != f or dtype != torch.float32:
-                        wide = torch.zeros((len(chunk), length, self._input_width), dtype=dtype)
-                        wide[..., :f] = chunk
-                        chunk = wide
+                    if wide is not None:
+                        wide[: len(chunk), :, :f] = chunk
+                        chunk = wide[: len(chunk)]
                     hidden = self._recurrent(chunk)[0].float().numpy()
                     np.matmul(hidden, self._head_weight_t, out=out[i : i + step])
 
