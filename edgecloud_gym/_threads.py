@@ -100,34 +100,72 @@ def splits(n: int, min_chunk: int) -> bool:
     return _chunks(n, min_chunk) >= 2
 
 
-def run_in_chunks(work: Callable[[int, int], None], n: int, min_chunk: int) -> None:
+def run_in_chunks(
+    work: Callable[[int, int], None], n: int, min_chunk: int, block: int | None = None
+) -> None:
     """Call ``work(start, stop)`` on contiguous chunks that cover ``range(n)``.
 
-    With ``THREADS`` > 1 and at least ``2 * min_chunk`` rows, the rows are split into up to
-    ``THREADS`` chunks of at least ``min_chunk`` rows; the calling thread works the last chunk
-    while the workers work the others, and the call returns when all are done (re-raising the
-    first error). Otherwise, or when another thread's batch holds the workers (or this is a
-    worker's own chunk), ``work(0, n)`` runs in the calling thread.
+    With ``THREADS`` > 1 and at least ``2 * min_chunk`` rows, the rows are shared by up to
+    ``THREADS`` threads (at least ``min_chunk`` rows each); the calling thread is one of them,
+    and the call returns when all are done (re-raising the first error). Otherwise, or when
+    another thread's batch holds the workers (or this is a worker's own chunk), ``work(0, n)``
+    runs in the calling thread.
+
+    Without ``block`` each thread works one chunk of about ``n / threads`` rows: the cheapest
+    split, for short work such as a step. With ``block``, the rows go in chunks of ``block``
+    rows to whichever thread is free, so a thread that the machine's other load slows down
+    does fewer of them: for long work such as a reset, where an even split left one core idle
+    for a quarter of the time on a shared machine. After an error no further chunk starts.
     """
-    chunks = _chunks(n, min_chunk)
-    if chunks < 2 or not _lock.acquire(blocking=False):
+    threads = _chunks(n, min_chunk)
+    if threads < 2 or not _lock.acquire(blocking=False):
         work(0, n)
         return
     try:
-        while len(_workers) < chunks - 1:
+        while len(_workers) < threads - 1:
             _workers.append(_Worker())
-        bounds = [n * k // chunks for k in range(chunks + 1)]
-        for k in range(chunks - 1):
-            _workers[k].start(work, bounds[k], bounds[k + 1])
+        if block is None:
+            bounds = [n * k // threads for k in range(threads + 1)]
+            parts = [(work, bounds[k], bounds[k + 1]) for k in range(threads)]
+        else:
+            deal = _Dealer(work, n, max(int(block), 1))
+            parts = [(deal.run, 0, 0)] * threads
+        for k in range(threads - 1):
+            _workers[k].start(*parts[k])
         first: BaseException | None = None
         try:
-            work(bounds[-2], bounds[-1])
+            last, start, stop = parts[-1]
+            last(start, stop)
         except BaseException as exc:
             first = exc
-        for k in range(chunks - 1):  # every worker finishes before the arrays are reused
+        for k in range(threads - 1):  # every worker finishes before the arrays are reused
             error = _workers[k].wait()
             first = first or error
         if first is not None:
             raise first
     finally:
         _lock.release()
+
+
+class _Dealer:
+    """Hands out the chunks ``[k * block, (k + 1) * block)`` of ``range(n)`` in order to the
+    threads that call :meth:`run`, each taking the next one when it has finished its last."""
+
+    def __init__(self, work: Callable[[int, int], None], n: int, block: int) -> None:
+        self.work, self.n, self.block = work, n, block
+        self.next = 0
+        self.failed = False
+        self.lock = threading.Lock()
+
+    def run(self, _start: int, _stop: int) -> None:
+        while True:
+            with self.lock:
+                start = self.next
+                if start >= self.n or self.failed:
+                    return
+                self.next = start + self.block
+            try:
+                self.work(start, min(start + self.block, self.n))
+            except BaseException:
+                self.failed = True  # the others stop after their current chunk
+                raise

@@ -489,3 +489,37 @@ def test_run_in_chunks_covers_rows_and_hands_back_errors(monkeypatch):
         lambda lo, hi: nested.append(_threads.run_in_chunks(mark, 50, 5)), 30, 10
     )
     assert len(nested) == 3 and (seen[:50] == 4).all()
+
+
+def test_run_in_chunks_deals_blocks_to_free_threads(monkeypatch):
+    """With ``block``, every row is worked once, in chunks of ``block`` rows (the last shorter);
+    an error reaches the caller and stops the dealing; the workers stay usable."""
+    import threading
+
+    from edgecloud_gym import _threads
+
+    monkeypatch.setattr(_threads, "THREADS", 3)
+    seen = np.zeros(100, dtype=int)
+    chunks: list[tuple[int, int]] = []
+    names: set[str] = set()
+    guard = threading.Lock()
+
+    def mark(lo: int, hi: int) -> None:
+        with guard:
+            seen[lo:hi] += 1
+            chunks.append((lo, hi))
+            names.add(threading.current_thread().name)
+
+    _threads.run_in_chunks(mark, 100, 10, block=7)
+    assert (seen == 1).all()
+    assert sorted(chunks) == [(lo, min(lo + 7, 100)) for lo in range(0, 100, 7)]
+    assert "MainThread" in names
+
+    def fail(lo: int, hi: int) -> None:
+        raise RuntimeError(f"chunk at {lo} failed")
+
+    with pytest.raises(RuntimeError, match=r"chunk at \d+ failed"):
+        _threads.run_in_chunks(fail, 100, 10, block=7)
+    seen[:] = 0
+    _threads.run_in_chunks(mark, 100, 10, block=30)
+    assert (seen == 1).all()

@@ -144,7 +144,9 @@ class BatchSimulator:
                 horizon=cfg.horizon,
                 day_steps=cfg.day_steps,
                 rngs=rngs,
-                map_rows=lambda draw, n: run_in_chunks(draw, n, _MIN_SYSTEMS_PER_THREAD),
+                map_rows=lambda draw, n: run_in_chunks(
+                    draw, n, _MIN_SYSTEMS_PER_THREAD, block=_MIN_SYSTEMS_PER_THREAD
+                ),
             )
         else:
             fresh = stack_workloads(
@@ -211,7 +213,7 @@ class BatchSimulator:
         n = target.shape[0] if whole else len(rows)
         out = target if whole else np.empty((n, *target.shape[1:]), target.dtype)
         # systems are independent: any split is exact
-        run_in_chunks(lambda lo, hi: fill(lo, hi, out[lo:hi]), n, 64)
+        run_in_chunks(lambda lo, hi: fill(lo, hi, out[lo:hi]), n, 64, block=64)
         if not whole:
             target[rows] = out
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,7 @@ def lstm_features(
             level[lo:hi],
         )
 
-    run_in_chunks(episodes, b, _MIN_EPISODES_PER_THREAD)
+    run_in_chunks(episodes, b, _MIN_EPISODES_PER_THREAD, block=_MIN_EPISODES_PER_THREAD)
     return feats, level
 
 
@@ -394,6 +395,20 @@ def build_network(arrays: Mapping[str, np.ndarray] | None, architecture: Mapping
     return net
 
 
+_buffers = threading.local()
+
+
+def _input_buffer(torch: Any, shape: tuple[int, int, int], columns: int, dtype: Any) -> Any:
+    """This thread's zero-padded input buffer of ``shape`` for inputs of ``columns`` features,
+    kept until a pass needs another one: a pass writes only the first ``columns`` columns, the
+    others stay zero."""
+    key = (shape, columns, dtype)
+    held = getattr(_buffers, "input", None)
+    if held is None or held[0] != key:
+        held = _buffers.input = (key, torch.zeros(shape, dtype=dtype))
+    return held[1]
+
+
 class LSTMForecaster:
     """The paper's LSTM forecaster with pretrained weights (shipped ones by default).
 
@@ -478,10 +493,8 @@ class LSTMForecaster:
 
         def chunks(first: int, last: int) -> None:  # chunks first..last-1, in any thread
             with torch.inference_mode():
-                # one input buffer per thread: the zero columns past f stay zero between chunks
-                wide = (
-                    torch.zeros((step, length, self._input_width), dtype=dtype) if convert else None
-                )
+                shape = (step, length, self._input_width)
+                wide = _input_buffer(torch, shape, f, dtype) if convert else None
                 for i in range(first * step, min(last * step, s), step):
                     chunk = x[i : i + step]
                     if wide is not None:
@@ -490,8 +503,9 @@ class LSTMForecaster:
                     hidden = self._recurrent(chunk)[0].float().numpy()
                     np.matmul(hidden, self._head_weight_t, out=out[i : i + step])
 
-        with single_thread():  # each pass on one torch thread; chunks share the pool's threads
-            run_in_chunks(chunks, -(-s // step), 1)
+        # each pass on one torch thread; the chunks go to whichever of the pool's threads is free
+        with single_thread():
+            run_in_chunks(chunks, -(-s // step), 1, block=1)
         out += self._head_bias
         return out
 
@@ -522,5 +536,5 @@ class LSTMForecaster:
                 log_ratios[lo * n : hi * n], level[lo:hi], scale[lo:hi], first, horizon, out[lo:hi]
             )
 
-        run_in_chunks(episodes, b, _MIN_EPISODES_PER_THREAD)
+        run_in_chunks(episodes, b, _MIN_EPISODES_PER_THREAD, block=_MIN_EPISODES_PER_THREAD)
         return out
