@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,41 @@ def test_shared_and_other_generators():
         for j in range(2):
             one = workload.sample_workload(HIGH, MU, rng=alone, **KW)
             np.testing.assert_array_equal(batch.arrivals[j], one.arrivals[0])
+
+
+def test_log_factorial_table_is_the_series():
+    """Every entry of the sampler's log(k!) table is what the compiled series gives for k + 1,
+    bit for bit, and log(k!) to rounding."""
+    table = _poisson.LOG_FACTORIAL
+    series = np.array([_poisson._log_gamma(k + 1.0, _poisson.STIRLING) for k in range(table.size)])
+    np.testing.assert_array_equal(table, series)
+    np.testing.assert_allclose(
+        table[[0, 1, 5, 100, 5000]], [math.lgamma(k + 1) for k in (0, 1, 5, 100, 5000)], rtol=1e-14
+    )
+
+
+def test_poisson_acceptance_tests_near_the_margin_match_numpy():
+    """Rates of a few hundred to tens of thousands (above the table, whose series then runs in
+    the sampler): many acceptance tests, each decided as numpy decides it."""
+    lams = np.tile(np.geomspace(10.0, 5e4, 997), 40)
+    for seed in range(2):
+        rng, ref = np.random.default_rng(seed), np.random.default_rng(seed)
+        out = np.empty_like(lams)
+        _poisson.poisson_into(rng, lams, out)
+        np.testing.assert_array_equal(out, ref.poisson(lams))
+        assert rng.bit_generator.state == ref.bit_generator.state
+
+
+@pytest.mark.parametrize("margin", [0.0, np.inf])
+def test_both_forms_of_the_acceptance_test_decide_alike(monkeypatch, margin):
+    """The sampler's plain-Python form with the margin at 0 (the one-logarithm form decides
+    every test) and at infinity (numpy's three-logarithm form decides every test) draws what
+    numpy draws."""
+    monkeypatch.setattr(_poisson, "_MARGIN", margin)
+    kernel = _poisson.poisson_kernel.py_func
+    lams = np.geomspace(10.0, 2e4, 400)
+    rng, ref = np.random.default_rng(7), np.random.default_rng(7)
+    out = np.empty_like(lams)
+    assert kernel(rng, 0, lams, out, _poisson.STIRLING, _poisson.LOG_FACTORIAL) == -1
+    np.testing.assert_array_equal(out, ref.poisson(lams))
+    assert rng.bit_generator.state == ref.bit_generator.state

@@ -25,7 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgecloud_gym.core._jit import HAVE_NUMBA, jit
-from edgecloud_gym.core._poisson import STIRLING, bad_rate_message, poisson_into, poisson_kernel
+from edgecloud_gym.core._poisson import (
+    LOG_FACTORIAL,
+    STIRLING,
+    bad_rate_message,
+    poisson_into,
+    poisson_kernel,
+)
 from edgecloud_gym.core._rng import bounded, is_pcg64, read_states, uniform, write_states
 from edgecloud_gym.tasks import Task
 
@@ -296,7 +302,7 @@ def _sample_one(
                 crowd = crowd * floats[7] + (1.0 if starts[t, i] else 0.0)
                 r = r + flash_scale[i] * crowd
             rates[t, i] = r
-    return poisson_kernel(src, j, rates, arrivals, STIRLING)
+    return poisson_kernel(src, j, rates, arrivals, STIRLING, LOG_FACTORIAL)
 
 
 def _trace_workload(
