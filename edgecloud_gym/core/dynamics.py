@@ -30,6 +30,7 @@ total ``sum(arrivals) = sum(inflow)``, both to floating-point rounding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -38,7 +39,7 @@ from edgecloud_gym._threads import run_in_chunks, splits
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.params import SystemParams
 
-__all__ = ["N_METRICS", "StepResult", "step"]
+__all__ = ["N_METRICS", "StepResult", "prepare_step", "step"]
 
 #: Columns of ``StepResult.metrics``: 13 metrics then the 4 signed reward parts.
 N_METRICS = 17
@@ -219,6 +220,26 @@ def step(
         shares: (B, S) allocation shares, each row on the simplex.
         arrivals: (B, N) requests arriving at each edge node in the step.
     """
+    rows, result = prepare_step(params, backlog, shares, arrivals)
+    b = shares.shape[0]
+    if splits(b, _MIN_ROWS_PER_THREAD):  # systems are independent: any split is exact
+        run_in_chunks(rows, b, _MIN_ROWS_PER_THREAD)
+    else:  # a small batch (a single env): the whole arrays, no slicing on the hot path
+        rows(0, b)
+    return result
+
+
+def prepare_step(
+    params: SystemParams, backlog: np.ndarray, shares: np.ndarray, arrivals: np.ndarray
+) -> tuple[Callable[[int, int], None], StepResult]:
+    """:func:`step` in two parts, for callers that do per-system work of their own in the same
+    pass over the batch (the simulator gathers each system's arrivals just before its step).
+
+    Returns ``rows(lo, hi)``, which computes systems ``lo..hi-1`` (calls on chunks that cover
+    ``range(B)``, in any order or thread, compute the whole step), and the :class:`StepResult`
+    whose arrays they fill. ``arrivals`` is read when ``rows`` runs; it must then be a
+    C-contiguous float64 array (one that is converted here is copied now).
+    """
     b, s = shares.shape
     k = params.mix.shape[1]
     srv_out = np.empty((b, 5, s))
@@ -233,16 +254,15 @@ def step(
     args = (arrivals, shares, backlog, params.srv, params.egress, params.hop_ms, params.mix)
     args += (params.base_ms, params.remote_ms_per_class, params.deadline_ms, params.scal)
     args += (params.consts, srv_out, latency, served, metrics, reward)
-    if splits(b, _MIN_ROWS_PER_THREAD):  # systems are independent: any split is exact
 
-        def rows(lo: int, hi: int) -> None:
+    def rows(lo: int, hi: int) -> None:
+        if lo == 0 and hi == b:
+            _kernel(*args)
+        else:
             parts = zip(args, _PER_SYSTEM, strict=True)
             _kernel(*(x[lo:hi] if per_system else x for x, per_system in parts))
 
-        run_in_chunks(rows, b, _MIN_ROWS_PER_THREAD)
-    else:  # a small batch (a single env): the whole arrays, no slicing on the hot path
-        _kernel(*args)
-    return StepResult(
+    result = StepResult(
         backlog=srv_out[:, 0],
         inflow=srv_out[:, 1],
         processed=srv_out[:, 2],
@@ -253,3 +273,4 @@ def step(
         metrics=metrics,
         reward=reward,
     )
+    return rows, result

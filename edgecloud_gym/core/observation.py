@@ -17,14 +17,18 @@ import numpy as np
 from edgecloud_gym._threads import run_in_chunks, splits
 from edgecloud_gym.core._jit import jit
 
-__all__ = ["assemble_observations"]
+__all__ = ["assemble_into", "assemble_observations"]
 
 #: Systems per thread below which the observation pass runs in one thread.
 _MIN_ROWS_PER_THREAD = 256
 
 
 @jit
-def _assemble(endo, recent, inv_mu, time_feat, forecast, t, start, window, out):  # pragma: no cover
+def assemble_into(
+    endo, recent, inv_mu, time_feat, forecast, t, start, window, out
+):  # pragma: no cover - compiled
+    """:func:`assemble_observations`' rows written into ``out`` (B, D) float32, for callers that
+    fill the observations in their own pass over the batch (arguments as there)."""
     n_batch, n_endo = endo.shape
     n = recent.shape[2]
     width = recent.shape[1]
@@ -76,12 +80,12 @@ def assemble_observations(
     out = np.empty((b, width), dtype=np.float32)
 
     if not splits(b, _MIN_ROWS_PER_THREAD):  # a small batch (a single env): no slicing
-        _assemble(endo, recent, inv_mu, time_feat, forecast, t, start, window, out)
+        assemble_into(endo, recent, inv_mu, time_feat, forecast, t, start, window, out)
         return out
 
     def rows(lo: int, hi: int) -> None:  # rows are independent: any split gives the same values
         r = slice(lo, hi)
-        _assemble(
+        assemble_into(
             endo[r], recent[r], inv_mu[r], time_feat[r], forecast[r], t[r], start, window, out[r]
         )
 

@@ -8,17 +8,18 @@ with B = num_envs. It has no Gymnasium dependency.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from edgecloud_gym._threads import run_in_chunks
+from edgecloud_gym._threads import run_in_chunks, splits
 from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.actions import DiscreteActionTable, normalise_shares
-from edgecloud_gym.core.dynamics import StepResult, step
-from edgecloud_gym.core.observation import assemble_observations
+from edgecloud_gym.core.dynamics import StepResult, prepare_step
+from edgecloud_gym.core.observation import assemble_into, assemble_observations
 from edgecloud_gym.core.params import SystemParams, build_params
 from edgecloud_gym.core.workload import (
     EpisodeWorkload,
@@ -55,6 +56,9 @@ ACTION_MODES = ("discrete", "continuous")
 
 #: Systems per thread below which a reset draws its workloads in one thread (threads cost more).
 _MIN_SYSTEMS_PER_THREAD = 32
+
+#: Systems per thread below which a step runs in one thread.
+_MIN_ROWS_PER_THREAD = 256
 
 
 class BatchSimulator:
@@ -245,24 +249,80 @@ class BatchSimulator:
             reward (B,), metrics (B, len(METRIC_KEYS) + len(REWARD_PARTS)) with the columns of
             :data:`METRIC_KEYS` then the signed reward parts, and the raw step result.
         """
+        return self._advance(shares, None)
+
+    def step_observe(
+        self, shares: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, StepResult]:
+        """:meth:`step`, then :meth:`observe`, in one pass over the batch (the same values).
+
+        Returns:
+            observations (B, obs_size) float32 after the step, then what :meth:`step` returns.
+        """
+        obs = np.empty((self.batch_size, self.obs_size), dtype=np.float32)
+        return (obs, *self._advance(shares, obs))
+
+    def _advance(
+        self, shares: np.ndarray, obs: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, StepResult]:
+        """One step of every system; with ``obs``, also write the observations after it there.
+
+        Each system's part (its arrivals into the window, the dynamics, the observed state and
+        its observation) is done in one pass, in chunks of systems on the thread pool: one
+        split per step, and each system's rows are still in cache from one part to the next."""
         if np.any(self.t >= self.episode_steps):
             raise RuntimeError(
                 f"episode is over after {self.episode_steps} steps; call reset() first "
                 "(or pass a larger episode_steps)."
             )
-        p = self.params
-        arrivals = np.empty((self.batch_size, self.n_edge))
-        _arrivals_at(
-            self.workload.arrivals, self.config.warmup_steps, self.t, arrivals, self._window
-        )
-        res = step(p, self.backlog, shares, arrivals)
+        p, cfg, b = self.params, self.config, self.batch_size
+        shares = np.ascontiguousarray(shares, dtype=np.float64)
+        arrivals = np.empty((b, self.n_edge))
+        dynamics, res = prepare_step(p, self.backlog, shares, arrivals)
+        t, t_next = self.t, self.t + 1
+        start, all_arrivals = cfg.warmup_steps, self.workload.arrivals
+
+        def rows(lo: int, hi: int) -> None:  # systems are independent: any split is exact
+            # the whole arrays unsliced for a single env's step; a chunk's rows otherwise
+            cut = _whole if lo == 0 and hi == b else operator.itemgetter(slice(lo, hi))
+            window = cut(self._window)
+            _arrivals_at(cut(all_arrivals), start, cut(t), cut(arrivals), window)
+            dynamics(lo, hi)
+            endo = cut(self._endo)
+            _observed_state(
+                endo,
+                cut(res.inflow),
+                cut(res.backlog),
+                cut(res.utilisation),
+                cut(p.obs_mu),
+                cut(p.obs_buffer),
+                cut(shares),
+            )
+            if obs is not None:
+                assemble_into(
+                    endo,
+                    window,
+                    cut(self._inv_mu),
+                    cut(self._time),
+                    cut(self._forecast),
+                    cut(t_next),
+                    start,
+                    cfg.obs_window,
+                    cut(obs),
+                )
+
+        if splits(b, _MIN_ROWS_PER_THREAD):
+            run_in_chunks(rows, b, _MIN_ROWS_PER_THREAD)
+        else:
+            rows(0, b)
         self.backlog = res.backlog
         self.shares = shares
-        self.t = self.t + 1
-        _observed_state(
-            self._endo, res.inflow, res.backlog, res.utilisation, p.obs_mu, p.obs_buffer, shares
-        )
+        self.t = t_next
         return res.reward, res.metrics, res
+
+
+def _whole(x: np.ndarray) -> np.ndarray:
+    return x
 
 
 @jit

@@ -390,7 +390,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         if self._needs_reset:
             raise RuntimeError("call reset() before step() (and after an episode ends).")
         shares = self.sim.shares_from_action(check_actions(self.sim, action))
-        reward, metrics, res = self.sim.step(shares)
+        obs, reward, metrics, res = self.sim.step_observe(shares)
         values = metrics[0].tolist()
         info: dict[str, Any] = dict(zip(METRIC_KEYS, values, strict=False))
         info["reward_parts"] = dict(zip(REWARD_PARTS, values[len(METRIC_KEYS) :], strict=True))
@@ -400,7 +400,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         truncated = bool(self.sim.t[0] >= self.sim.episode_steps)
         self._needs_reset = truncated
         self._last_info = info
-        return self.sim.observe()[0], float(reward[0]), False, truncated, info
+        return obs[0], float(reward[0]), False, truncated, info
 
     def render(self) -> str | np.ndarray | None:
         """``"ansi"``: a table of the state; ``"rgb_array"``: a figure as an (H, W, 3) image."""

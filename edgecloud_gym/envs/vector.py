@@ -249,9 +249,8 @@ class EdgeCloudVectorEnv(VectorEnv):
             no = np.zeros(n, dtype=bool)
             return self.sim.observe(), np.zeros(n), no, no.copy(), info
         shares = self.sim.shares_from_action(check_actions(self.sim, actions, n))
-        reward, metrics, res = self.sim.step(shares)
+        obs, reward, metrics, res = self.sim.step_observe(shares)
         info = self._step_info(metrics, res)
-        obs = self.sim.observe()
         over = bool(self.sim.t[0] >= self.time_limit)
         truncated = np.full(n, over)
         if over and self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
