@@ -473,44 +473,48 @@ class LSTMForecaster:
         """Run the network over (S, L, F) feature sequences; returns (S, L, H) log-ratios.
 
         The recurrent layers run in torch, in chunks of :data:`_CHUNK_SEQUENCES` sequences, each
-        on one torch thread; several chunks (a vector env's reset) are shared out over the
-        package's thread pool (:mod:`edgecloud_gym._threads`), which changes nothing in the
-        numbers since every sequence is computed on its own. The linear head is one float32
-        matrix product per chunk in numpy, which at these sizes costs a fraction of torch's call
-        overhead.
+        on one torch thread; the chunks go to the package's thread pool
+        (:mod:`edgecloud_gym._threads`), which changes nothing in the numbers since every
+        sequence is computed on its own. The linear head is one float32 matrix product per
+        chunk in numpy, which at these sizes costs a fraction of torch's call overhead.
         """
         torch = _import_torch()
         from edgecloud_gym.forecasting._torch_model import single_thread
 
         features = np.ascontiguousarray(features, dtype=np.float32)
-        s, length, f = features.shape
+        s, length, _ = features.shape
         out = np.empty((s, length, self._head_bias.shape[0]), dtype=np.float32)
         x = torch.from_numpy(features)
         step = _CHUNK_SEQUENCES
-        dtype = next(self._recurrent.parameters()).dtype
-
-        convert = self._input_width != f or dtype != torch.float32
 
         def chunks(first: int, last: int) -> None:  # chunks first..last-1, in any thread
-            with torch.inference_mode():
-                shape = (step, length, self._input_width)
-                wide = _input_buffer(torch, shape, f, dtype) if convert else None
-                for i in range(first * step, min(last * step, s), step):
-                    chunk = x[i : i + step]
-                    if wide is not None:
-                        wide[: len(chunk), :, :f] = chunk
-                        chunk = wide[: len(chunk)]
-                    hidden = self._recurrent(chunk)[0].float().numpy()
-                    np.matmul(hidden, self._head_weight_t, out=out[i : i + step])
+            for i in range(first * step, min(last * step, s), step):
+                self._network(torch, x[i : i + step], out[i : i + step], step)
 
-        # each pass on one torch thread; the chunks go to whichever of the pool's threads is free
-        with single_thread():
+        with single_thread():  # each pass on one torch thread; the pool's threads share chunks
             run_in_chunks(chunks, -(-s // step), 1, block=1)
-        out += self._head_bias
         return out
 
+    def _network(self, torch: Any, x: Any, out: np.ndarray, rows: int) -> None:
+        """The network's log-ratios ``out`` (m, L, H) of the feature sequences ``x`` (m, L, F),
+        a float32 tensor, m <= ``rows`` (the size of this thread's input buffer)."""
+        m, length, f = x.shape
+        dtype = next(self._recurrent.parameters()).dtype
+        with torch.inference_mode():
+            if self._input_width != f or dtype != torch.float32:
+                wide = _input_buffer(torch, (rows, length, self._input_width), f, dtype)
+                wide[:m, :, :f] = x
+                x = wide[:m]
+            hidden = self._recurrent(x)[0].float().numpy()
+        np.matmul(hidden, self._head_weight_t, out=out)
+        out += self._head_bias
+
     def forecast(self, workload: EpisodeWorkload, horizon: int, scale: np.ndarray) -> np.ndarray:
-        """Forecasts (B, steps + 1, N, H) in requests/step (H = ``horizon``)."""
+        """Forecasts (B, steps + 1, N, H) in requests/step (H = ``horizon``).
+
+        The episodes go in chunks of about :data:`_CHUNK_SEQUENCES` node sequences to the
+        thread pool, each chunk through features, network and forecasts in one go: no barrier
+        between the stages, and a chunk's arrays stay in cache from one to the next."""
         trained = self.architecture["horizon"]
         if horizon > trained:
             raise ValueError(
@@ -518,6 +522,9 @@ class LSTMForecaster:
                 f"for; use EdgeCloudConfig(horizon<={trained}) or train weights with "
                 f"`edgecloud forecast train --horizon {horizon}`."
             )
+        torch = _import_torch()
+        from edgecloud_gym.forecasting._torch_model import single_thread
+
         w, steps = workload.warmup, workload.steps
         b, _, n = workload.arrivals.shape
         end = w + steps  # the last output needed is at index w + steps - 1
@@ -525,16 +532,18 @@ class LSTMForecaster:
         start = 0 if self.context is None else max(w - 1 - self.context, 0)
         first = w - 1 - start  # index of the first needed output inside the pass
         scale = np.asarray(scale, np.float64)
-        feats, level = lstm_features(
-            workload.arrivals[:, start:end], workload.phase[:, start:end], scale
-        )
+        arrivals, phase = workload.arrivals[:, start:end], workload.phase[:, start:end]
+        if scale.shape != (b, n) or np.any(scale <= 0):
+            lstm_features(arrivals, phase, scale)  # raises the error that names the problem
         out = np.empty((b, steps + 1, n, horizon))
-        log_ratios = self.predict_log_ratios(feats)
+        per_chunk = max(1, _CHUNK_SEQUENCES // n)  # episodes
 
         def episodes(lo: int, hi: int) -> None:  # episodes are independent: any split is exact
-            _forecasts_kernel(
-                log_ratios[lo * n : hi * n], level[lo:hi], scale[lo:hi], first, horizon, out[lo:hi]
-            )
+            feats, level = lstm_features(arrivals[lo:hi], phase[lo:hi], scale[lo:hi])
+            log_ratios = np.empty((*feats.shape[:2], trained), dtype=np.float32)
+            self._network(torch, torch.from_numpy(feats), log_ratios, per_chunk * n)
+            _forecasts_kernel(log_ratios, level, scale[lo:hi], first, horizon, out[lo:hi])
 
-        run_in_chunks(episodes, b, _MIN_EPISODES_PER_THREAD, block=_MIN_EPISODES_PER_THREAD)
+        with single_thread():  # each pass on one torch thread; the pool's threads share chunks
+            run_in_chunks(episodes, b, 1, block=per_chunk)
         return out
