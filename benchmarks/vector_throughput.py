@@ -56,7 +56,8 @@ class _Timed:
     """A SAME_STEP vector env with fixed random actions, warmed up, timed run by run."""
 
     def __init__(self, venv: gym.vector.VectorEnv, steps: int) -> None:
-        self.venv, self.steps, self.best = venv, steps, 0.0
+        self.venv, self.steps = venv, steps
+        self.rates: list[float] = []
         n, space = venv.num_envs, venv.single_action_space
         rng = np.random.default_rng(0)
         if isinstance(space, gym.spaces.Discrete):
@@ -68,29 +69,36 @@ class _Timed:
             venv.step(self.actions[i % 16])
 
     def run(self) -> float:
-        """Time one run (autoresets inside); keep the best rate in env-steps per second."""
+        """Time one run (autoresets inside); its rate in env-steps per second is kept."""
         venv, actions = self.venv, self.actions
         venv.reset(seed=1)
         start = time.perf_counter()
         for i in range(self.steps):
             venv.step(actions[i % 16])
         rate = venv.num_envs * self.steps / (time.perf_counter() - start)
-        self.best = max(self.best, rate)
+        self.rates.append(rate)
         return rate
 
 
 def interleaved_rates(
-    makers: dict[Any, Callable[[], gym.vector.VectorEnv]], steps: dict[Any, int], repeats: int
+    makers: dict[Any, Callable[[], gym.vector.VectorEnv]],
+    steps: dict[Any, int],
+    repeats: int,
+    medians: dict[Any, float] | None = None,
 ) -> dict[Any, float]:
     """Best-of-``repeats`` env-steps per second of each vector env, timed in turn (one run of
-    each per round), so that a load change on a shared machine hits all of them alike."""
+    each per round), so that a load change on a shared machine hits all of them alike. The
+    median over the runs goes into ``medians`` when it is given: how far the other load on
+    the machine held the runs below the best."""
     timed = {key: _Timed(make(), steps[key]) for key, make in makers.items()}
     for _ in range(repeats):
         for t in timed.values():
             t.run()
     for t in timed.values():
         t.venv.close()
-    return {key: t.best for key, t in timed.items()}
+    if medians is not None:
+        medians.update({key: float(np.median(t.rates)) for key, t in timed.items()})
+    return {key: max(t.rates) for key, t in timed.items()}
 
 
 def _steps_for(num_envs: int, episode_steps: int) -> int:
@@ -206,14 +214,21 @@ def run_vector_throughput(
     steps = {"sync": _steps_for(1, steps_ep) // 4}
     for n in num_envs:
         makers[n], steps[n] = native(n), _steps_for(n, steps_ep)
-    rates = interleaved_rates(makers, steps, repeats)
+    medians: dict[Any, float] = {}
+    rates = interleaved_rates(makers, steps, repeats, medians)
     sync = rates["sync"]
-    out["sync"] = {"num_envs": sync_envs, "forecaster": "none", "steps_per_s": sync}
+    out["sync"] = {
+        "num_envs": sync_envs,
+        "forecaster": "none",
+        "steps_per_s": sync,
+        "median_steps_per_s": medians["sync"],
+    }
     rows = [
         {
             "num_envs": n,
             "forecaster": "none",
             "steps_per_s": rates[n],
+            "median_steps_per_s": medians[n],
             "us_per_env_step": 1e6 / rates[n],
             "x_sync": rates[n] / sync,
         }
@@ -222,16 +237,19 @@ def run_vector_throughput(
     if "lstm" in FORECASTERS and 1024 in num_envs:
         # One timed episode (its autoreset included) per round next to forecaster none, as
         # many rounds as the other rows: each LSTM pass over 1024 episodes is long.
+        pair_medians: dict[Any, float] = {}
         pair = interleaved_rates(
             {"lstm": native(1024, "lstm"), "none": native(1024)},
             {"lstm": steps_ep, "none": steps_ep},
             repeats,
+            pair_medians,
         )
         rows.append(
             {
                 "num_envs": 1024,
                 "forecaster": "lstm",
                 "steps_per_s": pair["lstm"],
+                "median_steps_per_s": pair_medians["lstm"],
                 "us_per_env_step": 1e6 / pair["lstm"],
                 "x_sync": pair["lstm"] / sync,
                 "cost_vs_forecast_off": pair["none"] / pair["lstm"],
@@ -310,14 +328,19 @@ def print_vector(result: dict[str, Any]) -> None:
     if None not in load:
         print(f"1-min load average {load[0]:.1f} before, {load[1]:.1f} after (2 cores)")
     print(
-        f"SyncVectorEnv x{sync['num_envs']} (forecaster none): {sync['steps_per_s']:,.0f} env-steps/s"
+        f"SyncVectorEnv x{sync['num_envs']} (forecaster none): {sync['steps_per_s']:,.0f} "
+        f"env-steps/s (median of the runs {sync['median_steps_per_s']:,.0f})"
     )
-    print(f"{'num_envs':>9}{'forecaster':>12}{'env-steps/s':>14}{'us/env-step':>13}{'x sync':>9}")
+    print(
+        f"{'num_envs':>9}{'forecaster':>12}{'env-steps/s':>14}{'median':>12}"
+        f"{'us/env-step':>13}{'x sync':>9}"
+    )
     for r in result["native"]:
         print(
             f"{r['num_envs']:>9}{r['forecaster']:>12}{r['steps_per_s']:>14,.0f}"
-            f"{r['us_per_env_step']:>13.3f}{r['x_sync']:>9.1f}"
+            f"{r['median_steps_per_s']:>12,.0f}{r['us_per_env_step']:>13.3f}{r['x_sync']:>9.1f}"
         )
+    print("(env-steps/s: the best run; median: the median run)")
     if not result["lstm_registered"]:
         print("(forecaster 'lstm' is not registered: no LSTM row)")
     print(f"\n{'edge nodes':>10}{'num_envs':>10}{'us/env-step':>13}{'x 6 nodes':>11}")

@@ -30,3 +30,28 @@ def test_forecast_speed_times_both_precisions():
     assert set(rows) == {(b, p) for b in (1, 2) for p in ("float32", "bfloat16")}
     assert rows[1, "float32"]["max_rel_diff"] == 0.0
     assert 0 < rows[2, "bfloat16"]["mean_rel_diff"] < 1e-3
+
+
+def test_vector_throughput_reports_best_and_median_runs(tmp_path, capsys):
+    from edgecloud_bench.vector_throughput import plot_vector, print_vector, run_vector_throughput
+
+    result = run_vector_throughput(
+        num_envs=(1, 4),
+        node_counts=(6, 12),
+        node_batch=4,
+        dqn_timesteps=0,
+        memory_envs=8,
+        repeats=2,
+    )
+    rows = result["native"]
+    assert [r["num_envs"] for r in rows] == [1, 4]
+    for r in [*rows, result["sync"]]:
+        assert 0 < r["median_steps_per_s"] <= r["steps_per_s"]
+    assert {(r["n_edge"], r["num_envs"]) for r in result["nodes"]} == {
+        (n, b) for n in (6, 12) for b in (1, 4)
+    }
+    assert all(m["state_mb"] > 0 for m in result["memory"])
+    print_vector(result)
+    assert "median" in capsys.readouterr().out
+    plot_vector(result, tmp_path / "vector.png")
+    assert (tmp_path / "vector.png").stat().st_size > 0
