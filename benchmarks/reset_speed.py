@@ -74,7 +74,7 @@ def run(num_envs: int = 1024, calls: int = 15) -> list[dict[str, Any]]:
         "day_steps": config.day_steps,
     }
     # as a vector env's reset draws them: the rows shared out over the thread pool
-    kw["map_rows"] = lambda draw, n: _threads.run_in_chunks(draw, n, 32)
+    kw["map_rows"] = lambda draw, n: _threads.run_in_chunks(draw, n, 32, block=32)
     tasks = [HIGH] * num_envs
     rngs = [np.random.default_rng(j) for j in range(num_envs)]
     wl = workload.sample_workloads(tasks, mu, rngs=rngs, **kw)

@@ -78,6 +78,7 @@ class _Worker:
 
 _workers: list[_Worker] = []
 _lock = threading.Lock()  # one batch at a time uses the workers
+_seen: set[object] = set()  # code objects of the work functions split so far (under _lock)
 
 
 def _forget_workers() -> None:
@@ -116,19 +117,30 @@ def run_in_chunks(
     rows to whichever thread is free, so a thread that the machine's other load slows down
     does fewer of them: for long work such as a reset, where an even split left one core idle
     for a quarter of the time on a shared machine. After an error no further chunk starts.
+
+    The first split of a given function (its code object) computes row 0 alone in the calling
+    thread before the others start, so that numba compiles, or loads from its cache, each
+    kernel the chunks call in one thread: first calls of a kernel from several threads at
+    once can crash numba (a segmentation fault, seen with 3 threads).
     """
     threads = _chunks(n, min_chunk)
     if threads < 2 or not _lock.acquire(blocking=False):
         work(0, n)
         return
     try:
+        start = 0
+        code = getattr(work, "__code__", work)
+        if code not in _seen:  # the first split of this code: one row alone first (see above)
+            work(0, 1)
+            _seen.add(code)
+            start = 1
         while len(_workers) < threads - 1:
             _workers.append(_Worker())
         if block is None:
-            bounds = [n * k // threads for k in range(threads + 1)]
+            bounds = [start + (n - start) * k // threads for k in range(threads + 1)]
             parts = [(work, bounds[k], bounds[k + 1]) for k in range(threads)]
         else:
-            deal = _Dealer(work, n, max(int(block), 1))
+            deal = _Dealer(work, start, n, max(int(block), 1))
             parts = [(deal.run, 0, 0)] * threads
         for k in range(threads - 1):
             _workers[k].start(*parts[k])
@@ -148,12 +160,13 @@ def run_in_chunks(
 
 
 class _Dealer:
-    """Hands out the chunks ``[k * block, (k + 1) * block)`` of ``range(n)`` in order to the
-    threads that call :meth:`run`, each taking the next one when it has finished its last."""
+    """Hands out the chunks ``[start + k * block, start + (k + 1) * block)`` of
+    ``range(start, n)`` in order to the threads that call :meth:`run`, each taking the next one
+    when it has finished its last."""
 
-    def __init__(self, work: Callable[[int, int], None], n: int, block: int) -> None:
+    def __init__(self, work: Callable[[int, int], None], start: int, n: int, block: int) -> None:
         self.work, self.n, self.block = work, n, block
-        self.next = 0
+        self.next = start
         self.failed = False
         self.lock = threading.Lock()
 

@@ -363,3 +363,23 @@ def test_train_config_is_validated():
         TrainConfig(n_tasks=4, val_fraction=0.01)
     with pytest.raises(ValueError, match="scale_range"):
         TrainConfig(scale_range=(2000.0, 100.0))
+
+
+def test_bfloat16_bits_round_as_torch_does():
+    """The compiled float32 -> bfloat16 copy into the padded input rounds as torch's conversion:
+    to nearest, ties to even, infinities kept, NaN a NaN."""
+    torch = pytest.importorskip("torch")
+    from edgecloud_gym.forecasting.lstm import _bfloat16_bits
+
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((3, 50, 5)).astype(np.float32) * 100
+    ties = np.array([1 + 2**-8, 1 + 3 * 2**-8, -(1 + 2**-8), 2**-130], dtype=np.float32)
+    values[0, :4, 0] = ties
+    values[0, 4:8, 0] = [np.inf, -np.inf, np.nan, 0.0]
+    out = np.zeros((3, 50, 8), dtype=np.uint16)
+    _bfloat16_bits(values.view(np.uint32), out)
+    expected = torch.from_numpy(values).to(torch.bfloat16).view(torch.int16).numpy()
+    nan = np.isnan(values)  # a NaN stays a NaN (torch's bits for it vary with its code path)
+    np.testing.assert_array_equal(out[..., :5][~nan], expected.view(np.uint16)[~nan])
+    assert (out[..., :5][nan] & 0x7FFF > 0x7F80).all()
+    assert not out[..., 5:].any()  # the padding columns are left as they were

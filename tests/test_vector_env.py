@@ -488,7 +488,8 @@ def test_run_in_chunks_covers_rows_and_hands_back_errors(monkeypatch):
     _threads.run_in_chunks(
         lambda lo, hi: nested.append(_threads.run_in_chunks(mark, 50, 5)), 30, 10
     )
-    assert len(nested) == 3 and (seen[:50] == 4).all()
+    # the first split of the lambda: row 0 alone, then 3 chunks, each with its nested call
+    assert len(nested) == 4 and (seen[:50] == 5).all()
 
 
 def test_run_in_chunks_deals_blocks_to_free_threads(monkeypatch):
@@ -510,6 +511,14 @@ def test_run_in_chunks_deals_blocks_to_free_threads(monkeypatch):
             chunks.append((lo, hi))
             names.add(threading.current_thread().name)
 
+    # the first split of a function computes row 0 alone first (numba's first calls in one
+    # thread), then deals the rest
+    _threads.run_in_chunks(mark, 100, 10, block=7)
+    assert (seen == 1).all()
+    assert chunks[0] == (0, 1)
+    assert sorted(chunks[1:]) == [(lo, min(lo + 7, 100)) for lo in range(1, 100, 7)]
+    seen[:] = 0
+    chunks.clear()
     _threads.run_in_chunks(mark, 100, 10, block=7)
     assert (seen == 1).all()
     assert sorted(chunks) == [(lo, min(lo + 7, 100)) for lo in range(0, 100, 7)]
