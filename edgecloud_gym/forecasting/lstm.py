@@ -530,11 +530,7 @@ class LSTMForecaster:
         out += self._head_bias
 
     def forecast(self, workload: EpisodeWorkload, horizon: int, scale: np.ndarray) -> np.ndarray:
-        """Forecasts (B, steps + 1, N, H) in requests/step (H = ``horizon``).
-
-        The episodes go in chunks of about :data:`_CHUNK_SEQUENCES` node sequences to the
-        thread pool, each chunk through features, network and forecasts in one go: no barrier
-        between the stages, and a chunk's arrays stay in cache from one to the next."""
+        """Forecasts (B, steps + 1, N, H) in requests/step (H = ``horizon``)."""
         trained = self.architecture["horizon"]
         if horizon > trained:
             raise ValueError(
@@ -542,9 +538,6 @@ class LSTMForecaster:
                 f"for; use EdgeCloudConfig(horizon<={trained}) or train weights with "
                 f"`edgecloud forecast train --horizon {horizon}`."
             )
-        torch = _import_torch()
-        from edgecloud_gym.forecasting._torch_model import single_thread
-
         w, steps = workload.warmup, workload.steps
         b, _, n = workload.arrivals.shape
         end = w + steps  # the last output needed is at index w + steps - 1
@@ -552,20 +545,16 @@ class LSTMForecaster:
         start = 0 if self.context is None else max(w - 1 - self.context, 0)
         first = w - 1 - start  # index of the first needed output inside the pass
         scale = np.asarray(scale, np.float64)
-        arrivals, phase = workload.arrivals[:, start:end], workload.phase[:, start:end]
-        if scale.shape != (b, n) or np.any(scale <= 0):
-            lstm_features(arrivals, phase, scale)  # raises the error that names the problem
+        feats, level = lstm_features(
+            workload.arrivals[:, start:end], workload.phase[:, start:end], scale
+        )
         out = np.empty((b, steps + 1, n, horizon))
-        per_chunk = max(1, _CHUNK_SEQUENCES // n)  # episodes
+        log_ratios = self.predict_log_ratios(feats)
 
         def episodes(lo: int, hi: int) -> None:  # episodes are independent: any split is exact
-            for a in range(lo, hi, per_chunk):  # the whole batch when it runs in one thread
-                z = min(a + per_chunk, hi)
-                feats, level = lstm_features(arrivals[a:z], phase[a:z], scale[a:z])
-                log_ratios = np.empty((*feats.shape[:2], trained), dtype=np.float32)
-                self._network(torch, feats, log_ratios, per_chunk * n)
-                _forecasts_kernel(log_ratios, level, scale[a:z], first, horizon, out[a:z])
+            _forecasts_kernel(
+                log_ratios[lo * n : hi * n], level[lo:hi], scale[lo:hi], first, horizon, out[lo:hi]
+            )
 
-        with single_thread():  # each pass on one torch thread; the pool's threads share chunks
-            run_in_chunks(episodes, b, 1, block=per_chunk)
+        run_in_chunks(episodes, b, _MIN_EPISODES_PER_THREAD, block=_MIN_EPISODES_PER_THREAD)
         return out
