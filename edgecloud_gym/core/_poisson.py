@@ -143,7 +143,6 @@ def poisson_kernel(src, j, rates, out, coef, log_factorial):  # pragma: no cover
             a = -0.059 + 0.02483 * b
             inv_alpha = 1.1239 + 1.1328 / (b - 3.4)
             v_r = 0.9277 - 3.6224 / (b - 2)
-            log_lam = math.nan  # computed at the first acceptance test
             while True:
                 u = uniform(src, j) - 0.5
                 v = uniform(src, j)
@@ -155,13 +154,11 @@ def poisson_kernel(src, j, rates, out, coef, log_factorial):  # pragma: no cover
                     break
                 if k < 0 or (us < 0.013 and v > us):
                     continue
-                if log_lam != log_lam:
-                    log_lam = math.log(lam)
                 if k < log_factorial.size:
                     log_k_factorial = log_factorial[int(k)]
                 else:
                     log_k_factorial = _log_gamma(k + 1.0, coef)
-                bound = -lam + k * log_lam - log_k_factorial
+                bound = -lam + k * math.log(lam) - log_k_factorial
                 hat = a / (us * us) + b
                 gap = math.log(v * inv_alpha / hat) - bound
                 if gap > _MARGIN:

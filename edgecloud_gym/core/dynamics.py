@@ -204,7 +204,7 @@ def _kernel(
 
 
 #: Systems per thread below which a step runs in one thread (see :mod:`edgecloud_gym._threads`).
-_MIN_ROWS_PER_THREAD = 256
+MIN_ROWS_PER_THREAD = 256
 #: Which of ``_kernel``'s arguments have the batch axis first (split between threads).
 _PER_SYSTEM = (True,) * 5 + (False, True, False, False, False, True, False) + (True,) * 5
 
@@ -222,8 +222,8 @@ def step(
     """
     rows, result = prepare_step(params, backlog, shares, arrivals)
     b = shares.shape[0]
-    if splits(b, _MIN_ROWS_PER_THREAD):  # systems are independent: any split is exact
-        run_in_chunks(rows, b, _MIN_ROWS_PER_THREAD)
+    if splits(b, MIN_ROWS_PER_THREAD):  # systems are independent: any split is exact
+        run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)
     else:  # a small batch (a single env): the whole arrays, no slicing on the hot path
         rows(0, b)
     return result

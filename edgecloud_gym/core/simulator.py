@@ -18,7 +18,7 @@ from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.actions import DiscreteActionTable, normalise_shares
-from edgecloud_gym.core.dynamics import StepResult, prepare_step
+from edgecloud_gym.core.dynamics import MIN_ROWS_PER_THREAD, StepResult, prepare_step
 from edgecloud_gym.core.observation import assemble_into, assemble_observations
 from edgecloud_gym.core.params import SystemParams, build_params
 from edgecloud_gym.core.workload import (
@@ -56,9 +56,6 @@ ACTION_MODES = ("discrete", "continuous")
 
 #: Systems per thread below which a reset draws its workloads in one thread (threads cost more).
 _MIN_SYSTEMS_PER_THREAD = 32
-
-#: Systems per thread below which a step runs in one thread.
-_MIN_ROWS_PER_THREAD = 256
 
 
 class BatchSimulator:
@@ -311,8 +308,8 @@ class BatchSimulator:
                     cut(obs),
                 )
 
-        if splits(b, _MIN_ROWS_PER_THREAD):
-            run_in_chunks(rows, b, _MIN_ROWS_PER_THREAD)
+        if splits(b, MIN_ROWS_PER_THREAD):
+            run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)
         else:
             rows(0, b)
         self.backlog = res.backlog

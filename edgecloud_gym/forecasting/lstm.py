@@ -506,16 +506,17 @@ class LSTMForecaster:
 
         def chunks(first: int, last: int) -> None:  # chunks first..last-1, in any thread
             for i in range(first * step, min(last * step, s), step):
-                self._network(torch, features[i : i + step], out[i : i + step], step)
+                self._network(torch, features[i : i + step], out[i : i + step])
 
         with single_thread():  # each pass on one torch thread; the pool's threads share chunks
             run_in_chunks(chunks, -(-s // step), 1, block=1)
         return out
 
-    def _network(self, torch: Any, x: np.ndarray, out: np.ndarray, rows: int) -> None:
-        """The network's log-ratios ``out`` (m, L, H) of the float32 feature sequences ``x``
-        (m, L, F), m <= ``rows`` (the size of this thread's input buffer)."""
+    def _network(self, torch: Any, x: np.ndarray, out: np.ndarray) -> None:
+        """The network's log-ratios ``out`` (m, L, H) of one chunk of float32 feature sequences
+        ``x`` (m, L, F), m <= :data:`_CHUNK_SEQUENCES` (the size of the input buffer)."""
         m, length, f = x.shape
+        rows = _CHUNK_SEQUENCES
         if m > rows:  # the compiled copy below has no bounds checks
             raise ValueError(f"{m} sequences don't fit an input buffer of {rows}.")
         with torch.inference_mode():
