@@ -2,7 +2,10 @@
 
 - env-steps per second of the native vector env (:class:`EdgeCloudVectorEnv`) at several numbers
   of envs, next to Gymnasium's ``SyncVectorEnv`` over the single env at 16 envs;
-- the native env at 1024 envs with the LSTM forecaster (its once-per-reset pass included);
+- the native env at 1024 envs with the LSTM forecaster (its once-per-reset pass included), and
+  that forecaster's reset-time work alone over the same 1024 episodes, timed next to it: the
+  share of the row's time that the forecaster takes, and the rate the row could reach if all
+  else were free;
 - step cost as the number of edge nodes grows (one env and a batch);
 - SB3 DQN training steps per second with 1 and 8 envs through the SB3 adapter, next to 8 single
   envs in SB3's ``DummyVecEnv``;
@@ -80,6 +83,32 @@ class _Timed:
         return rate
 
 
+class _TimedForecast:
+    """The forecaster's reset-time work alone (its pass over every episode of a batch reset), on
+    the episodes a reset of ``venv`` drew; its rate is in env-steps per second, one episode of
+    ``episode_steps`` steps per env per pass, so it reads as the rate the vector env would reach
+    if everything but its forecaster were free."""
+
+    def __init__(self, venv: gym.vector.VectorEnv, episode_steps: int) -> None:
+        self.venv = venv
+        self.rates: list[float] = []
+        venv.reset(seed=1)
+        sim = venv.unwrapped.sim
+        self._call = lambda: sim.forecaster.forecast(
+            sim.workload, sim.config.horizon, sim.params.obs_mu[:, : sim.n_edge]
+        )
+        self._transitions = venv.num_envs * episode_steps
+        self._call()  # warm-up
+
+    def run(self) -> float:
+        """Time one pass; its rate is kept."""
+        start = time.perf_counter()
+        self._call()
+        rate = self._transitions / (time.perf_counter() - start)
+        self.rates.append(rate)
+        return rate
+
+
 def interleaved_rates(
     makers: dict[Any, Callable[[], gym.vector.VectorEnv]],
     steps: dict[Any, int],
@@ -90,7 +119,18 @@ def interleaved_rates(
     each per round), so that a load change on a shared machine hits all of them alike. The
     median over the runs goes into ``medians`` when it is given: how far the other load on
     the machine held the runs below the best."""
-    timed = {key: _Timed(make(), steps[key]) for key, make in makers.items()}
+    return _interleave(
+        {key: _Timed(make(), steps[key]) for key, make in makers.items()}, repeats, medians
+    )
+
+
+def _interleave(
+    timed: dict[Any, _Timed | _TimedForecast],
+    repeats: int,
+    medians: dict[Any, float] | None = None,
+) -> dict[Any, float]:
+    """Run every timer once per round, ``repeats`` rounds; the best and median rates (see
+    :func:`interleaved_rates`)."""
     for _ in range(repeats):
         for t in timed.values():
             t.run()
@@ -190,8 +230,10 @@ def run_vector_throughput(
     dqn_timesteps: int = 4000,
     memory_envs: int = 4096,
     repeats: int = 3,
+    lstm_envs: int = 1024,
 ) -> dict[str, Any]:
-    """Measure every vector-env figure (see the module docstring) in one process."""
+    """Measure every vector-env figure (see the module docstring) in one process; the LSTM
+    row is measured at ``lstm_envs`` envs when that is one of ``num_envs``."""
     edgecloud_gym.register_envs()
     steps_ep = EPISODE_STEPS
     out: dict[str, Any] = {"env_id": ENV_ID, "repeats": repeats, "autoreset_mode": "SameStep"}
@@ -234,25 +276,32 @@ def run_vector_throughput(
         }
         for n in num_envs
     ]
-    if "lstm" in FORECASTERS and 1024 in num_envs:
-        # One timed episode (its autoreset included) per round next to forecaster none, as
-        # many rounds as the other rows: each LSTM pass over 1024 episodes is long.
+    if "lstm" in FORECASTERS and lstm_envs in num_envs:
+        # One timed episode (its autoreset included) per round next to forecaster none and the
+        # forecaster's pass alone, as many rounds as the other rows: each pass over 1024
+        # episodes is long.
         pair_medians: dict[Any, float] = {}
-        pair = interleaved_rates(
-            {"lstm": native(1024, "lstm"), "none": native(1024)},
-            {"lstm": steps_ep, "none": steps_ep},
+        pair = _interleave(
+            {
+                "lstm": _Timed(native(lstm_envs, "lstm")(), steps_ep),
+                "none": _Timed(native(lstm_envs)(), steps_ep),
+                "pass": _TimedForecast(native(lstm_envs, "lstm")(), steps_ep),
+            },
             repeats,
             pair_medians,
         )
         rows.append(
             {
-                "num_envs": 1024,
+                "num_envs": lstm_envs,
                 "forecaster": "lstm",
                 "steps_per_s": pair["lstm"],
                 "median_steps_per_s": pair_medians["lstm"],
                 "us_per_env_step": 1e6 / pair["lstm"],
                 "x_sync": pair["lstm"] / sync,
                 "cost_vs_forecast_off": pair["none"] / pair["lstm"],
+                "forecaster_us_per_env_step": 1e6 / pair["pass"],
+                "forecaster_median_us_per_env_step": 1e6 / pair_medians["pass"],
+                "forecaster_share": pair["lstm"] / pair["pass"],
             }
         )
     out["native"] = rows
@@ -341,6 +390,15 @@ def print_vector(result: dict[str, Any]) -> None:
             f"{r['median_steps_per_s']:>12,.0f}{r['us_per_env_step']:>13.3f}{r['x_sync']:>9.1f}"
         )
     print("(env-steps/s: the best run; median: the median run)")
+    for r in result["native"]:
+        if "forecaster_share" in r:
+            print(
+                f"LSTM forecaster alone at reset, {r['num_envs']} episodes: "
+                f"{r['forecaster_us_per_env_step']:.2f} us per env-step (median run "
+                f"{r['forecaster_median_us_per_env_step']:.2f}), {r['forecaster_share']:.0%} of "
+                f"the lstm row's best run; with all else free the row would reach "
+                f"{1e6 / r['forecaster_us_per_env_step']:,.0f} env-steps/s"
+            )
     if not result["lstm_registered"]:
         print("(forecaster 'lstm' is not registered: no LSTM row)")
     print(f"\n{'edge nodes':>10}{'num_envs':>10}{'us/env-step':>13}{'x 6 nodes':>11}")

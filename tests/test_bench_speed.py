@@ -42,16 +42,26 @@ def test_vector_throughput_reports_best_and_median_runs(tmp_path, capsys):
         dqn_timesteps=0,
         memory_envs=8,
         repeats=2,
+        lstm_envs=4,
     )
     rows = result["native"]
-    assert [r["num_envs"] for r in rows] == [1, 4]
+    assert [(r["num_envs"], r["forecaster"]) for r in rows] == [
+        (1, "none"),
+        (4, "none"),
+        (4, "lstm"),
+    ]
     for r in [*rows, result["sync"]]:
         assert 0 < r["median_steps_per_s"] <= r["steps_per_s"]
+    lstm = rows[-1]
+    # the forecaster's pass alone, timed next to the row: a part of the row's time
+    assert 0 < lstm["forecaster_us_per_env_step"] <= lstm["forecaster_median_us_per_env_step"]
+    assert 0 < lstm["forecaster_share"] < 1
     assert {(r["n_edge"], r["num_envs"]) for r in result["nodes"]} == {
         (n, b) for n in (6, 12) for b in (1, 4)
     }
     assert all(m["state_mb"] > 0 for m in result["memory"])
     print_vector(result)
-    assert "median" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "median" in printed and "LSTM forecaster alone at reset, 4 episodes" in printed
     plot_vector(result, tmp_path / "vector.png")
     assert (tmp_path / "vector.png").stat().st_size > 0
