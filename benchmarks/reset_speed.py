@@ -28,7 +28,7 @@ import numpy as np
 
 from edgecloud_gym import _threads
 from edgecloud_gym.config import EdgeCloudConfig
-from edgecloud_gym.core import dynamics, workload
+from edgecloud_gym.core import dynamics, simulator, workload
 from edgecloud_gym.core._poisson import poisson_into
 from edgecloud_gym.core.params import build_params
 from edgecloud_gym.tasks import HIGH
@@ -74,7 +74,8 @@ def run(num_envs: int = 1024, calls: int = 15) -> list[dict[str, Any]]:
         "day_steps": config.day_steps,
     }
     # as a vector env's reset draws them: the rows shared out over the thread pool
-    kw["map_rows"] = lambda draw, n: _threads.run_in_chunks(draw, n, 32, block=32)
+    share = simulator._MIN_SYSTEMS_PER_THREAD
+    kw["map_rows"] = lambda draw, n: _threads.run_in_chunks(draw, n, share, block=share)
     tasks = [HIGH] * num_envs
     rngs = [np.random.default_rng(j) for j in range(num_envs)]
     wl = workload.sample_workloads(tasks, mu, rngs=rngs, **kw)

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edgecloud_gym._threads import run_in_chunks, splits
+from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.params import SystemParams
 
@@ -221,11 +221,8 @@ def step(
         arrivals: (B, N) requests arriving at each edge node in the step.
     """
     rows, result = prepare_step(params, backlog, shares, arrivals)
-    b = shares.shape[0]
-    if splits(b, MIN_ROWS_PER_THREAD):  # systems are independent: any split is exact
-        run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)
-    else:  # a small batch (a single env): the whole arrays, no slicing on the hot path
-        rows(0, b)
+    # systems are independent: any split is exact; a small batch runs rows(0, B), unsliced
+    run_in_chunks(rows, shares.shape[0], MIN_ROWS_PER_THREAD)
     return result
 
 

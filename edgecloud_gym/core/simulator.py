@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from edgecloud_gym._threads import run_in_chunks, splits
+from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core._jit import jit
@@ -308,10 +308,7 @@ class BatchSimulator:
                     cut(obs),
                 )
 
-        if splits(b, MIN_ROWS_PER_THREAD):
-            run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)
-        else:
-            rows(0, b)
+        run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)  # a small batch: rows(0, b), unsliced
         self.backlog = res.backlog
         self.shares = shares
         self.t = t_next
