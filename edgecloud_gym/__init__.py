@@ -7,6 +7,7 @@ Without the import, ``gym.make("edgecloud_gym:EdgeCloud-High-v0")`` imports it f
 
 from edgecloud_gym.config import AppClass, EdgeCloudConfig, RewardWeights, Topology
 from edgecloud_gym.envs import EdgeCloudEnv
+from edgecloud_gym.model_version import MODEL_VERSION
 from edgecloud_gym.registration import ALLOCATION_IDS, register_envs
 from edgecloud_gym.tasks import HIGH, LOW, MEDIUM, SCENARIOS, Task, test_tasks, train_tasks
 
@@ -17,6 +18,7 @@ __all__ = [
     "HIGH",
     "LOW",
     "MEDIUM",
+    "MODEL_VERSION",
     "SCENARIOS",
     "AppClass",
     "EdgeCloudConfig",
