@@ -47,6 +47,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from edgecloud_bench.scores import higher_is_better
 from edgecloud_gym.registration import allocation_env_ids
 from edgecloud_gym.tasks import Task
 
@@ -78,10 +79,9 @@ EPISODE_METRICS: tuple[str, ...] = (
     "processed",
 )
 
-#: Metrics where larger is better; every other metric is better when smaller.
-HIGHER_IS_BETTER: frozenset[str] = frozenset(
-    {"return", "utilisation", "utilisation_edge", "utilisation_cloud", "processed"}
-)
+#: The episode metrics where larger is better (the others are better when smaller); one table
+#: of directions serves every experiment: :data:`edgecloud_bench.scores.HIGHER_IS_BETTER`.
+HIGHER_IS_BETTER: frozenset[str] = frozenset(m for m in EPISODE_METRICS if higher_is_better(m))
 
 
 def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
