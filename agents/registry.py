@@ -7,7 +7,7 @@ name                agent                                                       
 ``reactive``        threshold heuristic: offload from a hot node                discrete      none
 ``least-loaded``    join the server with the least expected delay               discrete      none
 ``random``          uniformly random actions                                    discrete      none
-``oracle``          clairvoyant LP over the episode (reads the true arrivals)   continuous    none
+``oracle``          clairvoyant LP over the episode (reads the true arrivals)   weights       none
 ``dqn``             SB3 DQN without forecasts ("reactive RL")                   discrete      none
 ``dqn-forecast``    SB3 DQN with workload forecasts                             discrete      lstm
 ==================  ==========================================================  ============  ===========
@@ -92,7 +92,7 @@ AGENTS: dict[str, AgentInfo] = {
     "reactive": AgentInfo("threshold heuristic: offload from a hot node", False, "discrete"),
     "least-loaded": AgentInfo("join the server with the least expected delay", False, "discrete"),
     "random": AgentInfo("uniformly random actions", False, "discrete"),
-    "oracle": AgentInfo("clairvoyant LP over the episode (upper bound)", False, "continuous"),
+    "oracle": AgentInfo("clairvoyant LP over the episode (upper bound)", False, "weights"),
     "dqn": AgentInfo("SB3 DQN without forecasts (reactive RL)", True, "discrete"),
     "dqn-forecast": AgentInfo("SB3 DQN with workload forecasts", True, "discrete"),
     "dynamic-allocator": AgentInfo(

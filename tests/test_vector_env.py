@@ -326,8 +326,8 @@ def test_bad_discrete_actions(actions, error, message):
         (np.array([[0.5] * 7, [0.0] * 7, [0.5] * 7]), "sub-environment 1 are all zero"),
     ],
 )
-def test_bad_continuous_actions(actions, message):
-    venv = gym.make_vec("EdgeCloud-High-v0", num_envs=3, action_mode="continuous")
+def test_bad_weights(actions, message):
+    venv = gym.make_vec("EdgeCloud-High-v0", num_envs=3, action_mode="weights")
     venv.reset(seed=0)
     with pytest.raises(ValueError, match=message):
         venv.step(actions)

@@ -133,6 +133,8 @@ def allocation_spaces(sim: BatchSimulator) -> tuple[spaces.Space, spaces.Box]:
     s = sim.n_servers
     if sim.action_mode == "discrete":
         action_space: spaces.Space = spaces.Discrete(sim.actions.n)
+    elif sim.action_mode == "continuous":
+        action_space = spaces.Box(-1.0, 1.0, shape=(s,), dtype=np.float32)
     else:
         action_space = spaces.Box(0.0, 1.0, shape=(s,), dtype=np.float32)
     low = np.zeros(sim.obs_size, dtype=np.float32)
@@ -148,8 +150,9 @@ def check_actions(sim: BatchSimulator, action: Any, num_envs: int | None = None)
     """Validate one action (``num_envs=None``) or a batch of ``num_envs`` actions.
 
     Returns what :meth:`BatchSimulator.shares_from_action` takes: (B,) int64 indices in discrete
-    mode, (B, S) float64 weights in continuous mode (B = 1 for a single action). Raises
-    ``ValueError`` (``TypeError`` for a non-integer discrete batch) naming what was expected.
+    mode, (B, S) float64 vectors in continuous and weights mode (B = 1 for a single action).
+    Raises ``ValueError`` (``TypeError`` for a non-integer discrete batch) naming what was
+    expected. Continuous actions need only be finite: the mapping clips them to ``[-1, 1]``.
     """
     if num_envs is not None:
         return _check_action_batch(sim, action, num_envs)
@@ -175,6 +178,8 @@ def check_actions(sim: BatchSimulator, action: Any, num_envs: int | None = None)
         )
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"action must be finite (no NaN or inf), got {arr}.")
+    if sim.action_mode == "continuous":
+        return arr[None]
     if np.any(arr < 0) or np.any(arr > 1):
         raise ValueError(f"action weights must lie in [0, 1], got {arr}.")
     if arr.sum() <= 0:
@@ -220,6 +225,8 @@ def _check_action_batch(sim: BatchSimulator, actions: Any, num_envs: int) -> np.
         raise ValueError(
             f"actions must be finite (no NaN or inf), got {arr[j]} for sub-environment {j}."
         )
+    if sim.action_mode == "continuous":
+        return arr
     inside = ((arr >= 0) & (arr <= 1)).all(axis=1)
     if not inside.all():
         j = int(np.flatnonzero(~inside)[0])
@@ -258,8 +265,16 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
     others in proportion to capacity); reset to capacity-proportional shares. Names in
     ``env.unwrapped.action_names``.
 
-    ``action_mode="continuous"``: ``Box(0, 1, (S,))`` of non-negative weights, normalised onto the
-    simplex (``x = w / sum(w)``); an all-zero vector is rejected.
+    ``action_mode="continuous"``: ``Box(-1, 1, (S,), float32)``, every point a valid action
+    (what SB3's PPO, A2C, SAC and TD3 expect), mapped onto the simplex by a softmax centred on
+    the capacity-proportional shares c: ``x = softmax(ln c + a / T)`` with temperature
+    ``T = edgecloud_gym.core.actions.CONTINUOUS_TEMPERATURE = 0.25``. ``a = 0`` is the static
+    allocation; one coordinate can raise its server's share relative to another's by up to
+    ``e^(2 / T)``; values outside the box are clipped to it.
+
+    ``action_mode="weights"``: ``Box(0, 1, (S,), float32)`` of non-negative weights, normalised
+    onto the simplex (``x = w / sum(w)``): exact shares, zeros included (the oracle's mode); an
+    all-zero vector is rejected, so prefer ``"continuous"`` for learners that sample actions.
 
     ## Observation Space
 
@@ -310,7 +325,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
     - ``forecaster``: ``"lstm"`` (default: the paper's LSTM with the shipped weights, needs
       torch), ``"naive"``, ``"seasonal"``, ``"ewma"``, ``"oracle"``, ``"none"`` or another
       registered name, or a forecaster object (see ``docs/forecasting.md``).
-    - ``action_mode``: ``"discrete"`` or ``"continuous"``.
+    - ``action_mode``: ``"discrete"`` (default), ``"continuous"`` or ``"weights"``.
     - ``episode_steps``: episode length (steps).
     - ``task_sampler``: optional callable ``rng -> Task`` called at every reset (used by
       ``EdgeCloud-Random-v0``).
