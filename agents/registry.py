@@ -9,7 +9,7 @@ name                agent                                                       
 ``reactive``        threshold heuristic: offload from a hot node                discrete      none
 ``least-loaded``    join the server with the least expected delay               discrete      none
 ``random``          uniformly random actions                                    discrete      none
-``oracle``          clairvoyant LP over the episode (reads the true arrivals)   continuous    none
+``oracle``          clairvoyant LP over the episode (reads the true arrivals)   weights       none
 ``dqn``             SB3 DQN without forecasts ("reactive RL")                   discrete      none
 ``dqn-forecast``    SB3 DQN with workload forecasts                             discrete      lstm
 ==================  ==========================================================  ============  ===========
@@ -106,7 +106,7 @@ AGENTS: dict[str, AgentInfo] = {
     "least-loaded": AgentInfo("join the server with the least expected delay", False),
     "random": AgentInfo("uniformly random actions", False),
     "oracle": AgentInfo(
-        "clairvoyant LP over the episode (upper bound)", False, action_mode="continuous"
+        "clairvoyant LP over the episode (upper bound)", False, action_mode="weights"
     ),
     "dqn": AgentInfo("SB3 DQN without forecasts (reactive RL)", True),
     "dqn-forecast": AgentInfo("SB3 DQN with workload forecasts", True),

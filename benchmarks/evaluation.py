@@ -315,7 +315,7 @@ def evaluate(
             :class:`~edgecloud_agents.base.Agent` protocol). It must act in ``env``'s action space.
         env: An env instance, a registered allocation id (``"EdgeCloud-High-v0"``) or a
             :class:`~edgecloud_gym.tasks.Task`; ids and tasks are made with ``env_kwargs``
-            (for instance ``forecaster="none"`` or ``action_mode="continuous"``).
+            (for instance ``forecaster="none"`` or ``action_mode="weights"``).
         episodes: Number of episodes (None: one per seed in ``seeds``).
         seeds: Base reset seed (episode i uses ``seeds + i``) or one seed per episode. The same
             seeds give the same workload realisations to every agent, so comparisons are paired.

@@ -95,7 +95,7 @@ def test_oracle_relaxation_holds_on_env_trajectories(case, kind):
 def test_oracle_is_near_its_bound_where_queues_stay_short():
     """On the Low profile the relaxations barely bind: the Oracle agent's return is within 1 %
     of the bound (a looser LP, or shares that don't realise the plan, would show here)."""
-    env = gym.make("EdgeCloud-Low-v0", action_mode="continuous", forecaster="none")
+    env = gym.make("EdgeCloud-Low-v0", action_mode="weights", forecaster="none")
     agent = Oracle(env)
     obs, _ = env.reset(seed=4)
     bound = oracle_bound(env)
@@ -129,15 +129,15 @@ def test_oracle_bound_of_a_batch_needs_an_index():
 
 
 def test_oracle_rejects_discrete_envs_and_foreign_observations():
-    with pytest.raises(ValueError, match="action_mode='continuous'"):
+    with pytest.raises(ValueError, match="action_mode='weights'"):
         Oracle(gym.make("EdgeCloud-Low-v0", forecaster="none"))
-    env = gym.make("EdgeCloud-Low-v0", action_mode="continuous", forecaster="none")
+    env = gym.make("EdgeCloud-Low-v0", action_mode="weights", forecaster="none")
     agent = Oracle(env)
     obs, _ = env.reset(seed=0)
     d = obs.shape[0]
     with pytest.raises(ValueError, match=rf"shape \({d},\) or \(B, {d}\), got \({d - 1},\)"):
         agent.predict(obs[:-1])
-    other = gym.make("EdgeCloud-Low-v0", action_mode="continuous", forecaster="none")
+    other = gym.make("EdgeCloud-Low-v0", action_mode="weights", forecaster="none")
     foreign, _ = other.reset(seed=99)
     with pytest.raises(ValueError, match="not the current observation"):
         agent.predict(foreign)
@@ -146,7 +146,7 @@ def test_oracle_rejects_discrete_envs_and_foreign_observations():
 
 
 def test_oracle_needs_a_reset_episode():
-    env = EdgeCloudEnv(task="low", forecaster="none", action_mode="continuous")
+    env = EdgeCloudEnv(task="low", forecaster="none", action_mode="weights")
     with pytest.raises(RuntimeError, match="reset"):
         oracle_bound(env)
     assert edgecloud_gym.ALLOCATION_IDS  # the ids the zoo tests loop over
@@ -313,7 +313,7 @@ def test_wrong_observation_shapes_are_refused(name):
             agent.predict(bad)
 
 
-def test_dqn_refuses_bad_budgets_and_continuous_envs():
+def test_dqn_refuses_bad_budgets_and_non_discrete_envs():
     agent, _ = _make("dqn", "EdgeCloud-Low-v0")
     for bad in (0, -5, 2.5, True):
         with pytest.raises(ValueError, match="total_timesteps must be a positive integer"):
