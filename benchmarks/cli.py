@@ -22,6 +22,7 @@ from edgecloud_bench import (
     throughput,
     train,
 )
+from edgecloud_bench._help import show_defaults
 
 __all__ = ["build_parser", "main"]
 
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_parser(
         fc.add_subparsers(dest="forecast_command", metavar="FORECAST", required=True)
     )
-    return parser
+    return show_defaults(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
