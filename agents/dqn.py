@@ -6,7 +6,8 @@ differ only in the observation: ``"dqn"`` ("reactive RL", the paper's baseline) 
 made with ``forecaster="none"``, ``"dqn-forecast"`` on one whose observation carries workload
 forecasts (the LSTM by default). Their hyperparameters live in versioned YAML files in rl_zoo3's
 format, keyed by env id (``hyperparams/dqn.yml`` and ``hyperparams/dqn-forecast.yml``), so
-``python -m rl_zoo3.train --algo dqn -conf <file>`` trains the same model.
+``python -m rl_zoo3.train --algo dqn -conf edgecloud_agents.hyperparams.dqn`` trains the
+same model (see :mod:`edgecloud_agents.hyperparams`).
 
     >>> import gymnasium as gym, edgecloud_gym
     >>> from edgecloud_agents.dqn import DQNAgent
@@ -29,7 +30,6 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from edgecloud_agents._io import atomic_write_bytes
+from edgecloud_agents.hyperparams import FILES, hyperparams_file
 from edgecloud_gym._validation import did_you_mean
 
 __all__ = [
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 #: The agent names this module serves and their hyperparameter files.
-VARIANTS: dict[str, str] = {"dqn": "dqn.yml", "dqn-forecast": "dqn-forecast.yml"}
+VARIANTS: dict[str, str] = {name: FILES[name] for name in ("dqn", "dqn-forecast")}
 
 #: Name of the zip entry holding the agent's metadata.
 META_ENTRY = "edgecloud_agent.json"
@@ -88,7 +89,7 @@ def hyperparams_path(name: str = "dqn") -> Path:
             f"unknown DQN variant {name!r}.{did_you_mean(name, VARIANTS)} "
             f"Valid: {', '.join(VARIANTS)}."
         )
-    return Path(str(resources.files("edgecloud_agents") / "hyperparams" / VARIANTS[name]))
+    return hyperparams_file(name)
 
 
 def _policy_kwargs(value: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from edgecloud_bench import (
     train,
     validate,
 )
+from edgecloud_bench._help import show_defaults
 
 __all__ = ["build_parser", "main"]
 
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_parser(
         fc.add_subparsers(dest="forecast_command", metavar="FORECAST", required=True)
     )
-    return parser
+    return show_defaults(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -387,8 +387,18 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--agent", required=True, help="agent name (see 'edgecloud train --help')")
     p.add_argument("--env", default="EdgeCloud-Medium-v0", help="allocation env id")
-    p.add_argument("--load", default=None, help="path of a saved agent (from 'edgecloud train')")
-    p.add_argument("--episodes", type=int, default=5, help="episodes to play (default 5)")
+    p.add_argument(
+        "--load",
+        default=None,
+        help="path of a saved agent (from 'edgecloud train'); required for a learning agent "
+        "unless --untrained",
+    )
+    p.add_argument(
+        "--untrained",
+        action="store_true",
+        help="evaluate a learning agent as built, before any training (a floor to compare with)",
+    )
+    p.add_argument("--episodes", type=int, default=5, help="episodes to play")
     p.add_argument("--seed", type=int, default=1000, help="reset seed of the first episode")
     p.add_argument(
         "--oracle-bound", action="store_true", help="also report the gap to the LP bound"
@@ -398,6 +408,29 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=_run_cli)
 
 
+def _check_trained(agent: str, load: str | None, untrained: bool) -> None:
+    """A learning agent is evaluated from --load, or untrained only when asked with --untrained."""
+    from edgecloud_bench import zoo
+
+    learns = zoo.learns(agent)
+    if untrained and load is not None:
+        raise ValueError(
+            "--untrained and --load exclude each other: --load evaluates a trained agent, "
+            "--untrained one as built; pass one of them."
+        )
+    if untrained and not learns:
+        raise ValueError(
+            f"--untrained applies to learning agents only; {agent!r} does not learn, drop the flag."
+        )
+    if learns and load is None and not untrained:
+        raise ValueError(
+            f"--agent {agent} learns, and without --load it would be evaluated untrained. Train "
+            f"one with 'edgecloud train --agent {agent} --env ENV --out DIR' and pass "
+            "--load with the path it prints, or pass --untrained to evaluate the untrained agent "
+            "on purpose."
+        )
+
+
 def _run_cli(args: argparse.Namespace) -> int:
     from edgecloud_bench import zoo
     from edgecloud_bench._io import atomic_write_json, check_writable
@@ -405,6 +438,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     check_env_id(args.env)
     zoo.check_agent_name(args.agent)
     _check_count("--episodes", args.episodes)
+    _check_trained(args.agent, args.load, args.untrained)
     if args.out is not None:
         check_writable(args.out)
     env = zoo.make_env(args.agent, args.env, seed=args.seed)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -13,7 +10,7 @@ from stable_baselines3 import DQN
 
 import edgecloud_gym
 from edgecloud_agents import Agent
-from edgecloud_agents.dqn import DQNAgent, hyperparams_path, load_hyperparams
+from edgecloud_agents.dqn import DQNAgent, load_hyperparams
 from edgecloud_agents.oracle import EpisodeLP, Oracle, oracle_bound, solve_episode
 from edgecloud_agents.registry import AGENTS, agent_names, load_agent, make_agent, make_env_for
 from edgecloud_gym import EdgeCloudConfig, EdgeCloudEnv, RewardWeights, Topology
@@ -358,42 +355,3 @@ def test_hyperparameter_files_refuse_unsupported_and_bad_entries(tmp_path):
         load_hyperparams("x", path=bad)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_hyperparams("x", path=tmp_path / "absent.yml")
-
-
-# ---------------------------------------------------------------------------- rl_zoo3
-
-
-@pytest.mark.slow
-def test_rl_zoo3_trains_with_our_hyperparameter_file(tmp_path):
-    """rl_zoo3 as a third-party client: the documented command, for a few thousand steps."""
-    pytest.importorskip("rl_zoo3", reason="rl_zoo3 is not installed (pip install rl_zoo3)")
-    cmd = [
-        sys.executable,
-        "-m",
-        "rl_zoo3.train",
-        "--algo",
-        "dqn",
-        "--env",
-        "EdgeCloud-Low-v0",
-        "--gym-packages",
-        "edgecloud_gym",
-        "-conf",
-        str(hyperparams_path("dqn")),
-        "-n",
-        "2000",
-        "--eval-freq",
-        "-1",
-        "--seed",
-        "0",
-        "--log-folder",
-        str(tmp_path),
-        "--num-threads",
-        "1",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "forecaster" in done.stdout  # our env_kwargs reached the env
-    saved = list(tmp_path.glob("dqn/EdgeCloud-Low-v0_1/EdgeCloud-Low-v0.zip"))
-    assert saved
-    model = DQN.load(saved[0])
-    assert model.policy.net_arch == [128, 128, 128]
