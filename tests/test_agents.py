@@ -14,6 +14,7 @@ from edgecloud_agents.dqn import DQNAgent, load_hyperparams
 from edgecloud_agents.oracle import EpisodeLP, Oracle, oracle_bound, solve_episode
 from edgecloud_agents.registry import AGENTS, agent_names, load_agent, make_agent, make_env_for
 from edgecloud_gym import EdgeCloudConfig, EdgeCloudEnv, RewardWeights, Topology
+from edgecloud_gym.core.dynamics import METRIC_COLUMNS
 
 ALLOCATION_AGENTS = agent_names("allocation")
 
@@ -40,7 +41,7 @@ def _rollout(sim, rng: np.random.Generator, kind: str):
         cost -= float(reward[0])
         for key in rec:
             rec[key][t] = getattr(res, key)[0]
-        backhaul[t] = metrics[0, 11]
+        backhaul[t] = metrics[0, METRIC_COLUMNS["backhaul_requests"]]
     return cost, rec, backhaul
 
 
