@@ -6,7 +6,8 @@ differ only in the observation: ``"dqn"`` ("reactive RL", the paper's baseline) 
 made with ``forecaster="none"``, ``"dqn-forecast"`` on one whose observation carries workload
 forecasts (the LSTM by default). Their hyperparameters live in versioned YAML files in rl_zoo3's
 format, keyed by env id (``hyperparams/dqn.yml`` and ``hyperparams/dqn-forecast.yml``), so
-``python -m rl_zoo3.train --algo dqn -conf <file>`` trains the same model.
+``python -m rl_zoo3.train --algo dqn -conf edgecloud_agents.hyperparams.dqn`` trains the
+same model (see :mod:`edgecloud_agents.hyperparams`).
 
     >>> import gymnasium as gym, edgecloud_gym
     >>> from edgecloud_agents.dqn import DQNAgent
@@ -27,7 +28,6 @@ import contextlib
 import copy
 import inspect
 from collections.abc import Iterator, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from edgecloud_agents._io import (
     sb3_state,
     write_agent_file,
 )
+from edgecloud_agents.hyperparams import FILES, hyperparams_file
 from edgecloud_gym._validation import did_you_mean
 
 __all__ = [
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 #: The agent names this module serves and their hyperparameter files.
-VARIANTS: dict[str, str] = {"dqn": "dqn.yml", "dqn-forecast": "dqn-forecast.yml"}
+VARIANTS: dict[str, str] = {name: FILES[name] for name in ("dqn", "dqn-forecast")}
 
 # rl_zoo3 keys that are not DQN arguments: read here, or refused with a reason.
 _ZOO_KEYS = {"n_timesteps", "policy", "n_envs", "env_kwargs"}
@@ -89,7 +90,7 @@ def hyperparams_path(name: str = "dqn") -> Path:
             f"unknown DQN variant {name!r}.{did_you_mean(name, VARIANTS)} "
             f"Valid: {', '.join(VARIANTS)}."
         )
-    return Path(str(resources.files("edgecloud_agents") / "hyperparams" / VARIANTS[name]))
+    return hyperparams_file(name)
 
 
 def _policy_kwargs(value: Any) -> dict[str, Any]:

@@ -45,14 +45,11 @@ from edgecloud_gym.offloading import (
 )
 
 __all__ = [
-    "OFFLOADING_AGENTS",
     "FrameLearner",
     "OffloadingCritic",
     "ParallelMLP",
     "ReplayMemory",
     "frame_ratio",
-    "load_offloading_agent",
-    "make_offloading_agent",
     "make_offloading_env",
     "threshold_candidates",
 ]
@@ -593,62 +590,3 @@ def make_offloading_env(env_id: str, **kwargs: Any) -> gym.Env:
 
     register_offloading_envs()
     return gym.make(env_id, **kwargs)
-
-
-#: The offloading learners by registry name: (module, class, description).
-OFFLOADING_AGENTS: dict[str, tuple[str, str, str]] = {
-    "ddlo": ("ddlo", "DDLO", "K parallel DNNs, best candidate by the env's model (DDLO)"),
-    "droo": ("droo", "DROO", "one DNN, order-preserving quantisation, adaptive K (DROO)"),
-    "dmro": ("dmro", "DMRO", "parallel DNNs from a meta-learned initialisation (DMRO)"),
-    "dqn-offload": (
-        "dqn_offload",
-        "OffloadDQN",
-        "SB3 DQN on the Discrete wrapper (traditional DRL)",
-    ),
-}
-
-
-def _offloading_class(name: str) -> Any:
-    import importlib
-
-    if name not in OFFLOADING_AGENTS:
-        raise ValueError(
-            f"unknown offloading agent {name!r}.{did_you_mean(str(name), OFFLOADING_AGENTS)} "
-            f"Valid: {', '.join(OFFLOADING_AGENTS)}."
-        )
-    module, cls, _ = OFFLOADING_AGENTS[name]
-    return getattr(importlib.import_module(f"edgecloud_agents.{module}"), cls)
-
-
-def make_offloading_agent(name: str, env: Any, *, seed: int = 0, **kwargs: Any) -> Any:
-    """A new offloading agent ``name`` (a key of :data:`OFFLOADING_AGENTS`) for ``env``.
-
-    ``env`` is an offloading env or a registered ``EdgeCloud-Offload-*`` id; ``kwargs`` are the
-    agent's own parameters.
-    """
-    cls = _offloading_class(name)
-    if isinstance(env, str):
-        env = make_offloading_env(env)
-    return cls(env, seed=seed, **kwargs)
-
-
-def load_offloading_agent(
-    path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
-) -> Any:
-    """Read any offloading agent written by ``agent.save(path)`` (dispatching on the file).
-
-    Args:
-        path: An agent file of the offloading family (or one already read).
-        env: The env to learn in further (optional).
-        trusted: Also accept a Stable-Baselines3 zip of ``dqn-offload`` (reading one may run code
-            its author put in it; only for files you trust).
-    """
-    if isinstance(path, AgentFile):
-        file = path
-    else:
-        file = read_agent_file(path, agents=OFFLOADING_AGENTS, trusted=trusted)
-    if file.sb3_zip:
-        return _offloading_class("dqn-offload").load(file, env)
-    if file.agent not in OFFLOADING_AGENTS:
-        raise AgentFileError(f"{path} is not a saved offloading agent (agent {file.agent!r}).")
-    return _offloading_class(file.agent).load(file, env)

@@ -5,7 +5,7 @@ Arrivals are exogenous, so once an episode is reset its whole realisation is kno
 episode and solves it with HiGHS (``scipy.optimize.linprog``). Its optimal cost is a **lower bound
 on the cost of every action sequence** on that realisation, so ``-cost`` (:func:`oracle_bound`)
 is an **upper bound on the return of any policy**, causal or not. :class:`Oracle` plays the LP's
-allocation shares step by step in a ``action_mode="continuous"`` environment; it reads the env's
+allocation shares step by step in an ``action_mode="weights"`` environment; it reads the env's
 true arrivals, so it is clairvoyant by design.
 
 Variables, per step ``t`` (N edge nodes, S = N + 1 servers, the cloud last; requests per step):
@@ -636,7 +636,7 @@ class Oracle:
 
     At the first step of every episode (detected from the env's arrivals) it solves the LP of
     :func:`solve_episode` for the whole episode, then returns the planned shares of the current
-    step. The env must be made with ``action_mode="continuous"``, and ``predict`` must be given
+    step. The env must be made with ``action_mode="weights"``, and ``predict`` must be given
     the observations of that same env (checked).
 
     Args:
@@ -648,10 +648,10 @@ class Oracle:
     def __init__(self, env: Any) -> None:
         self.env = env
         self.sim = _simulator(env)
-        if self.sim.action_mode != "continuous":
+        if self.sim.action_mode != "weights":
             raise ValueError(
                 "the oracle acts with allocation shares: make its env with "
-                "action_mode='continuous' (edgecloud_agents.registry.make_env_for('oracle', ...))."
+                "action_mode='weights' (edgecloud_agents.registry.make_env_for('oracle', ...))."
             )
         self._plans: dict[int, OraclePlan] = {}
         self._seen: dict[int, np.ndarray] = {}
@@ -704,7 +704,7 @@ class Oracle:
     def load(
         cls, path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
     ) -> Oracle:
-        """Read an oracle written by :meth:`save`; ``env`` (continuous mode) is required.
+        """Read an oracle written by :meth:`save`; ``env`` (weights mode) is required.
 
         ``trusted`` is accepted for the loaders' common signature; oracle files never need it.
         """
@@ -731,7 +731,7 @@ def bound_report(env_ids: list[str], seeds: list[int]) -> list[dict[str, Any]]:
     gym.register_envs(edgecloud_gym)
     rows = []
     for env_id in env_ids:
-        env = gym.make(env_id, action_mode="continuous", forecaster="none")
+        env = gym.make(env_id, action_mode="weights", forecaster="none")
         agent = Oracle(env)
         for seed in seeds:
             returns = {}

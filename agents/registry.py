@@ -1,5 +1,7 @@
 """The zoo's registry: every agent by name, the env each one acts in, construction and loading.
 
+Allocation family (the ``EdgeCloud-*`` envs other than ``EdgeCloud-Offload-*``):
+
 ==================  ==========================================================  ============  ===========
 name                agent                                                       action mode   forecaster
 ==================  ==========================================================  ============  ===========
@@ -7,7 +9,7 @@ name                agent                                                       
 ``reactive``        threshold heuristic: offload from a hot node                discrete      none
 ``least-loaded``    join the server with the least expected delay               discrete      none
 ``random``          uniformly random actions                                    discrete      none
-``oracle``          clairvoyant LP over the episode (reads the true arrivals)   continuous    none
+``oracle``          clairvoyant LP over the episode (reads the true arrivals)   weights       none
 ``dqn``             SB3 DQN without forecasts ("reactive RL")                   discrete      none
 ``dqn-forecast``    SB3 DQN with workload forecasts                             discrete      lstm
 ==================  ==========================================================  ============  ===========
@@ -16,10 +18,10 @@ The meta-learned DQNs (:mod:`edgecloud_agents.dynamic_allocator`): ``dynamic-all
 DQN with forecasts started from a MAML meta-initialisation (the source paper's system, forecaster
 lstm), and ``maml-dqn``, the same without forecasts (an ablation, forecaster none).
 
-The offloading learners act in the offloading envs (``EdgeCloud-Offload-*``), not the
-allocation envs, so they have their own table, :data:`OFFLOADING_AGENTS` (``ddlo``, ``droo``,
-``dmro``, ``dqn-offload``; see ``docs/dmro.md``), built by :func:`make_offloading_agent` and read
-back by :func:`load_offloading_agent`.
+Offloading family (the ``EdgeCloud-Offload-*`` envs; see ``docs/dmro.md``): ``ddlo``, ``droo``,
+``dmro`` and ``dqn-offload``. Every agent of both families has one entry of :data:`AGENTS`, whose
+:attr:`AgentInfo.family` says which envs it acts in; :func:`make_agent`, :func:`make_env_for` and
+:func:`load_agent` serve both families.
 
 The rule-based agents ignore forecasts, so their envs skip them (same dynamics, same arrivals
 for the same seed). The DQN variants take their env kwargs from their hyperparameter files
@@ -40,19 +42,16 @@ from typing import Any
 import gymnasium as gym
 
 import edgecloud_gym
-from edgecloud_agents._io import AgentFileError, read_agent_file
+from edgecloud_agents._io import AgentFile, AgentFileError, read_agent_file
 from edgecloud_agents.base import Agent
-from edgecloud_agents.offloading import (
-    OFFLOADING_AGENTS,
-    load_offloading_agent,
-    make_offloading_agent,
-)
 from edgecloud_gym._validation import did_you_mean
 
 __all__ = [
     "AGENTS",
+    "FAMILIES",
     "OFFLOADING_AGENTS",
     "AgentInfo",
+    "agent_names",
     "env_kwargs_for",
     "load_agent",
     "load_offloading_agent",
@@ -60,6 +59,10 @@ __all__ = [
     "make_env_for",
     "make_offloading_agent",
 ]
+
+#: The env families: ``allocation`` (``EdgeCloud-*-v0``) and ``offloading``
+#: (``EdgeCloud-Offload-*-v0``).
+FAMILIES: tuple[str, ...] = ("allocation", "offloading")
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,22 @@ class AgentInfo:
     Attributes:
         description: One line for tables and ``--help``.
         learns: Whether ``learn`` trains it (budgets apply).
-        action_mode: The env's action mode it acts in.
+        family: The envs it acts in, one of :data:`FAMILIES`.
+        env_id: A registered id of its family that it acts in (the default of examples and
+            tests).
+        action_mode: The allocation env's action mode it acts in (None for the offloading
+            family, whose envs have one action space each).
     """
 
     description: str
     learns: bool
-    action_mode: str
+    family: str = "allocation"
+    env_id: str = "EdgeCloud-Medium-v0"
+    action_mode: str | None = "discrete"
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}.")
 
 
 def _dqn_env_kwargs(name: str) -> dict[str, Any]:
@@ -83,24 +96,119 @@ def _dqn_env_kwargs(name: str) -> dict[str, Any]:
     return dict(load_hyperparams("default", name).get("env_kwargs") or {})
 
 
-#: Every agent of the zoo, by name.
+_MUMT, _WPMEC = "EdgeCloud-Offload-MUMT-v0", "EdgeCloud-Offload-WPMEC-v0"
+
+#: Every agent of the zoo, both families, by name.
 AGENTS: dict[str, AgentInfo] = {
-    "static": AgentInfo(
-        "capacity-proportional shares (source paper's baseline)", False, "discrete"
+    "static": AgentInfo("capacity-proportional shares (source paper's baseline)", False),
+    "reactive": AgentInfo("threshold heuristic: offload from a hot node", False),
+    "least-loaded": AgentInfo("join the server with the least expected delay", False),
+    "random": AgentInfo("uniformly random actions", False),
+    "oracle": AgentInfo(
+        "clairvoyant LP over the episode (upper bound)", False, action_mode="weights"
     ),
-    "reactive": AgentInfo("threshold heuristic: offload from a hot node", False, "discrete"),
-    "least-loaded": AgentInfo("join the server with the least expected delay", False, "discrete"),
-    "random": AgentInfo("uniformly random actions", False, "discrete"),
-    "oracle": AgentInfo("clairvoyant LP over the episode (upper bound)", False, "continuous"),
-    "dqn": AgentInfo("SB3 DQN without forecasts (reactive RL)", True, "discrete"),
-    "dqn-forecast": AgentInfo("SB3 DQN with workload forecasts", True, "discrete"),
+    "dqn": AgentInfo("SB3 DQN without forecasts (reactive RL)", True),
+    "dqn-forecast": AgentInfo("SB3 DQN with workload forecasts", True),
     "dynamic-allocator": AgentInfo(
-        "DQN from a MAML meta-initialisation, with LSTM forecasts (DYNAMIC-ALLOCATOR)",
-        True,
-        "discrete",
+        "DQN from a MAML meta-initialisation, with LSTM forecasts (DYNAMIC-ALLOCATOR)", True
     ),
-    "maml-dqn": AgentInfo("DQN from a MAML meta-initialisation, no forecasts", True, "discrete"),
+    "maml-dqn": AgentInfo("DQN from a MAML meta-initialisation, no forecasts", True),
+    "ddlo": AgentInfo(
+        "K parallel DNNs, best candidate by the env's model (DDLO)",
+        True,
+        "offloading",
+        _MUMT,
+        None,
+    ),
+    "droo": AgentInfo(
+        "one DNN, order-preserving quantisation, adaptive K (DROO)",
+        True,
+        "offloading",
+        _WPMEC,
+        None,
+    ),
+    "dmro": AgentInfo(
+        "parallel DNNs from a meta-learned initialisation (DMRO)",
+        True,
+        "offloading",
+        _MUMT,
+        None,
+    ),
+    "dqn-offload": AgentInfo(
+        "SB3 DQN on the Discrete wrapper (traditional DRL)", True, "offloading", _MUMT, None
+    ),
 }
+
+
+def agent_names(family: str | None = None) -> tuple[str, ...]:
+    """Names of the agents of ``family`` (None: of both), in the order of :data:`AGENTS`."""
+    if family is not None and family not in FAMILIES:
+        raise ValueError(
+            f"family must be one of {FAMILIES}, got {family!r}.{did_you_mean(str(family), FAMILIES)}"
+        )
+    return tuple(n for n, info in AGENTS.items() if family in (None, info.family))
+
+
+#: The offloading family's agents (:func:`agent_names` ``("offloading")``), kept for code that
+#: used the table of that name.
+OFFLOADING_AGENTS: dict[str, AgentInfo] = {
+    n: info for n, info in AGENTS.items() if info.family == "offloading"
+}
+
+#: Offloading agent name -> (module of edgecloud_agents, class).
+_OFFLOADING_CLASSES: dict[str, tuple[str, str]] = {
+    "ddlo": ("ddlo", "DDLO"),
+    "droo": ("droo", "DROO"),
+    "dmro": ("dmro", "DMRO"),
+    "dqn-offload": ("dqn_offload", "OffloadDQN"),
+}
+
+
+def offloading_class(name: str) -> Any:
+    """The class of offloading agent ``name``."""
+    import importlib
+
+    if name not in _OFFLOADING_CLASSES:
+        raise ValueError(
+            f"unknown offloading agent {name!r}.{did_you_mean(str(name), _OFFLOADING_CLASSES)} "
+            f"Valid: {', '.join(_OFFLOADING_CLASSES)}."
+        )
+    module, cls = _OFFLOADING_CLASSES[name]
+    return getattr(importlib.import_module(f"edgecloud_agents.{module}"), cls)
+
+
+def make_offloading_agent(name: str, env: Any, *, seed: int = 0, **kwargs: Any) -> Any:
+    """A new offloading agent ``name`` for ``env`` (an offloading env or a registered
+    ``EdgeCloud-Offload-*`` id); ``kwargs`` are the agent's own parameters."""
+    from edgecloud_agents.offloading import make_offloading_env
+
+    cls = offloading_class(name)
+    if isinstance(env, str):
+        env = make_offloading_env(env)
+    return cls(env, seed=seed, **kwargs)
+
+
+def load_offloading_agent(
+    path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
+) -> Any:
+    """Read any offloading agent written by ``agent.save(path)`` (dispatching on the file).
+
+    Args:
+        path: An agent file of the offloading family (or one already read).
+        env: The env to learn in further (optional).
+        trusted: Also accept a Stable-Baselines3 zip of ``dqn-offload`` (reading one may run code
+            its author put in it; only for files you trust).
+    """
+    if isinstance(path, AgentFile):
+        file = path
+    else:
+        file = read_agent_file(path, agents=_OFFLOADING_CLASSES, trusted=trusted)
+    if file.sb3_zip:
+        return offloading_class("dqn-offload").load(file, env)
+    if file.agent not in _OFFLOADING_CLASSES:
+        raise AgentFileError(f"{path} is not a saved offloading agent (agent {file.agent!r}).")
+    return offloading_class(file.agent).load(file, env)
+
 
 #: The meta-learned DQNs (edgecloud_agents.dynamic_allocator) and the DQN variant whose
 #: hyperparameters and env kwargs each one shares.
@@ -129,15 +237,32 @@ def _check_name(name: Any) -> str:
     return name
 
 
-def _check_env_id(env_id: Any) -> str:
+def _family_ids(family: str) -> list[str]:
+    if family == "allocation":
+        return sorted(edgecloud_gym.ALLOCATION_IDS)
+    from edgecloud_gym.offloading import OFFLOADING_ENV_IDS
+
+    return sorted(OFFLOADING_ENV_IDS)
+
+
+def _check_env_id(env_id: Any, name: str = "static") -> str:
+    """``env_id`` if it is a registered id of agent ``name``'s family, else raise with the fix."""
     if not isinstance(env_id, str):
         raise TypeError(f"env_id must be a registered env id (str), got {env_id!r}.")
+    family = AGENTS[name].family
+    ids = _family_ids(family)
     gym.register_envs(edgecloud_gym)
     if env_id not in gym.registry:
-        ids = sorted(edgecloud_gym.ALLOCATION_IDS)
         raise ValueError(
             f"unknown env id {env_id!r}.{did_you_mean(env_id, gym.registry)} "
-            f"Allocation ids: {', '.join(ids)}."
+            f"{family.capitalize()} ids: {', '.join(ids)}."
+        )
+    from edgecloud_gym.offloading import OFFLOADING_ENV_IDS
+
+    if (env_id in OFFLOADING_ENV_IDS) != (family == "offloading"):
+        raise ValueError(
+            f"agent {name!r} acts in the {family} envs, and {env_id!r} is not one; "
+            f"pass one of {', '.join(ids)}."
         )
     return env_id
 
@@ -145,6 +270,8 @@ def _check_env_id(env_id: Any) -> str:
 def env_kwargs_for(name: str) -> dict[str, Any]:
     """The env keyword arguments agent ``name`` is built with by default."""
     name = _check_name(name)
+    if AGENTS[name].family == "offloading":
+        return {}
     kwargs: dict[str, Any] = {"forecaster": "none", "action_mode": AGENTS[name].action_mode}
     if name in _DQN or name in _META_DQN:
         kwargs.update(_dqn_env_kwargs(_META_DQN.get(name, name)))
@@ -156,12 +283,13 @@ def make_env_for(name: str, env_id: str, seed: int = 0, **env_kwargs: Any) -> gy
 
     Args:
         name: An agent of :data:`AGENTS`.
-        env_id: A registered allocation id, e.g. ``"EdgeCloud-High-v0"``.
+        env_id: A registered id of the agent's family, e.g. ``"EdgeCloud-High-v0"`` or
+            ``"EdgeCloud-Offload-MUMT-v0"``.
         seed: Seeds the env's first episode and its action space.
         **env_kwargs: Override the agent's defaults (:func:`env_kwargs_for`) and the id's.
     """
     kwargs = {**env_kwargs_for(name), **env_kwargs}
-    env = gym.make(_check_env_id(env_id), **kwargs)
+    env = gym.make(_check_env_id(env_id, name), **kwargs)
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
@@ -205,6 +333,8 @@ def make_agent(
             ``n_envs`` for the DQN variants (> 1 trains on the native vector env).
     """
     name = _check_name(name)
+    if AGENTS[name].family == "offloading":
+        return make_offloading_agent(name, env, seed=seed, **kwargs)
     if isinstance(env, str):
         env = make_env_for(name, env, seed)
     if name in _DQN:
@@ -264,7 +394,7 @@ def load_agent(
             or an agent other than ``agent``; the message names the file and the fix.
     """
     if agent is not None:
-        _check_any_name(agent)
+        _check_name(agent)
     file = read_agent_file(path, trusted=trusted)
     if file.sb3_zip:
         name = file.agent or agent or "dqn"
@@ -290,7 +420,7 @@ def load_agent(
     if file.agent not in AGENTS:
         raise AgentFileError(
             f"{path} holds agent {file.agent!r}, which this installation does not know; valid: "
-            f"{', '.join([*AGENTS, *OFFLOADING_AGENTS])}."
+            f"{', '.join(AGENTS)}."
         )
     if file.agent in _DQN:
         from edgecloud_agents.dqn import DQNAgent
@@ -305,13 +435,3 @@ def load_agent(
 
         return Oracle.load(file, env)
     return _rule_class(file.agent).load(file, env)
-
-
-def _check_any_name(name: Any) -> str:
-    if not isinstance(name, str) or (name not in AGENTS and name not in OFFLOADING_AGENTS):
-        valid = [*AGENTS, *OFFLOADING_AGENTS]
-        raise ValueError(
-            f"unknown agent {name!r}.{did_you_mean(str(name), valid)} Valid agents: "
-            f"{', '.join(valid)}."
-        )
-    return name

@@ -47,6 +47,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from edgecloud_bench.scores import higher_is_better
 from edgecloud_gym.registration import allocation_env_ids
 from edgecloud_gym.tasks import Task
 
@@ -78,10 +79,9 @@ EPISODE_METRICS: tuple[str, ...] = (
     "processed",
 )
 
-#: Metrics where larger is better; every other metric is better when smaller.
-HIGHER_IS_BETTER: frozenset[str] = frozenset(
-    {"return", "utilisation", "utilisation_edge", "utilisation_cloud", "processed"}
-)
+#: The episode metrics where larger is better (the others are better when smaller); one table
+#: of directions serves every experiment: :data:`edgecloud_bench.scores.HIGHER_IS_BETTER`.
+HIGHER_IS_BETTER: frozenset[str] = frozenset(m for m in EPISODE_METRICS if higher_is_better(m))
 
 
 def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -315,7 +315,7 @@ def evaluate(
             :class:`~edgecloud_agents.base.Agent` protocol). It must act in ``env``'s action space.
         env: An env instance, a registered allocation id (``"EdgeCloud-High-v0"``) or a
             :class:`~edgecloud_gym.tasks.Task`; ids and tasks are made with ``env_kwargs``
-            (for instance ``forecaster="none"`` or ``action_mode="continuous"``).
+            (for instance ``forecaster="none"`` or ``action_mode="weights"``).
         episodes: Number of episodes (None: one per seed in ``seeds``).
         seeds: Base reset seed (episode i uses ``seeds + i``) or one seed per episode. The same
             seeds give the same workload realisations to every agent, so comparisons are paired.
@@ -387,16 +387,26 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--agent", required=True, help="agent name (see 'edgecloud train --help')")
     p.add_argument("--env", default="EdgeCloud-Medium-v0", help="allocation env id")
-    p.add_argument("--load", default=None, help="path of a saved agent (from 'edgecloud train')")
+    p.add_argument(
+        "--load",
+        default=None,
+        help="path of a saved agent (from 'edgecloud train'); required for a learning agent "
+        "unless --untrained",
+    )
     p.add_argument(
         "--trust-pickle",
         action="store_true",
         help="also load a Stable-Baselines3 zip (e.g. from rl_zoo3) with --load. RISK: such a "
         "zip stores objects with cloudpickle, and reading them can run any code its author "
         "chose on this machine; use it only for files from a source you trust. Files saved by "
-        "this package never need it.",
+        "this package never need it",
     )
-    p.add_argument("--episodes", type=int, default=5, help="episodes to play (default 5)")
+    p.add_argument(
+        "--untrained",
+        action="store_true",
+        help="evaluate a learning agent as built, before any training (a floor to compare with)",
+    )
+    p.add_argument("--episodes", type=int, default=5, help="episodes to play")
     p.add_argument("--seed", type=int, default=1000, help="reset seed of the first episode")
     p.add_argument(
         "--oracle-bound", action="store_true", help="also report the gap to the LP bound"
@@ -406,6 +416,29 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=_run_cli)
 
 
+def _check_trained(agent: str, load: str | None, untrained: bool) -> None:
+    """A learning agent is evaluated from --load, or untrained only when asked with --untrained."""
+    from edgecloud_bench import zoo
+
+    learns = zoo.learns(agent)
+    if untrained and load is not None:
+        raise ValueError(
+            "--untrained and --load exclude each other: --load evaluates a trained agent, "
+            "--untrained one as built; pass one of them."
+        )
+    if untrained and not learns:
+        raise ValueError(
+            f"--untrained applies to learning agents only; {agent!r} does not learn, drop the flag."
+        )
+    if learns and load is None and not untrained:
+        raise ValueError(
+            f"--agent {agent} learns, and without --load it would be evaluated untrained. Train "
+            f"one with 'edgecloud train --agent {agent} --env ENV --out DIR' and pass "
+            "--load with the path it prints, or pass --untrained to evaluate the untrained agent "
+            "on purpose."
+        )
+
+
 def _run_cli(args: argparse.Namespace) -> int:
     from edgecloud_bench import zoo
     from edgecloud_bench._io import atomic_write_json, check_writable
@@ -413,6 +446,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     check_env_id(args.env)
     zoo.check_agent_name(args.agent)
     _check_count("--episodes", args.episodes)
+    _check_trained(args.agent, args.load, args.untrained)
     if args.out is not None:
         check_writable(args.out)
     env = zoo.make_env(args.agent, args.env, seed=args.seed)

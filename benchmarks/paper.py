@@ -14,14 +14,15 @@ Improvements are in percent of the baseline's IQM, positive = better in the metr
 envs as strata (:func:`edgecloud_bench.stats.improvement_ci`). Two scopes: the paper's three
 profiles (Low, Medium, High) and the held-out test tasks (``EdgeCloud-Heldout*-v0``).
 Convergence speed is the harness's :func:`~edgecloud_bench.stats.convergence_step`; a run whose
-curve never settles has none and drops out of that comparison (the table gives the count).
+curve never settles has none and drops out of that comparison (the table gives the count), and a
+scope in which an env keeps no pair has no estimate ("n/a"), as in every report
+(:class:`edgecloud_bench.scores.Scores`).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +31,11 @@ from typing import Any
 import numpy as np
 
 from edgecloud_bench._io import atomic_write_text, check_writable, save_png
-from edgecloud_bench.stats import Interval, improvement_ci, iqm, stratified_ci
+from edgecloud_bench.render import md_table, plot_curves, pyplot
+from edgecloud_bench.scores import Scores
+from edgecloud_bench.stats import Interval
 
 __all__ = ["CLAIMS", "COMPONENTS", "Claim", "add_parser", "paper_tables", "write_paper_report"]
-
-#: Metrics where higher is better (others: lower is better).
-_HIGHER = frozenset({"return", "utilisation", "utilisation_edge", "initial_return", "curve_return"})
 
 
 @dataclass(frozen=True)
@@ -82,59 +82,6 @@ _COMPONENT_METRICS = (
 _LEARNERS = ("dqn", "dqn-forecast", "maml-dqn", "dynamic-allocator")
 
 
-class _Scores:
-    """Run scores {agent: {env: {metric: {seed: value}}}}, with curve-derived metrics added."""
-
-    def __init__(self, records: Sequence[Mapping[str, Any]]) -> None:
-        self.data: dict[str, dict[str, dict[str, dict[int, float]]]] = defaultdict(
-            lambda: defaultdict(lambda: defaultdict(dict))
-        )
-        self.curves: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
-        self.envs: list[str] = []
-        for rec in records:
-            spec = rec["spec"]
-            agent, env, seed = spec["agent"], spec["env"], int(spec["seed"])
-            if env not in self.envs:
-                self.envs.append(env)
-            cell = self.data[agent][env]
-            for metric, value in rec["metrics"].items():
-                cell[metric][seed] = math.nan if value is None else float(value)
-            curve = rec.get("learning_curve") or []
-            if curve:
-                arr = np.asarray(curve, dtype=float)
-                self.curves[(agent, env)].append(arr)
-                cell["initial_return"][seed] = float(arr[0, 1])
-                cell["curve_return"][seed] = float(arr[:, 1].mean())
-
-    def paired(
-        self, agent: str, base: str, envs: Sequence[str], metric: str
-    ) -> tuple[list[list[float]], list[list[float]]]:
-        a_out, b_out = [], []
-        for env in envs:
-            a, b = self.data[agent][env][metric], self.data[base][env][metric]
-            seeds = sorted(s for s in set(a) & set(b) if math.isfinite(a[s] + b[s]))
-            if seeds:
-                a_out.append([a[s] for s in seeds])
-                b_out.append([b[s] for s in seeds])
-        return a_out, b_out
-
-    def compare(
-        self, agent: str, base: str, envs: Sequence[str], metric: str
-    ) -> tuple[Interval, int]:
-        a, b = self.paired(agent, base, envs, metric)
-        if not a:
-            return Interval(math.nan, math.nan, math.nan), 0
-        ci = improvement_ci(a, b, higher_is_better=metric in _HIGHER, paired=True)
-        return ci, sum(len(x) for x in a)
-
-    def level(self, agent: str, envs: Sequence[str], metric: str) -> Interval:
-        strata = [
-            [v for v in self.data[agent][env][metric].values() if math.isfinite(v)] for env in envs
-        ]
-        strata = [s for s in strata if s]
-        return stratified_ci(strata) if strata else Interval(math.nan, math.nan, math.nan)
-
-
 def _scopes(envs: Sequence[str]) -> dict[str, list[str]]:
     profiles = [
         e for e in envs if e in ("EdgeCloud-Low-v0", "EdgeCloud-Medium-v0", "EdgeCloud-High-v0")
@@ -173,7 +120,7 @@ def _verdict(ci: Interval, claim: Claim) -> str:
 def paper_tables(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The claims and component comparisons as plain data (what :func:`write_paper_report`
     renders): ``{"claims": [...], "components": [...], "levels": [...]}``."""
-    scores = _Scores(records)
+    scores = Scores(records)
     scopes = _scopes(scores.envs)
     claims, components, levels = [], [], []
     for scope, envs in scopes.items():
@@ -187,7 +134,7 @@ def paper_tables(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                     {"scope": scope, "question": question, "agent": agent, "baseline": base,
                      "metric": label, "measured": ci, "n": n}
                 )  # fmt: skip
-        for agent in scores.data:
+        for agent in scores.agents:
             for metric in (
                 "latency_mean_ms",
                 "utilisation",
@@ -197,50 +144,13 @@ def paper_tables(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             ):
                 levels.append(
                     {"scope": scope, "agent": agent, "metric": metric,
-                     "value": scores.level(agent, envs, metric)}
+                     "value": scores.level(agent, envs, metric)[0]}
                 )  # fmt: skip
     return {"claims": claims, "components": components, "levels": levels, "scores": scores}
 
 
-def _plot_curves(scores: _Scores, path: Path) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    envs = [e for e in scores.envs if any((a, e) in scores.curves for a in _LEARNERS)]
-    if not envs:
-        return False
-    fig, axes = plt.subplots(1, len(envs), figsize=(3.6 * len(envs), 3.2), squeeze=False)
-    for ax, env in zip(axes[0], envs, strict=True):
-        for agent in _LEARNERS:
-            runs = scores.curves.get((agent, env))
-            if not runs:
-                continue
-            n = min(len(r) for r in runs)
-            steps = runs[0][:n, 0]
-            values = np.stack([r[:n, 1] for r in runs])
-            ax.plot(steps, iqm(values, axis=0), label=agent)
-            low, high = np.percentile(values, [25, 75], axis=0)
-            ax.fill_between(steps, low, high, alpha=0.2)
-        ax.set_title(env.removeprefix("EdgeCloud-"), fontsize=9)
-        ax.set_xlabel("env steps of adaptation")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("evaluation return")
-    axes[0][-1].legend(fontsize=7)
-    fig.suptitle("Adaptation curves: IQM over seeds, band = interquartile range", fontsize=9)
-    fig.tight_layout()
-    save_png(fig, path)
-    plt.close(fig)
-    return True
-
-
 def _plot_claims(claims: Sequence[Mapping[str, Any]], path: Path) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = [c for c in claims if math.isfinite(c["measured"].estimate)]
     if not rows:
         return False
@@ -277,11 +187,6 @@ def _plot_claims(claims: Sequence[Mapping[str, Any]], path: Path) -> bool:
     return True
 
 
-def _md(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
-
-
 def write_paper_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = None) -> str:
     """Write ``paper.md`` and the two plots into ``out``; return the Markdown."""
     from edgecloud_bench.report import load_runs
@@ -290,7 +195,7 @@ def write_paper_report(out: str | Path, records: Sequence[Mapping[str, Any]] | N
         records = load_runs(out)
     out = check_writable(Path(out))
     tables = paper_tables(records)
-    scores: _Scores = tables["scores"]
+    scores: Scores = tables["scores"]
     md = ["# DYNAMIC-ALLOCATOR: the paper's claims and the measurements", ""]
     md.append(
         "Improvement of DYNAMIC-ALLOCATOR over each baseline in percent of the baseline's IQM "
@@ -304,22 +209,31 @@ def write_paper_report(out: str | Path, records: Sequence[Mapping[str, Any]] | N
          _pct(c["measured"]), str(c["n"]), _verdict(c["measured"], c["claim"])]
         for c in tables["claims"]
     ]  # fmt: skip
-    md += [_md(["scope", "claim", "claimed", "measured", "n", "reading"], body), ""]
+    md += [md_table(["scope", "claim", "claimed", "measured", "n", "reading"], body), ""]
     md += ["## What each component contributes", ""]
     body = [
         [c["scope"], c["question"], f"{c['agent']} vs {c['baseline']}", c["metric"],
          _pct(c["measured"]), str(c["n"])]
         for c in tables["components"]
     ]  # fmt: skip
-    md += [_md(["scope", "component", "comparison", "metric", "improvement", "n"], body), ""]
+    md += [md_table(["scope", "component", "comparison", "metric", "improvement", "n"], body), ""]
     md += ["## Levels (IQM over runs, 95 % interval)", ""]
     body = [
         [lv["scope"], lv["agent"], lv["metric"], lv["value"].format(4)] for lv in tables["levels"]
     ]
-    md += [_md(["scope", "agent", "metric", "IQM [95 % CI]"], body), ""]
+    md += [md_table(["scope", "agent", "metric", "IQM [95 % CI]"], body), ""]
     if _plot_claims(tables["claims"], out / "paper_claims.png"):
         md += ["![claims](paper_claims.png)", ""]
-    if _plot_curves(scores, out / "adaptation_curves.png"):
+    if plot_curves(
+        scores,
+        out / "adaptation_curves.png",
+        agents=_LEARNERS,
+        envs=scores.envs,
+        band="iqr",
+        xlabel="env steps of adaptation",
+        title="Adaptation curves: IQM over seeds, band = interquartile range",
+        panel=(3.6, 3.2),
+    ):
         md += ["![adaptation curves](adaptation_curves.png)", ""]
     text = "\n".join(md)
     atomic_write_text(out / "paper.md", text + "\n")

@@ -20,8 +20,6 @@ resumed suite gives the same files as the suite itself.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -32,8 +30,10 @@ import numpy as np
 
 import edgecloud_gym
 from edgecloud_bench._io import atomic_write_text, check_writable, save_png
-from edgecloud_bench.evaluation import EPISODE_METRICS, HIGHER_IS_BETTER
-from edgecloud_bench.stats import Interval, improvement_ci, iqm, stratified_ci
+from edgecloud_bench.evaluation import EPISODE_METRICS
+from edgecloud_bench.render import csv_text, md_table, plot_curves, pyplot
+from edgecloud_bench.scores import Scores
+from edgecloud_bench.stats import Interval
 
 __all__ = [
     "SUMMARY_COLUMNS",
@@ -71,9 +71,6 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "gap_oracle_high",
 )
 
-#: Metrics where smaller is better beyond the episode metrics' directions.
-_LOWER_IS_BETTER_EXTRA = frozenset({"oracle_gap_pct", "convergence_steps"})
-
 #: The agent order of tables and plots (others follow in order of appearance).
 _AGENT_ORDER = ("static", "reactive", "least-loaded", "random", "dqn", "dqn-forecast", "oracle")
 
@@ -99,10 +96,6 @@ _PLOTS = (
 )
 
 
-def _higher_is_better(metric: str) -> bool:
-    return metric in HIGHER_IS_BETTER and metric not in _LOWER_IS_BETTER_EXTRA
-
-
 def load_runs(out: str | Path) -> list[dict[str, Any]]:
     """Every run file of ``out/runs`` (sorted by name); a corrupt one raises naming it."""
     from edgecloud_bench.suite import read_run
@@ -118,91 +111,54 @@ def load_runs(out: str | Path) -> list[dict[str, Any]]:
     return [read_run(p) for p in paths]
 
 
-class _Table:
-    """Run scores indexed by agent, env and metric: {seed: score}."""
+class _Suite:
+    """A suite's scores with its agents and envs in report order."""
 
     def __init__(self, records: Sequence[Mapping[str, Any]]) -> None:
-        self.data: dict[str, dict[str, dict[str, dict[int, float]]]] = defaultdict(
-            lambda: defaultdict(lambda: defaultdict(dict))
-        )
-        agents: list[str] = []
-        envs: list[str] = []
-        for rec in records:
-            spec = rec["spec"]
-            agent, env, seed = spec["agent"], spec["env"], int(spec["seed"])
-            agents += [agent] if agent not in agents else []
-            envs += [env] if env not in envs else []
-            for metric, value in rec["metrics"].items():
-                self.data[agent][env][metric][seed] = math.nan if value is None else float(value)
+        self.scores = Scores(records)
+        seen = self.scores.agents
         rank = {a: i for i, a in enumerate(_AGENT_ORDER)}
-        self.agents = sorted(agents, key=lambda a: (rank.get(a, len(rank)), agents.index(a)))
+        self.agents = sorted(seen, key=lambda a: (rank.get(a, len(rank)), seen.index(a)))
         registered = list(edgecloud_gym.ALLOCATION_IDS)
         self.envs = sorted(
-            envs, key=lambda e: (registered.index(e) if e in registered else len(registered), e)
+            self.scores.envs,
+            key=lambda e: (registered.index(e) if e in registered else len(registered), e),
         )
-        self.records = records
-
-    def strata(self, agent: str, envs: Sequence[str], metric: str) -> list[list[float]]:
-        out = []
-        for env in envs:
-            vals = [v for v in self.data[agent][env][metric].values() if math.isfinite(v)]
-            if not vals:
-                return []
-            out.append(vals)
-        return out
-
-    def paired(
-        self, agent: str, base: str, envs: Sequence[str], metric: str
-    ) -> tuple[list[list[float]], list[list[float]]]:
-        a_out, b_out = [], []
-        for env in envs:
-            a, b = self.data[agent][env][metric], self.data[base][env][metric]
-            seeds = sorted(
-                s for s in set(a) & set(b) if math.isfinite(a[s]) and math.isfinite(b[s])
-            )
-            if not seeds:
-                return [], []
-            a_out.append([a[s] for s in seeds])
-            b_out.append([b[s] for s in seeds])
-        return a_out, b_out
 
 
 def _compare(
-    table: _Table, agent: str, base: str, envs: Sequence[str], metric: str
+    suite: _Suite, agent: str, base: str, envs: Sequence[str], metric: str
 ) -> Interval | None:
-    if agent == base or base not in table.agents:
+    if agent == base or base not in suite.agents:
         return None
-    a, b = table.paired(agent, base, envs, metric)
-    if not a:
-        return None
-    return improvement_ci(a, b, higher_is_better=_higher_is_better(metric), paired=True)
+    ci, n = suite.scores.compare(agent, base, envs, metric)
+    return ci if n else None
 
 
 def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The rows of ``summary.csv`` (see the module docstring) from run records."""
-    table = _Table(records)
-    scopes = [(env, [env]) for env in table.envs]
-    if len(table.envs) > 1:
-        scopes.append(("all", table.envs))
+    suite = _Suite(records)
+    scopes = [(env, [env]) for env in suite.envs]
+    if len(suite.envs) > 1:
+        scopes.append(("all", suite.envs))
     rows = []
-    for agent in table.agents:
+    for agent in suite.agents:
         for env, envs in scopes:
             for metric in SUMMARY_METRICS:
-                strata = table.strata(agent, envs, metric)
-                if not strata:
+                ci, n_runs = suite.scores.level(agent, envs, metric)
+                if not n_runs:
                     continue
-                ci = stratified_ci(strata)
                 row: dict[str, Any] = {
                     "agent": agent,
                     "env": env,
                     "metric": metric,
-                    "n_runs": sum(len(s) for s in strata),
+                    "n_runs": n_runs,
                     "iqm": ci.estimate,
                     "ci_low": ci.low,
                     "ci_high": ci.high,
                 }
                 for prefix, base in (("vs_static", "static"), ("vs_dqn", "dqn")):
-                    cmp = _compare(table, agent, base, envs, metric)
+                    cmp = _compare(suite, agent, base, envs, metric)
                     if cmp is not None:
                         row.update(
                             zip(
@@ -211,7 +167,7 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                                 strict=True,
                             )
                         )
-                cmp = _compare(table, agent, "oracle", envs, metric)
+                cmp = _compare(suite, agent, "oracle", envs, metric)
                 if cmp is not None:
                     # the gap is the negated improvement: positive = worse than the oracle
                     row.update(
@@ -221,21 +177,6 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                     )
                 rows.append(row)
     return rows
-
-
-def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in SUMMARY_COLUMNS})
-    return buf.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, float):
-        return "" if not math.isfinite(value) else f"{value:.6g}"
-    return "" if value is None else value
 
 
 def _lookup(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], Mapping[str, Any]]:
@@ -280,18 +221,8 @@ def results_table(
     return "\n".join(lines).rstrip()
 
 
-def _md_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(lines)
-
-
-def _plot_bars(rows: Sequence[Mapping[str, Any]], table: _Table, metric: str, path: Path) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _plot_bars(rows: Sequence[Mapping[str, Any]], table: _Suite, metric: str, path: Path) -> bool:
+    plt = pyplot()
     look = _lookup(rows)
     agents = [a for a in table.agents if any((a, e, metric) in look for e in table.envs)]
     if not agents:
@@ -318,62 +249,7 @@ def _plot_bars(rows: Sequence[Mapping[str, Any]], table: _Table, metric: str, pa
     return True
 
 
-def _plot_curves(table: _Table, path: Path) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
-    for rec in table.records:
-        if rec.get("learning_curve"):
-            curves[(rec["spec"]["agent"], rec["spec"]["env"])].append(
-                np.asarray(rec["learning_curve"], dtype=float)
-            )
-    if not curves:
-        return False
-    fig, axes = plt.subplots(
-        1, len(table.envs), figsize=(4.2 * len(table.envs), 3.4), squeeze=False
-    )
-    for ax, env in zip(axes[0], table.envs, strict=True):
-        shown: list[float] = []  # the values the y-range must show: late curves and references
-        for agent in table.agents:
-            runs = curves.get((agent, env))
-            if not runs:
-                continue
-            n = min(len(r) for r in runs)
-            steps = runs[0][:n, 0]
-            values = np.stack([r[:n, 1] for r in runs])
-            mid = iqm(values, axis=0)
-            ax.plot(steps, mid, label=agent)
-            ax.fill_between(steps, values.min(axis=0), values.max(axis=0), alpha=0.2)
-            shown += list(mid[n // 2 :])
-        for agent, style in (("static", ":"), ("reactive", "-."), ("oracle", "--")):
-            scores = table.strata(agent, [env], "return")
-            if scores:
-                level = float(iqm(scores[0]))
-                ax.axhline(level, color="grey", linestyle=style, label=agent)
-                shown.append(level)
-        if shown:  # early exploration returns are far lower; keep the comparison readable
-            low, high = min(shown), max(shown)
-            pad = 0.15 * max(high - low, 1e-6 * abs(high), 1e-9)
-            ax.set_ylim(low - 2 * pad, high + pad)
-        ax.set_title(env)
-        ax.set_xlabel("env steps")
-        ax.set_ylabel("evaluation return")
-        ax.legend(fontsize=7)
-    fig.suptitle(
-        "Learning curves: IQM over seeds, band = min..max; grey lines: final IQM return of "
-        "rule-based agents and the oracle (y-range cut to the later evaluations)",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    save_png(fig, path)
-    plt.close(fig)
-    return True
-
-
-def _settings(records: Sequence[Mapping[str, Any]], table: _Table) -> str:
+def _settings(records: Sequence[Mapping[str, Any]], table: _Suite) -> str:
     seeds: dict[str, set[int]] = defaultdict(set)
     specs: dict[str, Mapping[str, Any]] = {}
     for rec in records:
@@ -386,7 +262,7 @@ def _settings(records: Sequence[Mapping[str, Any]], table: _Table) -> str:
         budget = f"{s['budget']:,}" if s["budget"] else "–"
         freq = f"every {s['eval_freq']:,} steps, {s['eval_episodes']} ep." if s["budget"] else "–"
         body.append([agent, budget, freq, str(len(seeds[agent])), str(s["episodes"])])
-    return _md_table(
+    return md_table(
         [
             "agent",
             "training budget (env steps)",
@@ -425,10 +301,10 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
     out = check_writable(Path(out))
     if not records:
         raise ValueError(f"no runs to report in {out}.")
-    table = _Table(records)
+    table = _Suite(records)
     rows = summary_rows(records)
     look = _lookup(rows)
-    atomic_write_text(out / "summary.csv", _csv(rows))
+    atomic_write_text(out / "summary.csv", csv_text(rows, SUMMARY_COLUMNS))
 
     first = records[0]["spec"]
     md = [
@@ -458,7 +334,7 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
             [agent, *[_fmt(look.get((agent, env, m)), "iqm", f) for m, _, f in cols]]
             for agent in table.agents
         ]
-        md += ["", f"### {env}", "", _md_table(["agent", *[h for _, h, _ in cols]], body)]
+        md += ["", f"### {env}", "", md_table(["agent", *[h for _, h, _ in cols]], body)]
 
     scopes = [*table.envs, "all"] if len(table.envs) > 1 else table.envs
     compared = (
@@ -488,7 +364,7 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
                 for agent in table.agents
                 if agent != base
             ]
-            md += [f"**{metric}**", "", _md_table(["agent", *scopes], body), ""]
+            md += [f"**{metric}**", "", md_table(["agent", *scopes], body), ""]
 
     if "oracle" in table.agents:
         md += ["## Gap to the oracle agent, % of its IQM (positive = worse)", ""]
@@ -504,7 +380,7 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
                 for agent in table.agents
                 if agent != "oracle"
             ]
-            md += [f"**{metric}**", "", _md_table(["agent", *scopes], body), ""]
+            md += [f"**{metric}**", "", md_table(["agent", *scopes], body), ""]
 
     learners = [
         a for a in table.agents if any((a, e, "convergence_steps") in look for e in table.envs)
@@ -526,8 +402,16 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
                 r = look.get((agent, env, "convergence_steps"))
                 cells.append(f"{_fmt(r, 'iqm', ',.0f')} (n={r['n_runs']})" if r else "–")
             body.append([agent, *cells])
-        md += [_md_table(["agent", *scopes], body), ""]
-        if _plot_curves(table, out / "learning_curves.png"):
+        md += [md_table(["agent", *scopes], body), ""]
+        if plot_curves(
+            table.scores,
+            out / "learning_curves.png",
+            agents=table.agents,
+            envs=table.envs,
+            references=(("static", ":"), ("reactive", "-."), ("oracle", "--")),
+            title="Learning curves: IQM over seeds, band = min..max; grey lines: final IQM "
+            "return of rule-based agents and the oracle (y-range cut to the later evaluations)",
+        ):
             md += ["![learning curves](learning_curves.png)", ""]
 
     md += ["## Plots", ""]

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats as _scipy_stats
 
 __all__ = [
+    "NAN_INTERVAL",
     "Interval",
     "convergence_step",
     "improvement_ci",
@@ -50,6 +51,7 @@ class Interval:
         return f"{self.estimate:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}]"
 
 
+#: The interval of a statistic that cannot be estimated (no scores, or a zero baseline).
 NAN_INTERVAL = Interval(math.nan, math.nan, math.nan)
 
 

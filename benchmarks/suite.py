@@ -208,6 +208,12 @@ class Suite:
                 zoo.check_agent_name(name)
             except ValueError as exc:
                 raise ValueError(f"{source}: agents: {exc}") from None
+            if zoo.family(name) != "allocation":
+                raise ValueError(
+                    f"{source}: agents.{name}: {name!r} acts in the offloading envs; a suite "
+                    "runs allocation agents (the offloading experiments: 'edgecloud bench "
+                    "offloading')."
+                )
             agents[name] = AgentSpec.from_dict(f"{source}: agents.{name}", spec)
             if agents[name].budget > 0 and not zoo.learns(name):
                 raise ValueError(

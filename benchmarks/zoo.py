@@ -14,7 +14,7 @@ import gymnasium as gym
 
 from edgecloud_gym._validation import did_you_mean
 
-__all__ = ["agent_names", "check_agent_name", "learns", "load", "make", "make_env"]
+__all__ = ["agent_names", "check_agent_name", "family", "learns", "load", "make", "make_env"]
 
 
 def _registry() -> Any:
@@ -23,9 +23,15 @@ def _registry() -> Any:
     return registry
 
 
-def agent_names() -> tuple[str, ...]:
-    """Names of every agent of the zoo, in the registry's order."""
-    return tuple(_registry().AGENTS)
+def agent_names(family: str | None = None) -> tuple[str, ...]:
+    """Names of the zoo's agents of ``family`` (``"allocation"``, ``"offloading"``; None: all),
+    in the registry's order."""
+    return tuple(_registry().agent_names(family))
+
+
+def family(name: str) -> str:
+    """The env family agent ``name`` acts in: ``"allocation"`` or ``"offloading"``."""
+    return str(_registry().AGENTS[check_agent_name(name)].family)
 
 
 def learns(name: str) -> bool:
@@ -44,7 +50,8 @@ def check_agent_name(name: str) -> str:
 
 
 def make_env(name: str, env_id: str, seed: int = 0, **env_kwargs: Any) -> gym.Env:
-    """The env agent ``name`` acts in (its forecaster and action mode) for allocation id ``env_id``."""
+    """The env agent ``name`` acts in (its forecaster and action mode) for id ``env_id`` of its
+    family."""
     check_agent_name(name)
     return _registry().make_env_for(name, env_id, seed, **env_kwargs)
 

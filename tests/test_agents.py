@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from stable_baselines3 import DQN
 
 import edgecloud_gym
 from edgecloud_agents import Agent
-from edgecloud_agents.dqn import DQNAgent, hyperparams_path, load_hyperparams
+from edgecloud_agents.dqn import DQNAgent, load_hyperparams
 from edgecloud_agents.oracle import EpisodeLP, Oracle, oracle_bound, solve_episode
-from edgecloud_agents.registry import AGENTS, load_agent, make_agent, make_env_for
+from edgecloud_agents.registry import AGENTS, agent_names, load_agent, make_agent, make_env_for
 from edgecloud_gym import EdgeCloudConfig, EdgeCloudEnv, RewardWeights, Topology
+
+ALLOCATION_AGENTS = agent_names("allocation")
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -93,7 +91,7 @@ def test_oracle_relaxation_holds_on_env_trajectories(case, kind):
 def test_oracle_is_near_its_bound_where_queues_stay_short():
     """On the Low profile the relaxations barely bind: the Oracle agent's return is within 1 %
     of the bound (a looser LP, or shares that don't realise the plan, would show here)."""
-    env = gym.make("EdgeCloud-Low-v0", action_mode="continuous", forecaster="none")
+    env = gym.make("EdgeCloud-Low-v0", action_mode="weights", forecaster="none")
     agent = Oracle(env)
     obs, _ = env.reset(seed=4)
     bound = oracle_bound(env)
@@ -127,15 +125,15 @@ def test_oracle_bound_of_a_batch_needs_an_index():
 
 
 def test_oracle_rejects_discrete_envs_and_foreign_observations():
-    with pytest.raises(ValueError, match="action_mode='continuous'"):
+    with pytest.raises(ValueError, match="action_mode='weights'"):
         Oracle(gym.make("EdgeCloud-Low-v0", forecaster="none"))
-    env = gym.make("EdgeCloud-Low-v0", action_mode="continuous", forecaster="none")
+    env = gym.make("EdgeCloud-Low-v0", action_mode="weights", forecaster="none")
     agent = Oracle(env)
     obs, _ = env.reset(seed=0)
     d = obs.shape[0]
     with pytest.raises(ValueError, match=rf"shape \({d},\) or \(B, {d}\), got \({d - 1},\)"):
         agent.predict(obs[:-1])
-    other = gym.make("EdgeCloud-Low-v0", action_mode="continuous", forecaster="none")
+    other = gym.make("EdgeCloud-Low-v0", action_mode="weights", forecaster="none")
     foreign, _ = other.reset(seed=99)
     with pytest.raises(ValueError, match="not the current observation"):
         agent.predict(foreign)
@@ -144,7 +142,7 @@ def test_oracle_rejects_discrete_envs_and_foreign_observations():
 
 
 def test_oracle_needs_a_reset_episode():
-    env = EdgeCloudEnv(task="low", forecaster="none", action_mode="continuous")
+    env = EdgeCloudEnv(task="low", forecaster="none", action_mode="weights")
     with pytest.raises(RuntimeError, match="reset"):
         oracle_bound(env)
     assert edgecloud_gym.ALLOCATION_IDS  # the ids the zoo tests loop over
@@ -175,7 +173,7 @@ def _play(agent, env, seed: int) -> float:
 
 
 @pytest.mark.parametrize("env_id", sorted(edgecloud_gym.ALLOCATION_IDS))
-@pytest.mark.parametrize("name", list(AGENTS))
+@pytest.mark.parametrize("name", ALLOCATION_AGENTS)
 def test_every_agent_meets_the_protocol(name, env_id, tmp_path):
     agent, env = _make(name, env_id)
     assert isinstance(agent, Agent)
@@ -193,7 +191,7 @@ def test_every_agent_meets_the_protocol(name, env_id, tmp_path):
     assert load_agent(path, env).name == name
 
 
-@pytest.mark.parametrize("name", list(AGENTS))
+@pytest.mark.parametrize("name", ALLOCATION_AGENTS)
 def test_save_load_round_trip_acts_identically(name, tmp_path):
     agent, env = _make(name, "EdgeCloud-High-v0", seed=2)
     agent.learn(300)
@@ -271,7 +269,7 @@ def test_no_agent_beats_the_oracle_bound(env_id, seed):
     """Every agent of the zoo, the Oracle and a tiny DQN included, on the same seeds and tasks."""
     bound = None
     returns = {}
-    for name in AGENTS:
+    for name in ALLOCATION_AGENTS:
         agent, env = _make(name, env_id, seed)
         agent.learn(300)
         returns[name] = _play(agent, env, seed)
@@ -311,7 +309,7 @@ def test_wrong_observation_shapes_are_refused(name):
             agent.predict(bad)
 
 
-def test_dqn_refuses_bad_budgets_and_continuous_envs():
+def test_dqn_refuses_bad_budgets_and_non_discrete_envs():
     agent, _ = _make("dqn", "EdgeCloud-Low-v0")
     for bad in (0, -5, 2.5, True):
         with pytest.raises(ValueError, match="total_timesteps must be a positive integer"):
@@ -332,42 +330,3 @@ def test_hyperparameter_files_refuse_unsupported_and_bad_entries(tmp_path):
         load_hyperparams("x", path=bad)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_hyperparams("x", path=tmp_path / "absent.yml")
-
-
-# ---------------------------------------------------------------------------- rl_zoo3
-
-
-@pytest.mark.slow
-def test_rl_zoo3_trains_with_our_hyperparameter_file(tmp_path):
-    """rl_zoo3 as a third-party client: the documented command, for a few thousand steps."""
-    pytest.importorskip("rl_zoo3", reason="rl_zoo3 is not installed (pip install rl_zoo3)")
-    cmd = [
-        sys.executable,
-        "-m",
-        "rl_zoo3.train",
-        "--algo",
-        "dqn",
-        "--env",
-        "EdgeCloud-Low-v0",
-        "--gym-packages",
-        "edgecloud_gym",
-        "-conf",
-        str(hyperparams_path("dqn")),
-        "-n",
-        "2000",
-        "--eval-freq",
-        "-1",
-        "--seed",
-        "0",
-        "--log-folder",
-        str(tmp_path),
-        "--num-threads",
-        "1",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "forecaster" in done.stdout  # our env_kwargs reached the env
-    saved = list(tmp_path.glob("dqn/EdgeCloud-Low-v0_1/EdgeCloud-Low-v0.zip"))
-    assert saved
-    model = DQN.load(saved[0])
-    assert model.policy.net_arch == [128, 128, 128]

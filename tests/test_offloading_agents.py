@@ -6,9 +6,19 @@ import numpy as np
 import pytest
 import torch
 
+from edgecloud_agents.base import Agent
 from edgecloud_agents.ddlo import DDLO
 from edgecloud_agents.droo import DROO, order_preserving_quantise
 from edgecloud_agents.offloading import OffloadingCritic, ParallelMLP, frame_ratio
+from edgecloud_agents.registry import (
+    AGENTS,
+    agent_names,
+    load_agent,
+    load_offloading_agent,
+    make_agent,
+    make_env_for,
+    make_offloading_agent,
+)
 from edgecloud_bench.offloading_suite import recovery_frames, tail_mean
 from edgecloud_gym.offloading import (
     EdgeCloudEnv,
@@ -281,30 +291,41 @@ def test_dqn_offload_decodes_like_the_wrapper() -> None:
     np.testing.assert_array_equal(agent.predict(obs), expected)
 
 
-@pytest.mark.parametrize("name", ["ddlo", "droo", "dmro", "dqn-offload"])
-def test_registry_makes_and_loads_offloading_agents(tmp_path, name) -> None:
-    from edgecloud_agents.registry import (
-        OFFLOADING_AGENTS,
-        load_offloading_agent,
-        make_offloading_agent,
-    )
-
-    assert name in OFFLOADING_AGENTS
-    env_id = "EdgeCloud-Offload-WPMEC-v0" if name == "droo" else "EdgeCloud-Offload-MUMT-v0"
+@pytest.mark.parametrize("name", agent_names("offloading"))
+def test_registry_makes_and_loads_every_offloading_agent(tmp_path, name) -> None:
+    info = AGENTS[name]
     kwargs = {"learning_starts": 10} if name == "dqn-offload" else {}
-    agent = make_offloading_agent(name, env_id, seed=1, **kwargs).learn(30)
+    agent = make_agent(name, info.env_id, seed=1, **kwargs)
+    assert isinstance(agent, Agent)
     assert agent.name == name
+    assert agent.learn(30) is agent
+    env = make_env_for(name, info.env_id, seed=1)
+    obs = np.stack([env.reset(seed=s)[0] for s in range(8)])
+    actions = agent.predict(obs)
+    assert all(env.action_space.contains(a) for a in actions)
     path = tmp_path / "agent.zip"
     agent.save(path)
-    loaded = load_offloading_agent(path)
-    assert type(loaded) is type(agent)
-    obs = np.full(agent.n_entries, 20.0 if name != "droo" else 1.0, dtype=np.float32)
-    np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+    for loaded in (load_agent(path), load_offloading_agent(path, env)):
+        assert type(loaded) is type(agent) and loaded.name == name
+        np.testing.assert_array_equal(loaded.predict(obs), actions)
+
+
+def test_every_registry_entry_has_a_family_and_an_env_of_it() -> None:
+    from edgecloud_gym.offloading import OFFLOADING_ENV_IDS
+
+    assert set(agent_names("allocation")) | set(agent_names("offloading")) == set(AGENTS)
+    assert not set(agent_names("allocation")) & set(agent_names("offloading"))
+    for name, info in AGENTS.items():
+        assert (info.env_id in OFFLOADING_ENV_IDS) == (info.family == "offloading"), name
+    with pytest.raises(ValueError, match="acts in the offloading envs"):
+        make_env_for("ddlo", "EdgeCloud-Low-v0")
+    with pytest.raises(ValueError, match="acts in the allocation envs"):
+        make_env_for("dqn", "EdgeCloud-Offload-MUMT-v0")
+    with pytest.raises(ValueError, match="family must be one of"):
+        agent_names("offload")
 
 
 def test_registry_rejects_unknown_offloading_agent(tmp_path) -> None:
-    from edgecloud_agents.registry import load_offloading_agent, make_offloading_agent
-
     with pytest.raises(ValueError, match="Did you mean 'droo'"):
         make_offloading_agent("dro", MUMTEnv())
     bad = tmp_path / "x.zip"

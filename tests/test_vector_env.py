@@ -177,12 +177,25 @@ def test_vector_api_spaces_types_and_determinism(env_id):
 
 def test_make_vec_passes_kwargs_and_the_time_limit():
     venv = gym.make_vec("EdgeCloud-High-v0", num_envs=2, forecaster="none", max_episode_steps=4)
-    assert venv.time_limit == 4
+    assert venv.time_limit == 4 == venv.spec.max_episode_steps
     assert venv.single_observation_space.shape[0] == venv.layout.size
     assert venv.layout.horizon == 0
     venv.reset(seed=0)
     flags = [venv.step(np.zeros(2, dtype=np.int64))[3].all() for _ in range(4)]
     assert flags == [False, False, False, True]
+
+
+def test_make_vec_episode_steps_alone_sets_the_spec():
+    venv = gym.make_vec("EdgeCloud-Low-v0", num_envs=2, forecaster="none", episode_steps=5)
+    assert venv.spec.max_episode_steps == 5
+    venv.reset(seed=0)
+    flags = [venv.step(np.zeros(2, dtype=np.int64))[3].all() for _ in range(5)]
+    assert flags == [False] * 4 + [True]
+
+
+def test_vector_env_refuses_disagreeing_episode_lengths():
+    with pytest.raises(ValueError, match="disagree"):
+        gym.make_vec("EdgeCloud-Low-v0", num_envs=2, episode_steps=5, max_episode_steps=6)
 
 
 def test_next_step_autoreset():
@@ -326,8 +339,8 @@ def test_bad_discrete_actions(actions, error, message):
         (np.array([[0.5] * 7, [0.0] * 7, [0.5] * 7]), "sub-environment 1 are all zero"),
     ],
 )
-def test_bad_continuous_actions(actions, message):
-    venv = gym.make_vec("EdgeCloud-High-v0", num_envs=3, action_mode="continuous")
+def test_bad_weights(actions, message):
+    venv = gym.make_vec("EdgeCloud-High-v0", num_envs=3, action_mode="weights")
     venv.reset(seed=0)
     with pytest.raises(ValueError, match=message):
         venv.step(actions)
