@@ -394,6 +394,14 @@ def add_parser(subparsers: Any) -> None:
         "unless --untrained",
     )
     p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="also load a Stable-Baselines3 zip (e.g. from rl_zoo3) with --load. RISK: such a "
+        "zip stores objects with cloudpickle, and reading them can run any code its author "
+        "chose on this machine; use it only for files from a source you trust. Files saved by "
+        "this package never need it",
+    )
+    p.add_argument(
         "--untrained",
         action="store_true",
         help="evaluate a learning agent as built, before any training (a floor to compare with)",
@@ -443,7 +451,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         check_writable(args.out)
     env = zoo.make_env(args.agent, args.env, seed=args.seed)
     if args.load is not None:
-        agent = zoo.load(args.agent, args.load, env)
+        agent = zoo.load(args.agent, args.load, env, trusted=args.trust_pickle)
     else:
         agent = zoo.make(args.agent, env, seed=args.seed)
     rows = evaluate(agent, env, args.episodes, args.seed, oracle_bound=args.oracle_bound)

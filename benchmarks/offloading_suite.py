@@ -532,7 +532,7 @@ def meta_train_dmro(
     **dmro_kwargs: Any,
 ) -> Path:
     """Meta-train DMRO on ``train_tasks(family, n_train_tasks, task_seed)`` into
-    ``out/dmro_meta_init.pt`` (load it with ``DMRO.load``) and ``out/dmro_config.json``.
+    ``out/dmro_meta_init.zip`` (load it with ``DMRO.load``) and ``out/dmro_config.json``.
 
     ``dmro_kwargs`` go to :class:`~edgecloud_agents.dmro.DMRO` (``meta_method``, ``inner_lr``,
     ``inner_steps``, ``meta_lr``, ``meta_batch_size``, ...).
@@ -553,7 +553,7 @@ def meta_train_dmro(
     agent = DMRO(env, seed=seed, **dmro_kwargs)
     t0 = time.perf_counter()
     agent.meta_train(tasks, iterations)
-    path = out / "dmro_meta_init.pt"
+    path = out / "dmro_meta_init.zip"
     agent.save(path)
     atomic_write_json(
         out / "dmro_config.json",
