@@ -22,6 +22,7 @@ from edgecloud_bench import (
     suite,
     throughput,
     train,
+    tune,
     validate,
 )
 from edgecloud_bench._help import show_defaults
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parser(commands)
     meta_train.add_parser(commands)
     validate.add_parser(commands)
+    tune.add_parser(commands)
 
     fc = commands.add_parser("forecast", help="workload forecasters: train the LSTM, evaluate all")
     forecast.add_parser(
