@@ -21,6 +21,7 @@ from edgecloud_bench import (
     suite,
     throughput,
     train,
+    validate,
 )
 
 __all__ = ["build_parser", "main"]
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_parser(commands)
     report.add_parser(commands)
     meta_train.add_parser(commands)
+    validate.add_parser(commands)
 
     fc = commands.add_parser("forecast", help="workload forecasters: train the LSTM, evaluate all")
     forecast.add_parser(
