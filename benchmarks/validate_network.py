@@ -51,6 +51,7 @@ __all__ = [
     "PROPAGATION_MS",
     "QUEUE_BYTES",
     "add_parser",
+    "ns3_available",
     "run_ns3_link",
     "simulate_fifo_link",
     "validate_network",

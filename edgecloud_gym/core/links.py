@@ -8,28 +8,28 @@ link is a single-server FIFO queue whose customer is a whole request with servic
 finite buffer for *work* (bytes), where a request that does not fit is cut (its first packets
 enter, the rest are dropped) and counts as dropped.
 
-Let ``V`` be the link's unfinished work (ms of transmission) that an arriving request finds, which
-by PASTA (Wolff 1982) is distributed as the time-stationary workload. A request of class ``k`` is
-delivered whole iff ``V + S_k <= K`` (``K``: buffer in ms of transmission) and then its last
-packet arrives after
+Let ``V`` be the link's unfinished work (ms of transmission) that an arriving request finds,
+which by PASTA (Wolff, *Operations Research* 30(2), 1982) is distributed as the time-stationary
+workload. A request of class ``k`` is delivered whole iff ``V + S_k <= K`` (``K``: buffer in ms of
+transmission) and then its last packet arrives after
 
     delay_k = propagation + V + S_k                         (ms)
 
 Model of ``V`` (all times in ms, ``λ_k`` request rate, ``ρ = Σ λ_k S_k`` offered load):
 
 1. **Infinite buffer, M/G/1.** ``P(V = 0) = 1 − ρ`` and the Pollaczek–Khinchine mean
-   ``E[V] = λ E[S²] / (2 (1 − ρ))`` (Kleinrock, *Queueing Systems* vol. 1, 1975, eq. 5.76; Gross &
-   Harris, *Fundamentals of Queueing Theory*, 3rd ed., 1998, §5.1.1). The positive part is taken
+   ``E[V] = λ E[S²] / (2 (1 − ρ))`` (Kleinrock, *Queueing Systems* vol. 1, 1975, ch. 5; Gross &
+   Harris, *Fundamentals of Queueing Theory*, 3rd ed., 1998, §5.1). The positive part is taken
    exponential with the rate that reproduces that mean,
    ``θ = 2 (1 − ρ) E[S] / E[S²]`` (1/ms): ``P(V > v) = ρ e^(−θv)``. This is exact for M/M/1 and is
-   the heavy-traffic (diffusion) limit of M/G/1 (Kingman 1962; Whitt, *Stochastic-Process
-   Limits*, 2002, §5.7).
+   the heavy-traffic (diffusion) limit of M/G/1 (Kingman, *J. R. Stat. Soc. B* 24, 1962; Whitt,
+   *Stochastic-Process Limits*, 2002).
 2. **Finite buffer.** In the M/G/1 queue whose work above ``K`` is lost (the finite dam), the
    stationary workload on ``[0, K)`` is the infinite-buffer one, truncated and renormalised: the
-   level-crossing equation of a level ``v < K`` involves only states below ``v`` (Brill & Posner
-   1977; Cohen, *The Single Server Queue*, 1982, §III.5; Asmussen, *Applied Probability and
-   Queues*, 2nd ed., 2003, §XIV.3). With the unnormalised infinite solution, atom 1 at 0 and
-   density ``ρ a e^(−θv)``, ``a = 2 E[S] / E[S²]``, this holds for every ``ρ``, including
+   level-crossing equation of a level ``v < K`` involves only states below ``v`` (Brill & Posner,
+   *Operations Research* 25(4), 1977; Cohen, *The Single Server Queue*, 1982; Asmussen, *Applied
+   Probability and Queues*, 2nd ed., 2003). With the unnormalised infinite solution, atom 1 at 0
+   and density ``ρ a e^(−θv)``, ``a = 2 E[S] / E[S²]``, this holds for every ``ρ``, including
    ``ρ >= 1`` where ``θ <= 0`` and the work piles up near a full buffer:
 
        P(V = 0) = 1 / Z,   density(v) = ρ a e^(−θv) / Z  on [0, K),
@@ -375,7 +375,8 @@ class LinkPerformance:
         p_late: (B, K) per class, ``P(delay > tail_ms | delivered)``.
         p_drop: (B, K) per class, fraction of requests dropped at the full buffer.
         carried_gbps: (B,) throughput carried by the link, headers included (Gbit/s).
-        mean_delay_ms: (B,) mean delay over all delivered requests (ms).
+        mean_delay_ms: (B,) mean delay over all delivered requests (ms); NaN where no request
+            is offered or delivered (as ``p95_delay_ms``).
         drop_fraction: (B,) fraction of all requests dropped.
         bit_loss: (B,) fraction of the offered bits on the wire that the link drops.
         p95_delay_ms: (B,) 95th percentile of the delay over all delivered requests (ms).
