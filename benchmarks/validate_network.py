@@ -347,7 +347,7 @@ def validate_network(
     seconds: float = 8.0,
     warmup_s: float = 1.0,
     seed: int = 0,
-    progress: Callable[[str], None] = print,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the comparison and write ``network.{md,csv,json,png}`` to ``out``.
 
@@ -357,7 +357,7 @@ def validate_network(
         seconds: Measured simulated time per load (s), after the warm-up.
         warmup_s: Simulated time first run and left out of the statistics (s).
         seed: Seed of the arrivals (one stream per load, derived from it).
-        progress: Called with one line per load point.
+        progress: Called with one line per load point (default: print it at once).
 
     Returns:
         The results also written to ``network.json``.
@@ -375,6 +375,8 @@ def validate_network(
         )
     if seed < 0:
         raise ValueError(f"--seed must be >= 0, got {seed}.")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"--out must be a folder, but {out} is a file; choose a folder path.")
     _scenario()  # fail on a missing ns-3 before anything is written
     out = check_writable(Path(out))
 
@@ -384,6 +386,11 @@ def validate_network(
     wire = np.array([wire_mbit(float(d)) for d in data])
     payload = np.rint(data * 1e6 / 8).astype(np.uint32)
     buffer_ms = QUEUE_BYTES * 8 / (BANDWIDTH_GBPS * 1e6)
+    if progress is None:
+
+        def progress(line: str) -> None:
+            print(line, flush=True)
+
     rows = []
     for i, load in enumerate(loads):
         rng = np.random.default_rng([seed, i])
@@ -426,6 +433,16 @@ def validate_network(
                 "mean_ms": float(model.mean_delay_ms[0]),
                 "p95_ms": float(model.p95_delay_ms[0]),
                 "drop_fraction": float(model.drop_fraction[0]),
+            },
+            "by_class": {
+                name: {
+                    "ns3": _stats(ns3_delay, keep & (classes == k), batches=8),
+                    "model": {
+                        "mean_ms": float(model.delay_ms[0, k]),
+                        "drop_fraction": float(model.p_drop[0, k]),
+                    },
+                }
+                for k, name in enumerate(names)
             },
             "ns3_lost_packets": lost_packets,
             "ns3_wall_s": wall,
@@ -532,6 +549,22 @@ def _markdown(result: dict[str, Any]) -> str:
             f"{n['p95_ms']:.1f} | {m['p95_ms']:.1f} | {r['gap_p95']:+.1%} | "
             f"{n['drop_fraction']:.2%} | {m['drop_fraction']:.2%} |"
         )
+    lines += [
+        "",
+        "Per class, mean delay of delivered requests (ms) and requests dropped, ns-3 / model:",
+        "",
+        "| load | " + " | ".join(s["classes"]) + " |",
+        "|---|" + "---|" * len(s["classes"]),
+    ]
+    for r in result["rows"]:
+        cells = []
+        for name in s["classes"]:
+            n, m = r["by_class"][name]["ns3"], r["by_class"][name]["model"]
+            cells.append(
+                f"{n['mean_ms']:.1f} / {m['mean_ms']:.1f} ms, "
+                f"{n['drop_fraction']:.2%} / {m['drop_fraction']:.2%}"
+            )
+        lines.append(f"| {r['load']:.2f} | " + " | ".join(cells) + " |")
     inside = [r for r in result["rows"] if lo <= r["load"] <= hi]
     worst = max((abs(r["gap_mean"]) for r in inside), default=math.nan)
     verdict = "met" if inside and worst <= tol else "not met"

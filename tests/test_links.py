@@ -204,6 +204,14 @@ def test_validate_network_rejects_bad_loads(tmp_path, capsys, loads, message):
     assert not out.exists()
 
 
+def test_validate_network_refuses_a_file_as_output_folder(tmp_path, capsys):
+    out = tmp_path / "network.md"
+    out.write_text("keep me")
+    assert cli.main(["validate", "network", "--out", str(out)]) == 2
+    assert "--out must be a folder" in capsys.readouterr().err
+    assert out.read_text() == "keep me"
+
+
 @pytest.mark.slow
 def test_validate_network_runs_ns3_on_two_loads(tmp_path, capsys):
     if not vn.ns3_available():
@@ -219,3 +227,5 @@ def test_validate_network_runs_ns3_on_two_loads(tmp_path, capsys):
         assert row["ns3"]["mean_ms"] == pytest.approx(row["queue"]["mean_ms"], rel=1e-3)
         assert row["ns3"]["drop_fraction"] == row["queue"]["drop_fraction"]
         assert abs(row["gap_mean"]) <= 0.10
+        assert set(row["by_class"]) == {a.name for a in DEFAULT_APPS}
+    assert "Per class" in (out / "network.md").read_text()
