@@ -48,10 +48,12 @@ of 1500 B less the 20-B IPv4 header, RFC 791, and the 8-B UDP header, RFC 768), 
 overhead on a point-to-point link (IPv4 20 + UDP 8 + PPP 2, RFC 1661 with address and control
 fields omitted, as ns-3's ``PointToPointNetDevice`` frames them).
 
-Cost: one ``exp`` per link (:func:`link_workload`) and one per class (:func:`request_delay`), plus
-one per class for a tail probability inside the delay range; the rest is arithmetic. All functions are compiled by numba
-(``_jit``) and callable from compiled kernels. :func:`link_performance` is the validated Python
-entry point for users, :func:`delay_quantile` gives percentiles; ``docs/validation.md`` compares the model with ns-3.
+Cost: one ``exp`` per link (:func:`link_workload`) and one per class (:func:`request_delay`),
+plus one per class for a tail probability inside the delay range; the rest is arithmetic. All
+functions except :func:`link_performance` and :func:`buffer_bytes_to_ms` are compiled by numba
+(``_jit``) and callable from compiled kernels. :func:`link_performance` is the validated,
+batched entry point for users and :func:`delay_quantile` gives percentiles;
+``docs/validation.md`` compares the model with ns-3.
 """
 
 from __future__ import annotations
