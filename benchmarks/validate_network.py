@@ -1,7 +1,7 @@
 """``edgecloud validate network``: the link model (``edgecloud_gym.core.links``) against ns-3.
 
-One point-to-point link (1 Gbit/s, 30 ms, a FIFO DropTail queue of 7.5 MB, the bandwidth-delay
-product of a 60-ms round trip) carries the model's requests: Poisson request arrivals, each
+One point-to-point link (1 Gbit/s, 30 ms, a FIFO DropTail queue of 7.5 MB by default, the
+bandwidth-delay product of a 60-ms round trip) carries the model's requests: Poisson request arrivals, each
 request of the default application mix (equal shares of AR/VR 1.6 Mbit, video 4.0 Mbit and IoT
 0.08 Mbit) sent as a burst of UDP datagrams of at most 1472 payload bytes. Per request, ns-3's
 delay is the time from the burst's send to its last packet's arrival; a request with any packet
@@ -39,7 +39,9 @@ from edgecloud_gym import MODEL_VERSION
 from edgecloud_gym.config import DEFAULT_APPS
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.links import (
+    MTU_BYTES,
     PACKET_OVERHEAD_BYTES,
+    PPP_HEADER_BYTES,
     UDP_PAYLOAD_BYTES,
     link_performance,
     wire_mbit,
@@ -347,6 +349,7 @@ def validate_network(
     seconds: float = 8.0,
     warmup_s: float = 1.0,
     seed: int = 0,
+    queue_bytes: int = QUEUE_BYTES,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the comparison and write ``network.{md,csv,json,png}`` to ``out``.
@@ -357,6 +360,7 @@ def validate_network(
         seconds: Measured simulated time per load (s), after the warm-up.
         warmup_s: Simulated time first run and left out of the statistics (s).
         seed: Seed of the arrivals (one stream per load, derived from it).
+        queue_bytes: DropTail queue capacity (bytes), at least one full-size packet.
         progress: Called with one line per load point (default: print it at once).
 
     Returns:
@@ -375,6 +379,11 @@ def validate_network(
         )
     if seed < 0:
         raise ValueError(f"--seed must be >= 0, got {seed}.")
+    if not (MTU_BYTES + PPP_HEADER_BYTES <= queue_bytes < 2**32):
+        raise ValueError(
+            f"--queue-bytes must hold at least one full-size packet ({MTU_BYTES + PPP_HEADER_BYTES} "
+            f"bytes) and be below 2**32, got {queue_bytes}."
+        )
     if Path(out).exists() and not Path(out).is_dir():
         raise ValueError(f"--out must be a folder, but {out} is a file; choose a folder path.")
     _scenario()  # fail on a missing ns-3 before anything is written
@@ -385,7 +394,7 @@ def validate_network(
     mix = np.full(data.size, 1.0 / data.size)
     wire = np.array([wire_mbit(float(d)) for d in data])
     payload = np.rint(data * 1e6 / 8).astype(np.uint32)
-    buffer_ms = QUEUE_BYTES * 8 / (BANDWIDTH_GBPS * 1e6)
+    buffer_ms = queue_bytes * 8 / (BANDWIDTH_GBPS * 1e6)
     if progress is None:
 
         def progress(line: str) -> None:
@@ -403,7 +412,7 @@ def validate_network(
                 "raise --seconds or the load."
             )
         start = time.perf_counter()
-        ns3_delay, _, lost_packets = run_ns3_link(send, payload[classes])
+        ns3_delay, _, lost_packets = run_ns3_link(send, payload[classes], queue_bytes=queue_bytes)
         wall = time.perf_counter() - start
         queue_delay = simulate_fifo_link(
             send * 1e3, wire[classes] / BANDWIDTH_GBPS, buffer_ms, PROPAGATION_MS
@@ -416,7 +425,7 @@ def validate_network(
             data,
             bandwidth_gbps=BANDWIDTH_GBPS,
             propagation_ms=PROPAGATION_MS,
-            buffer_bytes=QUEUE_BYTES,
+            buffer_bytes=queue_bytes,
         )
         long_send, long_classes = _long_arrivals(rates, rng)
         long_delay = simulate_fifo_link(
@@ -463,7 +472,7 @@ def validate_network(
             "bandwidth_gbps": BANDWIDTH_GBPS,
             "propagation_ms": PROPAGATION_MS,
             "queue": "ns3::DropTailQueue<Packet> on the sending PointToPointNetDevice, no queue disc",
-            "queue_bytes": QUEUE_BYTES,
+            "queue_bytes": queue_bytes,
             "buffer_ms": buffer_ms,
             "classes": names,
             "mix": mix.tolist(),
@@ -649,7 +658,14 @@ def _main(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--loads must be comma-separated numbers such as 0.3,0.9, got {args.loads!r}."
         ) from exc
-    validate_network(args.out, loads, seconds=args.seconds, warmup_s=args.warmup, seed=args.seed)
+    validate_network(
+        args.out,
+        loads,
+        seconds=args.seconds,
+        warmup_s=args.warmup,
+        seed=args.seed,
+        queue_bytes=args.queue_bytes,
+    )
     print(f"wrote {Path(args.out) / 'network.md'} (and .csv, .json, .png)")
     return 0
 
@@ -660,7 +676,7 @@ def add_parser(subparsers: Any) -> None:
         "network",
         help="the link model against ns-3 (needs `pip install 'edgecloud-gym[ns3]'`)",
         description="Run one point-to-point link in ns-3 (1 Gbit/s, 30 ms, FIFO DropTail "
-        "queue of 7.5 MB) with the model's requests as UDP bursts at several link loads, run "
+        "queue, 7.5 MB unless --queue-bytes) with the model's requests as UDP bursts at several link loads, run "
         "the link model at the same points, and write network.md, network.csv, network.json "
         "and network.png to --out.",
     )
@@ -677,4 +693,10 @@ def add_parser(subparsers: Any) -> None:
         "--warmup", type=float, default=1.0, help="simulated warm-up s per load (default 1)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the arrivals (default 0)")
+    p.add_argument(
+        "--queue-bytes",
+        type=int,
+        default=QUEUE_BYTES,
+        help=f"DropTail queue capacity in bytes (default {QUEUE_BYTES:,}: 60 ms at 1 Gbit/s)",
+    )
     p.set_defaults(func=_main)

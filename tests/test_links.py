@@ -195,11 +195,17 @@ def test_validate_network_without_ns3_says_how_to_install(tmp_path, monkeypatch,
 
 
 @pytest.mark.parametrize(
-    ("loads", "message"), [("0.3,abc", "comma-separated numbers"), ("0,0.5", r"\(0, 1.5\]")]
+    ("args", "message"),
+    [
+        (["--loads", "0.3,abc"], "comma-separated numbers"),
+        (["--loads", "0,0.5"], r"\(0, 1.5\]"),
+        (["--seconds", "-1"], "--seconds must be > 0"),
+        (["--queue-bytes", "100"], "--queue-bytes must hold at least one full-size packet"),
+    ],
 )
-def test_validate_network_rejects_bad_loads(tmp_path, capsys, loads, message):
+def test_validate_network_rejects_bad_arguments(tmp_path, capsys, args, message):
     out = tmp_path / "out"
-    assert cli.main(["validate", "network", "--out", str(out), "--loads", loads]) == 2
+    assert cli.main(["validate", "network", "--out", str(out), *args]) == 2
     assert __import__("re").search(message, capsys.readouterr().err)
     assert not out.exists()
 
