@@ -14,6 +14,7 @@ from edgecloud_bench import (
     cost,
     evaluation,
     forecast,
+    headroom,
     meta_train,
     offloading_suite,
     paper,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     profiles.add_parser(bench_commands)
     suite.add_parser(bench_commands)
     cost.add_parser(bench_commands)
+    headroom.add_parser(bench_commands)
     paper.add_parser(bench_commands)
     offloading_suite.add_parser(bench_commands)
     train.add_parser(commands)
