@@ -5,10 +5,20 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from stable_baselines3 import A2C, PPO, SAC, TD3
 
 from edgecloud_gym import EdgeCloudEnv
 from edgecloud_gym.core.actions import CONTINUOUS_TEMPERATURE, softmax_shares
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small networks train several times faster on one thread of a busy two-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_centre_of_the_box_is_the_static_allocation():
