@@ -38,11 +38,14 @@ def test_every_help_shows_every_default() -> None:
             default = action.default
             if not action.option_strings or default in (None, False, argparse.SUPPRESS):
                 continue
-            if isinstance(default, (list, tuple)):
-                default = ",".join(map(str, default))
+            forms = [str(default)]
+            if isinstance(default, (list, tuple)):  # as typed: words or comma-joined
+                forms = [sep.join(map(str, default)) for sep in (" ", ",")]
             # written by the formatter, or in the help's own words; either way the value is there
-            assert f"{action.help} (default: {default})" in text or (
-                "default" in (action.help or "").lower() and str(default) in text
+            assert any(
+                f"{action.help} (default: {form})" in text
+                or ("default" in (action.help or "").lower() and form in text)
+                for form in forms
             ), f"'{name} --help' does not show the default of {action.option_strings[0]}: {default}"
             checked += 1
     assert checked > 40  # every subcommand was reached
