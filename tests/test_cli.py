@@ -144,7 +144,7 @@ def test_progress_bar_advances_by_expected_cost(
     class Recording(tqdm.auto.tqdm):
         def update(self, n: float | None = 1) -> bool | None:
             shown = super().update(n)
-            seen.append((self.n / self.total, self.postfix))
+            seen.append((self.n / self.total, self.desc))
             return shown
 
     def fake(spec: dict, tb: str | None) -> dict:  # what a run returns, without running it
@@ -155,6 +155,6 @@ def test_progress_bar_advances_by_expected_cost(
     path = tmp_path / "weighted.yml"
     path.write_text(SUITE)
     run_suite(path, tmp_path / "out", workers=1)
-    assert [postfix.split(",")[0] for _, postfix in seen] == ["1/3 runs", "2/3 runs", "3/3 runs"]
+    assert [desc for _, desc in seen] == [f"suite weighted ({i}/3 runs)" for i in (1, 2, 3)]
     assert seen[0][0] > 0.9  # the DQN run (first: longest budget) is nearly all of the work
     assert seen[-1][0] == pytest.approx(1.0)
