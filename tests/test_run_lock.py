@@ -97,6 +97,20 @@ def test_a_second_run_into_the_same_folder_is_refused_and_a_stale_lock_taken_ove
     assert not (out / LOCK_NAME).exists()  # a finished run leaves no lock
 
 
+def test_meta_training_into_a_busy_folder_is_refused(tmp_path: Path) -> None:
+    from edgecloud_bench.meta_train import meta_train
+
+    out = tmp_path / "meta"
+    holder = _holder(out)
+    try:
+        with pytest.raises(OutputLockedError, match="is in use by another run"):
+            meta_train(out, 1, progress=False, tensorboard=False)
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]  # nothing else written
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+
 def test_pool_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
     code = textwrap.dedent(
         """

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from edgecloud_gym._validation import check_keys, did_you_mean
+from edgecloud_gym._validation import check_int, check_keys, check_range, did_you_mean
 from edgecloud_gym.traces.files import BUNDLED_FILES, DATA_DIR, read_trace, trace_path
 from edgecloud_gym.traces.loading import (
     GAP_POLICIES,
@@ -176,15 +176,14 @@ class TraceSpec:
         k = self.steps_per_sample
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"TraceSpec.steps_per_sample must be an integer >= 1, got {k!r}.")
-        object.__setattr__(self, "steps_per_sample", int(k))
-        if self.concentration is not None and (
-            not _is_real(self.concentration) or self.concentration <= 0
-        ):
-            raise ValueError(
-                f"TraceSpec.concentration must be > 0 or None, got {self.concentration!r}."
-            )
-        if not _is_real(self.node_noise) or self.node_noise < 0:
-            raise ValueError(f"TraceSpec.node_noise must be >= 0, got {self.node_noise!r}.")
+        object.__setattr__(
+            self,
+            "steps_per_sample",
+            check_int("TraceSpec.steps_per_sample", int(k), minimum=1, maximum=10**6),
+        )
+        if self.concentration is not None:
+            check_range("TraceSpec.concentration", self.concentration, 0, 1e6, open_low=True)
+        check_range("TraceSpec.node_noise", self.node_noise, 0, 5, "log-sd")
         if self.step_s is not None and (not _is_real(self.step_s) or self.step_s <= 0):
             raise ValueError(f"TraceSpec.step_s must be > 0 (s) or None, got {self.step_s!r}.")
         if self.outlier_factor is not None and (
