@@ -48,6 +48,7 @@ from edgecloud_agents._io import (
     sb3_state,
     write_agent_file,
 )
+from edgecloud_agents.callbacks import with_env_metrics
 from edgecloud_agents.hyperparams import FILES, hyperparams_file
 from edgecloud_gym._validation import did_you_mean
 
@@ -224,7 +225,8 @@ class DQNAgent:
         env_id: Key of the hyperparameter file (default: the env's registered id).
         hyperparams: Settings in rl_zoo3's format to use instead of the file's.
         seed: Seeds SB3 (network initialisation, exploration, the env's first reset).
-        tensorboard_log: Folder for SB3's TensorBoard logs (None: no logs).
+        tensorboard_log: Folder for SB3's TensorBoard logs (None: no logs); they carry the
+            env's episode metrics under ``env/`` (:mod:`edgecloud_agents.callbacks`).
         verbose: SB3's verbosity (0 silent, 1 info).
         device: Torch device ("cpu" by default: the networks are small).
         torch_threads: Torch threads while learning and predicting (restored afterwards). One
@@ -313,6 +315,8 @@ class DQNAgent:
         Args:
             total_timesteps: Budget in env steps (summed over sub-envs of a ``VecEnv``).
             callback: SB3 callback(s), e.g. the harness's TensorBoard and evaluation callbacks.
+                With ``tensorboard_log`` set, the env's episode metrics are logged under
+                ``env/`` as well (:func:`edgecloud_agents.callbacks.with_env_metrics`).
             tb_log_name: Run name under ``tensorboard_log`` (default: the agent's name).
             progress_bar: Show SB3's progress bar (needs tqdm and rich).
             reset_num_timesteps: Start the step counter (and TensorBoard curve) at zero.
@@ -327,7 +331,7 @@ class DQNAgent:
         with _torch_threads(self.torch_threads):
             self.model.learn(
                 int(steps),
-                callback=callback,
+                callback=with_env_metrics(self.model, callback),
                 tb_log_name=tb_log_name or self.name,
                 progress_bar=progress_bar,
                 reset_num_timesteps=reset_num_timesteps,

@@ -10,6 +10,7 @@ name                agent                                                       
 ``least-loaded``    join the server with the least expected delay               discrete      none
 ``random``          uniformly random actions                                    discrete      none
 ``oracle``          clairvoyant LP over the episode (reads the true arrivals)   weights       none
+``mpc``             receding-horizon search on the env's own model              discrete      own
 ``dqn``             SB3 DQN without forecasts ("reactive RL")                   discrete      none
 ``dqn-forecast``    SB3 DQN with workload forecasts                             discrete      lstm
 ==================  ==========================================================  ============  ===========
@@ -107,6 +108,7 @@ AGENTS: dict[str, AgentInfo] = {
     "oracle": AgentInfo(
         "clairvoyant LP over the episode (upper bound)", False, action_mode="weights"
     ),
+    "mpc": AgentInfo("receding-horizon search over the actions on the env's own model", False),
     "dqn": AgentInfo("SB3 DQN without forecasts (reactive RL)", True),
     "dqn-forecast": AgentInfo("SB3 DQN with workload forecasts", True),
     "dynamic-allocator": AgentInfo(
@@ -366,6 +368,10 @@ def make_agent(
         if kwargs:
             raise TypeError(f"the oracle takes no parameters, got {sorted(kwargs)}.")
         return Oracle(env)
+    if name == "mpc":
+        from edgecloud_agents.mpc import MPCAgent
+
+        return MPCAgent(env, **kwargs)
     if name == "random":
         kwargs.setdefault("seed", seed)
     return _rule_class(name)(env, **kwargs)
@@ -434,4 +440,8 @@ def load_agent(
         from edgecloud_agents.oracle import Oracle
 
         return Oracle.load(file, env)
+    if file.agent == "mpc":
+        from edgecloud_agents.mpc import MPCAgent
+
+        return MPCAgent.load(file, env)
     return _rule_class(file.agent).load(file, env)

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from edgecloud_bench import (
+    cost,
     evaluation,
     forecast,
     meta_train,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     throughput.add_parser(bench_commands)
     profiles.add_parser(bench_commands)
     suite.add_parser(bench_commands)
+    cost.add_parser(bench_commands)
     paper.add_parser(bench_commands)
     offloading_suite.add_parser(bench_commands)
     train.add_parser(commands)

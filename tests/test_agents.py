@@ -13,6 +13,7 @@ from edgecloud_agents.dqn import DQNAgent, load_hyperparams
 from edgecloud_agents.oracle import EpisodeLP, Oracle, oracle_bound, solve_episode
 from edgecloud_agents.registry import AGENTS, agent_names, load_agent, make_agent, make_env_for
 from edgecloud_gym import EdgeCloudConfig, EdgeCloudEnv, RewardWeights, Topology
+from edgecloud_gym.core.dynamics import METRIC_COLUMNS
 
 ALLOCATION_AGENTS = agent_names("allocation")
 
@@ -39,7 +40,7 @@ def _rollout(sim, rng: np.random.Generator, kind: str):
         cost -= float(reward[0])
         for key in rec:
             rec[key][t] = getattr(res, key)[0]
-        backhaul[t] = metrics[0, 11]
+        backhaul[t] = metrics[0, METRIC_COLUMNS["backhaul_requests"]]
     return cost, rec, backhaul
 
 
@@ -182,7 +183,7 @@ def test_every_agent_meets_the_protocol(name, env_id, tmp_path):
     obs, _ = env.reset(seed=5)
     single = agent.predict(obs)
     assert env.action_space.contains(np.asarray(single, dtype=env.action_space.dtype))
-    if name != "oracle":  # the oracle acts on its own env's current state only
+    if name not in ("oracle", "mpc"):  # the planners act on their own env's current state only
         batch = agent.predict(np.stack([obs, obs, obs]))
         assert np.asarray(batch).shape[0] == 3
     env.step(single)

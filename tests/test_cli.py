@@ -1,14 +1,17 @@
-"""The ``edgecloud`` command's help and its guards against silent mistakes."""
+"""The ``edgecloud`` command: help with defaults, guards against silent mistakes, honest progress."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from edgecloud_bench import cli
 from edgecloud_bench._help import DefaultsHelpFormatter
+from edgecloud_bench.suite import expected_cost, load_suite, run_suite, suite_costs
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +97,61 @@ def test_evaluate_untrained_on_purpose(capsys: pytest.CaptureFixture[str]) -> No
     assert cli.main([*argv, "--untrained"]) == 0
     out = capsys.readouterr().out
     assert "dqn on EdgeCloud-Low-v0: 1 episodes" in out and "return" in out
+
+
+# --------------------------------------------------------------------------- suite progress
+
+
+def test_expected_cost_puts_the_demo_s_weight_on_its_learners() -> None:
+    demo = load_suite("demo")
+    costs = suite_costs(demo)
+    learners = sum(costs[s.key] for s in demo.runs() if s.budget > 0)
+    # a count of runs gives the 9 DQN runs 9/54 of the bar; they hold about 95 % of the demo's
+    # CPU time (the cpu_seconds of its run files)
+    assert 0.85 < learners / sum(costs.values()) < 0.99
+    dqn = next(s for s in demo.runs() if s.agent == "dqn")
+    longer = dataclasses.replace(dqn, budget=2 * dqn.budget)
+    assert expected_cost(longer) > 1.9 * expected_cost(dqn)
+    rule = next(s for s in demo.runs() if s.agent == "static")
+    assert expected_cost(rule, bound_shared_by=6) < expected_cost(rule)
+
+
+SUITE = """
+name: weighted
+version: 1
+envs: [EdgeCloud-Low-v0]
+seeds: [0]
+evaluation: {episodes: 1}
+agents:
+  dqn: {budget: 20000}
+  static: {}
+  random: {}
+"""
+
+
+def test_progress_bar_advances_by_expected_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tqdm.auto
+
+    from edgecloud_bench import suite as suite_mod
+
+    seen: list[tuple[float, str]] = []
+
+    class Recording(tqdm.auto.tqdm):
+        def update(self, n: float | None = 1) -> bool | None:
+            shown = super().update(n)
+            seen.append((self.n / self.total, self.postfix))
+            return shown
+
+    def fake(spec: dict, tb: str | None) -> dict:  # what a run returns, without running it
+        return {"format": suite_mod.RUN_FORMAT, "spec": spec, "metrics": {}, "episodes": []}
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    monkeypatch.setattr(suite_mod, "_execute", fake)
+    path = tmp_path / "weighted.yml"
+    path.write_text(SUITE)
+    run_suite(path, tmp_path / "out", workers=1)
+    assert [postfix.split(",")[0] for _, postfix in seen] == ["1/3 runs", "2/3 runs", "3/3 runs"]
+    assert seen[0][0] > 0.9  # the DQN run (first: longest budget) is nearly all of the work
+    assert seen[-1][0] == pytest.approx(1.0)

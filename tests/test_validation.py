@@ -142,7 +142,7 @@ def test_unknown_names_suggest():
     with pytest.raises(ValueError, match="action_mode"):
         EdgeCloudEnv(action_mode="discret")
     with pytest.raises(ValueError, match="render_mode"):
-        EdgeCloudEnv(render_mode="human")
+        EdgeCloudEnv(render_mode="humann")
     with pytest.raises(ValueError, match="episode_steps"):
         EdgeCloudEnv(episode_steps=0)
 

@@ -12,14 +12,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 import edgecloud_gym
 from edgecloud_gym.core.simulator import METRIC_KEYS, REWARD_PARTS
-from edgecloud_gym.envs.vector import EdgeCloudVectorEnv
+from edgecloud_gym.envs.vector import AutoresetMode, EdgeCloudVectorEnv
 from edgecloud_gym.forecasting import NaiveForecaster
 from edgecloud_gym.tasks import HIGH, LOW, MEDIUM
+
+#: Gymnasium 1.0 (the oldest supported): its own vector envs have no autoreset modes yet.
+GYMNASIUM_1_0 = not hasattr(gym.vector, "AutoresetMode")
 
 gym.register_envs(edgecloud_gym)
 
@@ -115,14 +117,17 @@ def test_vector_env_matches_sync_vector_env(mode, env_id, kwargs):
     n = 3
     kwargs = {"episode_steps": SHORT, **kwargs}
     native = gym.make_vec(env_id, num_envs=n, autoreset_mode=mode, **kwargs)
+    if GYMNASIUM_1_0 and mode != "NextStep":
+        pytest.skip("Gymnasium 1.0's SyncVectorEnv resets on the next step only")
     sync = gym.make_vec(
         env_id,
         num_envs=n,
         vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": AutoresetMode(mode)},
+        vector_kwargs={} if GYMNASIUM_1_0 else {"autoreset_mode": AutoresetMode(mode)},
         **kwargs,
     )
-    assert native.metadata["autoreset_mode"] == sync.metadata["autoreset_mode"]
+    if not GYMNASIUM_1_0:  # 1.0 has no autoreset_mode metadata
+        assert native.metadata["autoreset_mode"] == sync.metadata["autoreset_mode"]
     assert native.single_observation_space == sync.single_observation_space
     assert native.single_action_space == sync.single_action_space
     a, ia = native.reset(seed=7)

@@ -18,7 +18,13 @@ from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.actions import DiscreteActionTable, normalise_shares, softmax_shares
-from edgecloud_gym.core.dynamics import MIN_ROWS_PER_THREAD, StepResult, prepare_step
+from edgecloud_gym.core.dynamics import (
+    METRIC_KEYS,
+    MIN_ROWS_PER_THREAD,
+    REWARD_PARTS,
+    StepResult,
+    prepare_step,
+)
 from edgecloud_gym.core.observation import assemble_into, assemble_observations
 from edgecloud_gym.core.params import SystemParams, build_params
 from edgecloud_gym.core.workload import (
@@ -31,26 +37,6 @@ from edgecloud_gym.forecasting import Forecaster, NoForecaster, make_forecaster
 from edgecloud_gym.tasks import Task
 
 __all__ = ["METRIC_KEYS", "REWARD_PARTS", "BatchSimulator"]
-
-#: Names of the reward parts, in the order of ``RewardWeights``.
-REWARD_PARTS: tuple[str, ...] = ("latency", "sla", "drops", "energy")
-
-#: Per-step metrics, each a total over all servers for the step (see docs/environment.md).
-METRIC_KEYS: tuple[str, ...] = (
-    "arrived",
-    "processed",
-    "dropped",
-    "backlog",
-    "latency_mean_ms",
-    "sla_violation_rate",
-    "drop_rate",
-    "utilisation",
-    "utilisation_edge",
-    "utilisation_cloud",
-    "energy_j",
-    "backhaul_requests",
-    "wan_requests",
-)
 
 ACTION_MODES = ("discrete", "continuous", "weights")
 

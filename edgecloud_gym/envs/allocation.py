@@ -16,6 +16,13 @@ from gymnasium.envs.registration import EnvSpec
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core.actions import action_names
 from edgecloud_gym.core.simulator import METRIC_KEYS, REWARD_PARTS, BatchSimulator
+from edgecloud_gym.envs.render import (
+    RENDER_MODES,
+    HumanWindow,
+    check_render_mode,
+    render_ansi,
+    render_rgb,
+)
 from edgecloud_gym.forecasting import Forecaster
 from edgecloud_gym.tasks import MEDIUM, Task, get_task
 
@@ -419,14 +426,17 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
       ``max_episode_steps``, give either (default 200).
     - ``task_sampler``: optional callable ``rng -> Task`` called at every reset (used by
       ``EdgeCloud-Random-v0``).
-    - ``render_mode``: ``None``, ``"ansi"`` or ``"rgb_array"``.
+    - ``render_mode``: ``None``, ``"ansi"`` (a text table), ``"rgb_array"`` (a (400, 640, 3)
+      uint8 frame: shares, utilisation, backlog, arrivals and forecast) or ``"human"`` (that
+      frame in a matplotlib window at every step); ``gymnasium.wrappers.RecordVideo`` records
+      ``"rgb_array"`` episodes (``pip install 'edgecloud-gym[render]'``).
 
     ## Version History
 
     - v0: initial release.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": RENDER_MODES, "render_fps": 4}
 
     def __init__(
         self,
@@ -438,11 +448,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         task_sampler: Any = None,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}."
-            )
+        check_render_mode(render_mode)
         steps = resolve_episode_steps(episode_steps, _time_limit_of_make())
         check_task_sampler(task_sampler)
         self.config = resolve_config(config)
@@ -454,6 +460,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         self.action_space, self.observation_space = allocation_spaces(self.sim)
         self._needs_reset = True
         self._last_info: dict[str, Any] = {}
+        self._window: HumanWindow | None = None
 
     # ------------------------------------------------------------------ API
 
@@ -498,6 +505,8 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         self.sim.reset([self.np_random])
         self._needs_reset = False
         self._last_info = {"task": self.task.name}
+        if self.render_mode == "human":
+            self._show()
         return self.sim.observe()[0], {"task": self.task.name}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -515,14 +524,28 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         truncated = bool(self.sim.t[0] >= self.sim.episode_steps)
         self._needs_reset = truncated
         self._last_info = info
+        if self.render_mode == "human":
+            self._show()
         return obs[0], float(reward[0]), False, truncated, info
 
     def render(self) -> str | np.ndarray | None:
-        """``"ansi"``: a table of the state; ``"rgb_array"``: a figure as an (H, W, 3) image."""
-        if self.render_mode is None:
-            return None
-        from edgecloud_gym.envs import render
-
+        """``"ansi"``: a table of the state; ``"rgb_array"``: a (400, 640, 3) uint8 frame;
+        ``"human"``: the frame in a window (drawn at every step; returns None)."""
         if self.render_mode == "ansi":
-            return render.render_ansi(self)
-        return render.render_rgb(self)
+            return render_ansi(self)
+        if self.render_mode == "rgb_array":
+            return render_rgb(self)
+        if self.render_mode == "human":
+            self._show()
+        return None
+
+    def _show(self) -> None:
+        if self._window is None:
+            self._window = HumanWindow(self.metadata["render_fps"])
+        self._window.show(render_rgb(self))
+
+    def close(self) -> None:
+        """Close the ``"human"`` window, if one is open."""
+        if self._window is not None:
+            self._window.close()
+            self._window = None

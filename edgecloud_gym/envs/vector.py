@@ -7,6 +7,7 @@ single :class:`~edgecloud_gym.envs.allocation.EdgeCloudEnv`, a batch of one.
 
 from __future__ import annotations
 
+import enum
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -14,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from edgecloud_gym._validation import check_int, did_you_mean
@@ -36,7 +37,19 @@ from edgecloud_gym.envs.allocation import (
 from edgecloud_gym.forecasting import Forecaster
 from edgecloud_gym.tasks import Task
 
-__all__ = ["EdgeCloudVectorEnv"]
+__all__ = ["AutoresetMode", "EdgeCloudVectorEnv"]
+
+try:
+    from gymnasium.vector import AutoresetMode
+except ImportError:  # Gymnasium 1.0: every vector env resets on the next step, no enum yet
+
+    class AutoresetMode(enum.Enum):  # type: ignore[no-redef]
+        """Gymnasium 1.1's ``gymnasium.vector.AutoresetMode``, for Gymnasium 1.0 (same values)."""
+
+        NEXT_STEP = "NextStep"
+        SAME_STEP = "SameStep"
+        DISABLED = "Disabled"
+
 
 TaskSpec = Task | str | Mapping[str, Any] | None
 _AUTORESET_MODES = {m.value: m for m in AutoresetMode}
