@@ -300,10 +300,17 @@ def write_agent_file(
         ) from None
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(HEADER_ENTRY, text + "\n")
+        # fixed entry dates: the same agent gives the same bytes
+        archive.writestr(_entry(HEADER_ENTRY), text + "\n")
         if weights is not None:
-            archive.writestr(WEIGHTS_ENTRY, torch_bytes(dict(weights)))
+            archive.writestr(_entry(WEIGHTS_ENTRY), torch_bytes(dict(weights)))
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 _FIX = "Save the agent again with agent.save(path) (or 'edgecloud train')."

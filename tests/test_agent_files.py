@@ -202,6 +202,8 @@ def test_agent_file_holds_json_and_tensors_only(tmp_path):
     env = make_env_for("dqn", "EdgeCloud-Low-v0")
     agent = make_agent("dqn", env, learning_starts=10, buffer_size=200).learn(30)
     agent.save(tmp_path / "a.zip")
+    agent.save(tmp_path / "again.zip")  # the same agent gives the same bytes
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "again.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
         assert sorted(archive.namelist()) == [HEADER_ENTRY, WEIGHTS_ENTRY]
         header = json.loads(archive.read(HEADER_ENTRY))
