@@ -51,6 +51,24 @@ def test_a_string_action_array_is_refused_with_the_fix():
         discrete.step(np.array(["1"]))
 
 
+def test_a_dqn_is_refused_an_env_whose_observation_it_could_not_be_loaded_with():
+    from edgecloud_agents.registry import make_agent, make_env_for
+
+    with pytest.raises(
+        ValueError,
+        match=r"'dqn' acts on observations without forecasts.*"
+        r"make_env_for\('dqn', env_id\), or use 'dqn-forecast'",
+    ):
+        make_agent("dqn", make_env_for("dqn-forecast", "EdgeCloud-Low-v0"))
+    with pytest.raises(ValueError, match="'dqn-forecast' acts on observations with forecasts"):
+        make_agent("dqn-forecast", make_env_for("dqn", "EdgeCloud-Low-v0"))
+    # another forecaster of the same observation layout is fine
+    env = make_env_for("dqn-forecast", "EdgeCloud-Low-v0", forecaster="naive")
+    assert (
+        make_agent("dqn-forecast", env, learning_starts=10, buffer_size=100).name == "dqn-forecast"
+    )
+
+
 def test_garbage_weights_never_suggest_unpickling(tmp_path):
     path = tmp_path / "ddlo.zip"
     DDLO(MUMTEnv(), n_nets=2).save(path)
