@@ -28,6 +28,7 @@ import os
 import re
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,10 +301,17 @@ def write_agent_file(
         ) from None
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(HEADER_ENTRY, text + "\n")
+        # fixed entry dates: the same agent gives the same bytes
+        archive.writestr(_entry(HEADER_ENTRY), text + "\n")
         if weights is not None:
-            archive.writestr(WEIGHTS_ENTRY, torch_bytes(dict(weights)))
+            archive.writestr(_entry(WEIGHTS_ENTRY), torch_bytes(dict(weights)))
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 _FIX = "Save the agent again with agent.save(path) (or 'edgecloud train')."
@@ -335,12 +343,12 @@ def read_agent_file(
                 return _foreign_zip(path, archive, names, agents, trusted)
             raw = archive.read(HEADER_ENTRY)
             blob = archive.read(WEIGHTS_ENTRY) if WEIGHTS_ENTRY in names else None
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile) and exc.errno:
-            raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno:
+            raise  # a real I/O error (permissions, disk): its own message is the clearest
         raise AgentFileError(
-            f"{path} is not a saved agent: not a complete zip archive (empty, truncated or "
-            f"another kind of file). {_FIX}"
+            f"{path} is not a saved agent: not a complete, readable zip archive (empty, truncated, "
+            f"damaged or another kind of file). {_FIX}"
         ) from None
     header = _parse_header(path, raw)
     name = header.get("agent")

@@ -333,6 +333,26 @@ def _vec_env(name: str, env: gym.Env | str, n_envs: int, seed: int) -> Any:
     return make_sb3_vec_env(env_id, n_envs=n_envs, seed=seed, **kwargs)
 
 
+def _check_forecasts(name: str, env: Any) -> None:
+    """Refuse an env whose observation has (or lacks) forecasts against what DQN variant
+    ``name`` is defined on: its saved files could not be loaded with the variant's own env."""
+    sim = getattr(getattr(env, "unwrapped", None), "sim", None)
+    forecaster = getattr(getattr(sim, "forecaster", None), "name", None)
+    if forecaster is None:  # not an allocation env of ours (e.g. a VecEnv): nothing to compare
+        return
+    expected = env_kwargs_for(name).get("forecaster", "none")
+    if (forecaster == "none") != (expected == "none"):
+        size = env.observation_space.shape
+        other = "dqn" if name == "dqn-forecast" else "dqn-forecast"
+        raise ValueError(
+            f"agent {name!r} acts on observations {'without' if expected == 'none' else 'with'} "
+            f"forecasts (forecaster {expected!r}), but the env has forecaster {forecaster!r} "
+            f"(observation shape {size}); an agent trained on it could not act in the env that "
+            f"'edgecloud evaluate --agent {name}' builds. Build the env with "
+            f"make_env_for({name!r}, env_id), or use {other!r}."
+        )
+
+
 def make_agent(
     name: str,
     env: gym.Env | str,
@@ -365,6 +385,7 @@ def make_agent(
         if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
             raise ValueError(f"n_envs must be a positive integer, got {n_envs!r}.")
         env_id = env.spec.id if getattr(env, "spec", None) is not None else None
+        _check_forecasts(name, env)
         train_env = _vec_env(name, env, n_envs, seed) if n_envs > 1 else env
         return DQNAgent(
             train_env,

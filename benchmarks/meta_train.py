@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecloud_bench._io import atomic_write_json, check_writable
+from edgecloud_bench.run_lock import output_lock
 
 __all__ = ["add_parser", "meta_train"]
 
@@ -52,29 +53,29 @@ def meta_train(
 
     settings = MetaTrainConfig.from_dict(config)
     out = check_writable(Path(out))
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint = out / "checkpoint.pt"
-    if checkpoint.exists() and not resume:
-        checkpoint.unlink()
-    torch.set_num_threads(1)
-    trainer = MetaTrainer(settings, tensorboard_log=out / "tb" if tensorboard else None)
-    if checkpoint.exists():
-        trainer.load_checkpoint(checkpoint)
-    atomic_write_json(
-        out / "config.json", {"meta_train": settings.to_dict(), "outer_steps": outer_steps}
-    )
-
-    try:
-        trainer.train(
-            outer_steps,
-            checkpoint=checkpoint,
-            meta_init=out / "meta_init.pt",
-            checkpoint_every=checkpoint_every,
-            eval_every=eval_every,
-            progress=progress,
+    with output_lock(out, f"edgecloud meta-train --out {out}"):  # one run per folder
+        checkpoint = out / "checkpoint.pt"
+        if checkpoint.exists() and not resume:
+            checkpoint.unlink()
+        torch.set_num_threads(1)
+        trainer = MetaTrainer(settings, tensorboard_log=out / "tb" if tensorboard else None)
+        if checkpoint.exists():
+            trainer.load_checkpoint(checkpoint)
+        atomic_write_json(
+            out / "config.json", {"meta_train": settings.to_dict(), "outer_steps": outer_steps}
         )
-    finally:
-        trainer.close()
+
+        try:
+            trainer.train(
+                outer_steps,
+                checkpoint=checkpoint,
+                meta_init=out / "meta_init.pt",
+                checkpoint_every=checkpoint_every,
+                eval_every=eval_every,
+                progress=progress,
+            )
+        finally:
+            trainer.close()
     return out / "meta_init.pt"
 
 

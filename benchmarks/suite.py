@@ -21,6 +21,10 @@ Executors: ``local`` (processes on this machine, default 2 workers; 1 runs in-pr
 ``ray`` (``pip install 'edgecloud-gym[ray]'``; ``address`` of a running cluster, or None to start
 a local Ray instance). Every executor returns finished records to this process, which writes the
 run files; with Ray on several machines the TensorBoard folder must be on a shared file system.
+Local workers die with the command, even when it is killed (:func:`~edgecloud_bench.run_lock.
+die_with_parent`), and one folder takes one run at a time: a second run into it is refused while
+the first lives, and the lock of a killed run is recognised as stale and taken over
+(:func:`~edgecloud_bench.run_lock.output_lock`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -41,6 +46,7 @@ import numpy as np
 
 from edgecloud_bench._io import atomic_write_json, check_writable
 from edgecloud_bench.evaluation import check_env_id, evaluate, summarise_episodes
+from edgecloud_bench.run_lock import die_with_parent, output_lock
 from edgecloud_bench.stats import convergence_step
 from edgecloud_gym._validation import check_keys, did_you_mean
 from edgecloud_gym.traces.envs import heldout_kwargs
@@ -493,7 +499,12 @@ def _local(
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=die_with_parent,  # a killed command takes its workers with it
+        initargs=(os.getpid(),),
+    )
     try:
         futures = {pool.submit(_execute, s.to_dict(), tb): s for s in specs}
         while futures:
@@ -572,6 +583,20 @@ def run_suite(
     if address is not None and executor != "ray":
         raise ValueError("--address applies only with --executor ray.")
     out = check_writable(Path(out))
+    with output_lock(out, f"edgecloud bench run --suite {suite.name} --out {out}"):
+        return _run_locked(suite, out, executor, workers, address, tensorboard, progress)
+
+
+def _run_locked(
+    suite: Suite,
+    out: Path,
+    executor: str,
+    workers: int,
+    address: str | None,
+    tensorboard: bool,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """:func:`run_suite` once it holds the output folder's lock."""
     runs_dir, tb_dir = out / "runs", out / "tb"
     runs_dir.mkdir(exist_ok=True)
     todo, done = _pending(suite, runs_dir)

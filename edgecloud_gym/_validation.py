@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,9 @@ __all__ = [
     "check_keys",
     "check_nonnegative",
     "check_positive",
+    "check_range",
     "did_you_mean",
+    "in_range",
 ]
 
 
@@ -78,13 +80,46 @@ def check_fraction(name: str, value: Any, *, closed_top: bool = True) -> float:
     return v
 
 
-def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
-    """Return ``value`` as an int if it is an integer (not a bool) >= ``minimum``."""
+def check_range(
+    name: str, value: Any, low: float, high: float, unit: str = "", *, open_low: bool = False
+) -> float:
+    """Return ``value`` as a float if it is finite and within its plausible range, else raise.
+
+    The range is ``[low, high]`` (``(low, high]`` with ``open_low``): wide enough for any real
+    deployment, narrow enough that the simulator's arithmetic stays finite. The message names
+    the field, the range with its unit, what came, and where the ranges are documented.
+    """
+    v = _real(name, value)
+    if v < low or v > high or (open_low and v == low):
+        left = "(" if open_low else "["
+        unit = f" {unit}" if unit else ""
+        raise ValueError(
+            f"{name} must lie in {left}{low:g}, {high:g}]{unit}, its plausible range, got {v!r}; "
+            "the ranges are listed in docs/environment.md, 'Plausible ranges'."
+        )
+    return v
+
+
+def in_range(low: float, high: float, unit: str = "") -> Callable[[str, Any], float]:
+    """A ``check(name, value)`` of one value against its plausible range ``[low, high]``."""
+    return lambda name, value: check_range(name, value, low, high, unit)
+
+
+def check_int(
+    name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """Return ``value`` as an int if it is an integer (not a bool) in [``minimum``, ``maximum``]
+    (``maximum`` being the top of the field's plausible range)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"{name} must be <= {maximum}, the top of its plausible range, got {value}; the "
+            "ranges are listed in docs/environment.md, 'Plausible ranges'."
+        )
     return value
 
 

@@ -20,8 +20,8 @@ from edgecloud_gym._validation import (
     check_fraction,
     check_int,
     check_keys,
-    check_nonnegative,
-    check_positive,
+    check_range,
+    in_range,
 )
 
 __all__ = ["DEFAULT_APPS", "AppClass", "EdgeCloudConfig", "RewardWeights", "Topology"]
@@ -46,9 +46,9 @@ class AppClass:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"AppClass.name must be a non-empty string, got {self.name!r}.")
-        check_nonnegative(f"AppClass({self.name}).data_mbit", self.data_mbit)
-        check_positive(f"AppClass({self.name}).work_mcycles", self.work_mcycles)
-        check_positive(f"AppClass({self.name}).deadline_ms", self.deadline_ms)
+        check_range(f"AppClass({self.name}).data_mbit", self.data_mbit, 0, 1e5, "Mbit")
+        check_range(f"AppClass({self.name}).work_mcycles", self.work_mcycles, 1e-2, 1e7, "Mcycles")
+        check_range(f"AppClass({self.name}).deadline_ms", self.deadline_ms, 1e-3, 1e7, "ms")
 
 
 #: Default application classes. Orders of magnitude follow the MEC literature: an AR/VR frame of
@@ -128,32 +128,32 @@ class Topology:
                 f"Topology.edge_cores must be a sequence (one core count per edge node), "
                 f"got {cores!r}. For six nodes of 8 cores write edge_cores=(8,) * 6."
             )
-        cores = _tuple_of("Topology.edge_cores", cores, None, check_positive)
+        cores = _tuple_of("Topology.edge_cores", cores, None, in_range(0.01, 1e4, "cores"))
         if len(cores) == 0:
             raise ValueError(
                 "Topology.edge_cores is empty: the system needs at least one edge node."
             )
         object.__setattr__(self, "edge_cores", cores)
-        for name in (
-            "edge_core_ghz",
-            "cloud_cores",
-            "cloud_core_ghz",
-            "edge_buffer_s",
-            "cloud_buffer_s",
-            "backhaul_gbps",
-            "wan_gbps",
+        # plausible ranges (field, low, high, unit), listed in docs/environment.md
+        for name, low, high, unit in (
+            ("edge_core_ghz", 0.01, 10.0, "GHz"),
+            ("cloud_cores", 0.01, 1e6, "cores"),
+            ("cloud_core_ghz", 0.01, 10.0, "GHz"),
+            ("edge_buffer_s", 1e-3, 3600.0, "s"),
+            ("cloud_buffer_s", 1e-3, 3600.0, "s"),
+            ("backhaul_gbps", 1e-6, 1e5, "Gbit/s"),
+            ("wan_gbps", 1e-6, 1e5, "Gbit/s"),
+            ("access_ms", 0.0, 1e4, "ms"),
+            ("backhaul_hop_ms", 0.0, 1e4, "ms"),
+            ("wan_ms", 0.0, 1e4, "ms"),
+            ("edge_idle_w", 0.0, 1e7, "W"),
+            ("cloud_idle_w", 0.0, 1e7, "W"),
+            ("backhaul_nj_per_bit", 0.0, 1e6, "nJ/bit"),
+            ("wan_nj_per_bit", 0.0, 1e6, "nJ/bit"),
         ):
-            check_positive(f"Topology.{name}", getattr(self, name))
-        for name in (
-            "access_ms",
-            "backhaul_hop_ms",
-            "wan_ms",
-            "edge_idle_w",
-            "cloud_idle_w",
-            "backhaul_nj_per_bit",
-            "wan_nj_per_bit",
-        ):
-            check_nonnegative(f"Topology.{name}", getattr(self, name))
+            check_range(f"Topology.{name}", getattr(self, name), low, high, unit)
+        for name in ("edge_max_w", "cloud_max_w"):
+            check_range(f"Topology.{name}", getattr(self, name), 0, 1e7, "W", open_low=True)
         if self.edge_max_w < self.edge_idle_w:
             raise ValueError(
                 f"Topology.edge_max_w ({self.edge_max_w} W) must be >= edge_idle_w "
@@ -195,7 +195,7 @@ class RewardWeights:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            check_nonnegative(f"RewardWeights.{f.name}", getattr(self, f.name))
+            check_range(f"RewardWeights.{f.name}", getattr(self, f.name), 0, 1e6)
 
 
 @dataclass(frozen=True)
@@ -240,15 +240,20 @@ class EdgeCloudConfig:
                 f"EdgeCloudConfig.apps must be a non-empty sequence of AppClass, got {self.apps!r}."
             )
         object.__setattr__(self, "apps", apps)
-        check_positive("EdgeCloudConfig.step_s", self.step_s)
-        check_int("EdgeCloudConfig.day_steps", self.day_steps, minimum=2)
-        check_positive("EdgeCloudConfig.timeout_ms", self.timeout_ms)
+        check_range("EdgeCloudConfig.step_s", self.step_s, 1e-3, 86_400, "s")
+        check_int("EdgeCloudConfig.day_steps", self.day_steps, minimum=2, maximum=10**7)
+        check_range("EdgeCloudConfig.timeout_ms", self.timeout_ms, 1e-3, 1e7, "ms")
         step = check_fraction("EdgeCloudConfig.share_step", self.share_step)
         if step == 0:
             raise ValueError("EdgeCloudConfig.share_step must be > 0, got 0.")
-        check_int("EdgeCloudConfig.obs_window", self.obs_window, minimum=1)
-        check_int("EdgeCloudConfig.horizon", self.horizon, minimum=1)
-        check_int("EdgeCloudConfig.warmup_steps", self.warmup_steps, minimum=self.obs_window)
+        check_int("EdgeCloudConfig.obs_window", self.obs_window, minimum=1, maximum=1000)
+        check_int("EdgeCloudConfig.horizon", self.horizon, minimum=1, maximum=1000)
+        check_int(
+            "EdgeCloudConfig.warmup_steps",
+            self.warmup_steps,
+            minimum=self.obs_window,
+            maximum=10**6,
+        )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> EdgeCloudConfig:

@@ -25,7 +25,9 @@ from edgecloud_gym._validation import (
     check_int,
     check_keys,
     check_nonnegative,
+    check_range,
     did_you_mean,
+    in_range,
 )
 from edgecloud_gym.traces import TraceSpec, as_trace_spec
 
@@ -104,23 +106,27 @@ class Task:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
             raise TypeError(f"Task.name must be a string, got {self.name!r}.")
-        check_nonnegative("Task.load", self.load)
+        check_range("Task.load", self.load, 0, 100, "x node capacity")
         check_fraction("Task.diurnal_amplitude", self.diurnal_amplitude, closed_top=False)
-        check_int("Task.burst_period", self.burst_period, minimum=0)
-        check_int("Task.burst_duration", self.burst_duration, minimum=0)
+        check_int("Task.burst_period", self.burst_period, minimum=0, maximum=10**7)
+        check_int("Task.burst_duration", self.burst_duration, minimum=0, maximum=10**7)
         if self.burst_period and self.burst_duration > self.burst_period:
             raise ValueError(
                 f"Task.burst_duration ({self.burst_duration}) must not exceed burst_period "
                 f"({self.burst_period})."
             )
-        check_nonnegative("Task.burst_amplitude", self.burst_amplitude)
+        check_range("Task.burst_amplitude", self.burst_amplitude, 0, 1000, "x base rate")
         check_fraction("Task.burst_fraction", self.burst_fraction)
-        check_nonnegative("Task.flash_rate", self.flash_rate)
-        check_nonnegative("Task.flash_amplitude", self.flash_amplitude)
-        check_nonnegative("Task.flash_duration", self.flash_duration)
-        object.__setattr__(
-            self, "node_weights", _floats("Task.node_weights", self.node_weights, check_nonnegative)
-        )
+        check_range("Task.flash_rate", self.flash_rate, 0, 100, "per step")
+        check_range("Task.flash_amplitude", self.flash_amplitude, 0, 1000, "x base rate")
+        check_range("Task.flash_duration", self.flash_duration, 0, 1e6, "steps")
+        weights = _floats("Task.node_weights", self.node_weights, in_range(0, 1000))
+        if weights is not None and not sum(weights) > 0:
+            raise ValueError(
+                f"Task.node_weights are all 0 ({weights}): no node would receive any request; "
+                "give at least one node a positive weight, or None for equal weights."
+            )
+        object.__setattr__(self, "node_weights", weights)
         mix = _floats("Task.app_mix", self.app_mix, check_nonnegative)
         if mix is not None and not np.isclose(sum(mix), 1.0, atol=1e-6):
             raise ValueError(
@@ -130,11 +136,11 @@ class Task:
         object.__setattr__(
             self,
             "capacity_factors",
-            _floats("Task.capacity_factors", self.capacity_factors, check_nonnegative),
+            _floats("Task.capacity_factors", self.capacity_factors, in_range(0, 100)),
         )
         if self.shift_at is not None:
-            check_int("Task.shift_at", self.shift_at, minimum=0)
-        check_nonnegative("Task.shift_load", self.shift_load)
+            check_int("Task.shift_at", self.shift_at, minimum=0, maximum=10**9)
+        check_range("Task.shift_load", self.shift_load, 0, 100, "x base load")
         if self.trace is not None:
             object.__setattr__(self, "trace", as_trace_spec(self.trace))
 

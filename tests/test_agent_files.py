@@ -202,6 +202,8 @@ def test_agent_file_holds_json_and_tensors_only(tmp_path):
     env = make_env_for("dqn", "EdgeCloud-Low-v0")
     agent = make_agent("dqn", env, learning_starts=10, buffer_size=200).learn(30)
     agent.save(tmp_path / "a.zip")
+    agent.save(tmp_path / "again.zip")  # the same agent gives the same bytes
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "again.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
         assert sorted(archive.namelist()) == [HEADER_ENTRY, WEIGHTS_ENTRY]
         header = json.loads(archive.read(HEADER_ENTRY))
@@ -235,15 +237,23 @@ def test_bad_agent_files_get_clear_errors(tmp_path):
     good = tmp_path / "good.zip"
     DDLO(MUMTEnv()).save(good)
     cases = {
-        "empty": (b"", "not a complete zip archive"),
-        "truncated": (good.read_bytes()[:300], "not a complete zip archive"),
-        "garbage": (b"\x00\x01 not an agent", "not a complete zip archive"),
+        "empty": (b"", "not a complete, readable zip archive"),
+        "truncated": (good.read_bytes()[:300], "not a complete, readable zip archive"),
+        "garbage": (b"\x00\x01 not an agent", "not a complete, readable zip archive"),
     }
     for name, (raw, pattern) in cases.items():
         bad = tmp_path / f"{name}.zip"
         bad.write_bytes(raw)
         with pytest.raises(AgentFileError, match=pattern):
             load_agent(bad, env)
+    damaged = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as archive:
+        info = archive.getinfo(WEIGHTS_ENTRY)
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra) + 10
+    damaged[start : start + 50] = bytes(b ^ 0xFF for b in damaged[start : start + 50])
+    (tmp_path / "damaged.zip").write_bytes(bytes(damaged))
+    with pytest.raises(AgentFileError, match=r"damaged\.zip is not a saved agent: not a complete"):
+        load_agent(tmp_path / "damaged.zip", env)
     with pytest.raises(AgentFileError, match="is a folder"):
         load_agent(tmp_path, env)
     with pytest.raises(FileNotFoundError, match="no saved agent"):

@@ -28,6 +28,7 @@ from edgecloud_gym.tasks import MEDIUM, Task, get_task
 
 __all__ = [
     "DEFAULT_EPISODE_STEPS",
+    "MAX_EPISODE_STEPS",
     "EdgeCloudEnv",
     "ObservationLayout",
     "allocation_spaces",
@@ -38,6 +39,12 @@ __all__ = [
     "resolve_task",
     "spec_with_episode_steps",
 ]
+
+#: The longest episode an env accepts (steps): about 11.6 days of 1 s steps.
+MAX_EPISODE_STEPS = 1_000_000
+#: Memory of one episode step of one env without forecasts (bytes; measured peak resident memory
+#: of episodes of 10^3 and 10^6 steps), for the message of a too-long episode.
+_BYTES_PER_STEP = 118
 
 #: Episode length (steps of 1 s) when neither ``episode_steps`` nor ``max_episode_steps`` is given.
 DEFAULT_EPISODE_STEPS = 200
@@ -148,6 +155,15 @@ def resolve_episode_steps(episode_steps: Any, max_episode_steps: Any) -> int:
             raise TypeError(f"{name} must be an integer, got {value!r}.")
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}.")
+        if value > MAX_EPISODE_STEPS:
+            gib = value * _BYTES_PER_STEP / 2**30
+            raise ValueError(
+                f"{name}={value:,} exceeds the maximum of {MAX_EPISODE_STEPS:,} steps: the "
+                f"simulator draws a whole episode at reset, which would need at least {gib:,.1f} "
+                f"GiB per env (about {_BYTES_PER_STEP} bytes per step without forecasts, some "
+                "5 kB per step with the LSTM forecaster). Use shorter episodes (a long trace is "
+                "replayed across many episodes at random offsets)."
+            )
     if None not in (episode_steps, max_episode_steps) and episode_steps != max_episode_steps:
         raise ValueError(
             f"episode_steps={episode_steps} and max_episode_steps={max_episode_steps} "
@@ -239,7 +255,13 @@ def check_actions(sim: BatchSimulator, action: Any, num_envs: int | None = None)
             f"(see env.unwrapped.action_names), got {action!r}."
         )
     s = sim.n_servers
-    arr = np.asarray(action, dtype=np.float64)
+    try:
+        arr = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"action must be a numeric array of shape ({s},) (one value per edge node and the "
+            f"cloud), got {action!r}; convert it with np.asarray(action, dtype=float)."
+        ) from None
     if arr.shape != (s,):
         raise ValueError(
             f"action must have shape ({s},) (one weight per edge node and the cloud), "
@@ -282,7 +304,11 @@ def _check_action_batch(sim: BatchSimulator, actions: Any, num_envs: int) -> np.
     try:
         arr = np.asarray(actions, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"actions must be a numeric array of shape ({num_envs}, {s}).") from exc
+        raise TypeError(
+            f"actions must be a numeric array of shape ({num_envs}, {s}), got "
+            f"{type(actions).__name__} {np.asarray(actions).dtype}; convert it with "
+            "np.asarray(actions, dtype=float)."
+        ) from exc
     if arr.shape != (num_envs, s):
         raise ValueError(
             f"actions must have shape ({num_envs}, {s}) (per sub-environment one weight per edge "

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -310,7 +311,18 @@ def load_weights(
             f"metadata {str(meta_path)!r} of the LSTM weights not found; weights are only loaded "
             "together with the metadata file that `edgecloud forecast train` writes beside them."
         )
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsMismatchError(
+            f"metadata {meta_path} of the LSTM weights is not valid JSON ({exc}); the file is "
+            "corrupt. Restore it or retrain with `edgecloud forecast train`."
+        ) from None
+    if not isinstance(meta, dict):
+        raise WeightsMismatchError(
+            f"metadata {meta_path} of the LSTM weights must hold a JSON object, got a "
+            f"{type(meta).__name__}; restore it or retrain with `edgecloud forecast train`."
+        )
     if meta.get("format") != WEIGHTS_FORMAT or meta.get("format_version") != WEIGHTS_FORMAT_VERSION:
         raise WeightsMismatchError(
             f"{meta_path}: format {meta.get('format')!r} v{meta.get('format_version')} is not "
@@ -330,8 +342,28 @@ def load_weights(
             f"v{FEATURE_LAYOUT['version']} {FEATURE_LAYOUT}. Retrain with "
             "`edgecloud forecast train`."
         )
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise WeightsMismatchError(
+            f"LSTM weights {path} cannot be read as a numpy .npz archive ({type(exc).__name__}); "
+            "the file is empty, truncated or of another format. Restore it or retrain with "
+            "`edgecloud forecast train`."
+        ) from None
+    for name, array in arrays.items():
+        if not np.issubdtype(array.dtype, np.floating):
+            raise WeightsMismatchError(
+                f"LSTM weights {path}: array {name!r} has dtype {array.dtype}, not a float type; "
+                "the file is corrupt or was edited. Restore it or retrain."
+            )
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise WeightsMismatchError(
+                f"LSTM weights {path}: array {name!r} holds {bad} non-finite value(s) (NaN or "
+                f"inf) of {array.size}; the training diverged or the file was edited. Restore "
+                "it or retrain with `edgecloud forecast train`."
+            )
     shapes = {k: tuple(v.shape) for k, v in arrays.items()}
     if shapes != _expected_shapes(expected):
         raise WeightsMismatchError(

@@ -155,6 +155,18 @@ def _variable(mat: dict[str, np.ndarray], key: str, path: Path) -> np.ndarray:
     return arr
 
 
+def _in_range(arr: np.ndarray, key: str, path: Path, low: float, high: float, what: str) -> None:
+    """Raise naming the file, the variable and the first row outside ``(low, high]``."""
+    bad = np.argwhere((arr <= low) | (arr > high))
+    if bad.size:
+        row = int(bad[0][0])
+        raise ValueError(
+            f"data file {path}: variable {key!r} must lie in ({low:g}, {high:g}] ({what}), got "
+            f"{arr[tuple(bad[0])]!r} in row {row} ({len(bad)} value(s) outside); fix or drop "
+            "those rows (values scaled by a wrong unit factor?)."
+        )
+
+
 def _binary(arr: np.ndarray, key: str, path: Path) -> np.ndarray:
     if not np.all((arr == 0) | (arr == 1)):
         raise ValueError(f"data file {path}: variable {key!r} must hold only 0 and 1.")
@@ -192,8 +204,7 @@ def load_mumt_data(
     _expect_shape(sizes, (rows, n_users * n_tasks), "task_size", path)
     _expect_shape(mode, (rows, n_users * n_tasks), "gain_mode", path)
     _expect_shape(cost, (rows,), "gain_min", path)
-    if np.any(sizes <= 0):
-        raise ValueError(f"data file {path}: variable 'task_size' must be > 0 (MB).")
+    _in_range(sizes, "task_size", path, 0.0, 1e4, "MB per task, its plausible range")
     return MUMTData(
         task_sizes_mb=sizes.astype(np.float64).reshape(rows, n_users, n_tasks),
         decision=_binary(mode, "gain_mode", path).reshape(rows, n_users, n_tasks),
@@ -229,6 +240,7 @@ def load_wpmec_data(data_file: str | Path | int) -> WPMECData:
     _expect_shape(tau, (rows, n), "output_tau", path)
     _expect_shape(a, (rows,), "output_a", path)
     _expect_shape(rate, (rows,), "output_obj", path)
+    _in_range(h, "input_h", path, -np.inf, 1.0, "channel power gains, at most 1")
     if np.any(h < 0):
         raise ValueError(f"data file {path}: variable 'input_h' (channel gains) must be >= 0.")
     return WPMECData(

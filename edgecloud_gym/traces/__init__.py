@@ -3,8 +3,10 @@
 - :mod:`~edgecloud_gym.traces.loading`: reading and validating trace CSVs (:func:`load_trace`,
   :class:`TraceData`, :class:`TraceFormatError`).
 - :mod:`~edgecloud_gym.traces.spec`: :class:`TraceSpec`, the workload source held in
-  ``Task.trace``: mapping of series to nodes, rescaling, resampling, chronological splits and
-  episode slices.
+  ``Task.trace``: which trace, and the model that turns it into arrivals.
+- :mod:`~edgecloud_gym.traces.files`: reading a spec's trace (bundled names, paths, a cache).
+- :mod:`~edgecloud_gym.traces.preparation`: chronological splits, usable runs, rescaling.
+- :mod:`~edgecloud_gym.traces.sampling`: one episode's slice, mapped onto the nodes.
 - :mod:`~edgecloud_gym.traces.bundled`: the bundled NASA-HTTP and Alibaba GenAI traces.
 - :mod:`~edgecloud_gym.traces.envs`: ``make_trace_env``, the entry point of the
   ``EdgeCloud-Trace-*`` ids.

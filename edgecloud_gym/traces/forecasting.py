@@ -85,7 +85,7 @@ def split_workload(
     check_int("warmup", warmup, minimum=1)
     check_int("horizon", horizon, minimum=1)
     stride = steps if stride is None else check_int("stride", stride, minimum=1)
-    series = spec._prepared()
+    series = spec.prepared()
     scale = np.asarray(scale, dtype=np.float64)
     if scale.shape != (series.values.shape[1],):
         raise ValueError(
@@ -199,7 +199,7 @@ def finetune_lstm(
     arch = meta["architecture"]
     horizon = int(arch["horizon"])
     loss_cfg = TrainConfig(horizon=horizon)  # only its horizon is read by the loss helpers
-    prep = spec._prepared()
+    prep = spec.prepared()
     m = prep.values.shape[1]
     scale = np.full(m, cfg.scale)
     length = cfg.warmup + cfg.steps + horizon

@@ -39,21 +39,23 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgecloud_gym._validation import check_keys, did_you_mean
+from edgecloud_gym._validation import check_int, check_keys, check_range, did_you_mean
+from edgecloud_gym.traces.files import BUNDLED_FILES, DATA_DIR, read_trace, trace_path
 from edgecloud_gym.traces.loading import (
     GAP_POLICIES,
+    OUTLIER_POLICIES,
     TraceData,
-    TraceFormatError,
-    load_trace,
     parse_time,
 )
+from edgecloud_gym.traces.preparation import PreparedTrace, prepare
+from edgecloud_gym.traces.sampling import TraceSlice, rows_needed, sample_slice, window_starts
 
 __all__ = [
     "ARRIVAL_MODES",
@@ -71,51 +73,6 @@ MAPPINGS = ("split", "per-node")
 SPLITS = ("train", "test")
 #: How arrivals are drawn from the rescaled trace rate.
 ARRIVAL_MODES = ("poisson", "deterministic")
-#: Folder of the bundled trace files.
-DATA_DIR = Path(__file__).resolve().parent / "data"
-#: Short names of the bundled trace files (``TraceSpec(source="nasa")``).
-BUNDLED_FILES: dict[str, str] = {
-    "nasa": "nasa_http_requests_per_min.csv.gz",
-    "alibaba": "alibaba_genai_requests_per_10min.csv.gz",
-}
-
-_SECONDS_PER_DAY = 86400.0
-_CACHE_SIZE = 32
-_DATA_CACHE: dict[tuple[Any, ...], TraceData] = {}
-_PREP_CACHE: dict[tuple[Any, ...], _Prepared] = {}
-
-
-def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
-    if len(cache) >= _CACHE_SIZE:
-        cache.pop(next(iter(cache)))
-    cache[key] = value
-    return value
-
-
-@dataclass(frozen=True)
-class TraceSlice:
-    """One episode's share of a trace.
-
-    Attributes:
-        shape: (L, N) relative load of each node per env step (the trace over its train-period
-            mean, mapped to nodes, with the spatial model and noise applied).
-        phase: (L,) time of day of each env step as a fraction of a day, in [0, 1).
-        offset: Row of the trace where the slice starts.
-        rows: Number of trace rows the slice covers.
-    """
-
-    shape: np.ndarray
-    phase: np.ndarray
-    offset: int
-    rows: int
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    values: np.ndarray  # (T, M) series used, divided by their train-split mean
-    runs: dict[str, tuple[tuple[int, int], ...]]  # usable row ranges per split
-    times: np.ndarray  # (T,) seconds
-    step_s: float  # trace interval (s)
 
 
 @dataclass(frozen=True)
@@ -146,6 +103,9 @@ class TraceSpec:
         step_s: Interval of the trace (s); default: inferred from the file.
         resample: Sum irregularly timed rows into regular bins (see ``load_trace``).
         on_gap: ``"split"``, ``"zero"`` or ``"error"`` at holes in time (see ``load_trace``).
+        outliers: ``"error"`` or ``"clip"`` (with a warning) for a count above
+            ``outlier_factor`` times its column's 99th percentile (see ``load_trace``).
+        outlier_factor: The factor of that test (None: no test).
     """
 
     source: str | TraceData
@@ -163,6 +123,8 @@ class TraceSpec:
     step_s: float | None = None
     resample: bool = False
     on_gap: str = "split"
+    outliers: str = "error"
+    outlier_factor: float | None = 100.0
 
     def __post_init__(self) -> None:
         src = self.source
@@ -199,6 +161,7 @@ class TraceSpec:
             ("split", SPLITS),
             ("arrivals", ARRIVAL_MODES),
             ("on_gap", GAP_POLICIES),
+            ("outliers", OUTLIER_POLICIES),
         ):
             value = getattr(self, field)
             if value not in allowed:
@@ -213,17 +176,23 @@ class TraceSpec:
         k = self.steps_per_sample
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"TraceSpec.steps_per_sample must be an integer >= 1, got {k!r}.")
-        object.__setattr__(self, "steps_per_sample", int(k))
-        if self.concentration is not None and (
-            not _is_real(self.concentration) or self.concentration <= 0
-        ):
-            raise ValueError(
-                f"TraceSpec.concentration must be > 0 or None, got {self.concentration!r}."
-            )
-        if not _is_real(self.node_noise) or self.node_noise < 0:
-            raise ValueError(f"TraceSpec.node_noise must be >= 0, got {self.node_noise!r}.")
+        object.__setattr__(
+            self,
+            "steps_per_sample",
+            check_int("TraceSpec.steps_per_sample", int(k), minimum=1, maximum=10**6),
+        )
+        if self.concentration is not None:
+            check_range("TraceSpec.concentration", self.concentration, 0, 1e6, open_low=True)
+        check_range("TraceSpec.node_noise", self.node_noise, 0, 5, "log-sd")
         if self.step_s is not None and (not _is_real(self.step_s) or self.step_s <= 0):
             raise ValueError(f"TraceSpec.step_s must be > 0 (s) or None, got {self.step_s!r}.")
+        if self.outlier_factor is not None and (
+            not _is_real(self.outlier_factor) or self.outlier_factor <= 1
+        ):
+            raise ValueError(
+                f"TraceSpec.outlier_factor must be a number > 1 or None, got "
+                f"{self.outlier_factor!r}."
+            )
         if not isinstance(self.resample, bool):
             raise TypeError(f"TraceSpec.resample must be a bool, got {self.resample!r}.")
         if self.time_column is not None and not isinstance(self.time_column, str):
@@ -266,142 +235,57 @@ class TraceSpec:
     @property
     def path(self) -> str:
         """The file the trace is read from (``"<array>"`` for in-memory data)."""
-        src = self.source
-        if isinstance(src, TraceData):
-            return src.source
-        key = src.lower()
-        if key in BUNDLED_FILES:
-            return str(DATA_DIR / BUNDLED_FILES[key])
-        return src
+        return trace_path(self.source)
 
     def load(self) -> TraceData:
-        """The validated trace (read once per file version and cached)."""
-        src = self.source
-        if isinstance(src, TraceData):
-            if self.columns is None:
-                return src
-            key = (src.digest, self.columns)
-            data = _DATA_CACHE.get(key)
-            return (
-                data
-                if data is not None
-                else _remember(_DATA_CACHE, key, _select(src, self.columns))
-            )
-        path = self.path
-        if not Path(path).is_file():
-            hint = ""
-            if os.sep not in src and "." not in src:
-                hint = (
-                    f"{did_you_mean(src.lower(), BUNDLED_FILES)} Bundled traces: "
-                    f"{', '.join(BUNDLED_FILES)}."
-                )
-            raise FileNotFoundError(f"trace file {path!r} does not exist.{hint}")
-        st = os.stat(path)
-        key = (
-            os.path.abspath(path),
-            st.st_mtime_ns,
-            st.st_size,
-            self.time_column,
-            self.columns,
-            self.step_s,
-            self.resample,
-            self.on_gap,
-        )
-        data = _DATA_CACHE.get(key)
-        if data is None:
-            data = load_trace(
-                path,
-                time_column=self.time_column,
-                columns=self.columns,
-                step_s=self.step_s,
-                resample=self.resample,
-                on_gap=self.on_gap,
-            )
-            _remember(_DATA_CACHE, key, data)
-        return data
+        """The validated trace (read once per file version and cached; see
+        :func:`~edgecloud_gym.traces.files.read_trace`)."""
+        return read_trace(self)
 
-    def _prepared(self) -> _Prepared:
-        data = self.load()
-        key = (self, data.digest)
-        prep = _PREP_CACHE.get(key)
-        if prep is not None:
-            return prep
-        t = data.times
-        usable = np.ones(len(data), dtype=bool)
-        for start, end in self.exclude:
-            usable &= ~((t >= parse_time(start)) & (t < parse_time(end)))
-        cut = math.floor(self.train_fraction * len(data))
-        bounds = {"train": (0, cut), "test": (cut, len(data))}
-        runs: dict[str, tuple[tuple[int, int], ...]] = {}
-        for split, (lo, hi) in bounds.items():
-            found = []
-            for a, b in data.segments:
-                a, b = max(a, lo), min(b, hi)
-                if a >= b:
-                    continue
-                ok = np.concatenate(([False], usable[a:b], [False]))
-                edges = np.flatnonzero(np.diff(ok.astype(np.int8)))
-                found += [
-                    (a + int(s), a + int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True)
-                ]
-            runs[split] = tuple(found)
-        raw = data.counts if self.mapping == "per-node" else data.counts.sum(axis=1, keepdims=True)
-        train_rows = np.concatenate([np.arange(a, b) for a, b in runs["train"]] or [np.arange(0)])
-        if train_rows.size == 0:
-            raise TraceFormatError(
-                data.source,
-                f"the train split (first {self.train_fraction:g} of {len(data)} rows) has no "
-                "usable row (all excluded); raise train_fraction or narrow exclude.",
-            )
-        mean = raw[train_rows].mean(axis=0)
-        names = data.columns if self.mapping == "per-node" else ("+".join(data.columns),)
-        for j, m in enumerate(mean):
-            if m <= 0:
-                raise TraceFormatError(
-                    data.source,
-                    "no request in the train split, so the series can't be rescaled to a target "
-                    "utilisation; choose another column or a larger train_fraction.",
-                    column=names[j],
-                )
-        values = raw / mean
-        values.setflags(write=False)
-        return _remember(_PREP_CACHE, key, _Prepared(values, runs, data.times, data.step_s))
+    def prepared(self) -> PreparedTrace:
+        """The trace ready for sampling: splits, runs and rescaled series (see
+        :func:`~edgecloud_gym.traces.preparation.prepare`)."""
+        return prepare(self)
 
     def runs(self, split: str | None = None) -> tuple[tuple[int, int], ...]:
         """Usable row ranges ``(start, stop)`` of a split (default: this spec's ``split``):
         inside the split, between gaps, outside excluded intervals."""
-        return self._prepared().runs[self._split(split)]
+        return prepare(self).runs[self._split(split)]
 
     def series(self, split: str | None = None) -> list[np.ndarray]:
         """The rescaled series (unit train mean) of each usable run of a split, each (T_r, M)
         with M = 1 in ``"split"`` mapping and M = len(columns) in ``"per-node"`` mapping."""
-        prep = self._prepared()
+        prep = prepare(self)
         return [prep.values[a:b] for a, b in prep.runs[self._split(split)]]
 
     def rows_needed(self, length: int) -> int:
         """Trace rows covered by ``length`` env steps."""
-        return -(-(length - 1) // self.steps_per_sample) + 1
+        return rows_needed(self, length)
 
     def offsets(self, length: int, split: str | None = None) -> np.ndarray:
         """Every trace row at which a window of ``length`` env steps may start in a split."""
-        need = self.rows_needed(length)
+        need = rows_needed(self, length)
         parts = [np.arange(a, b - need + 1) for a, b in self.runs(split) if b - a >= need]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def check_length(self, length: int, split: str | None = None) -> None:
         """Raise :class:`TraceFormatError` if no window of ``length`` env steps fits the split."""
-        self._check_window(length, self._split(split))
+        window_starts(self, length, self._split(split))
 
     def check_compatible(self, n_edge: int) -> None:
         """Raise ``ValueError`` if the trace can't feed ``n_edge`` edge nodes."""
-        data = self.load()
+        data = read_trace(self)
         if self.mapping == "per-node" and len(data.columns) < n_edge:
             raise ValueError(
                 f"trace {self.name!r} ({data.source}): mapping='per-node' needs one count column "
                 f"per edge node, but {len(data.columns)} column(s) ({', '.join(data.columns)}) "
                 f"feed {n_edge} nodes; use mapping='split' or a file with more columns."
             )
-        self._prepared()
+        prepare(self)
+
+    def sample(self, n_edge: int, length: int, rng: np.random.Generator) -> TraceSlice:
+        """Draw one episode's slice (see :func:`~edgecloud_gym.traces.sampling.sample_slice`)."""
+        return sample_slice(self, n_edge, length, rng)
 
     def _split(self, split: str | None) -> str:
         split = self.split if split is None else split
@@ -409,84 +293,10 @@ class TraceSpec:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
         return split
 
-    def _check_window(self, length: int, split: str) -> tuple[np.ndarray, np.ndarray]:
-        need = self.rows_needed(length)
-        runs = self._prepared().runs[split]
-        sizes = np.array([b - a for a, b in runs], dtype=np.int64)
-        fits = sizes >= need
-        if not fits.any():
-            data = self.load()
-            longest = int(sizes.max()) if sizes.size else 0
-            raise TraceFormatError(
-                data.source,
-                f"too short for one episode: an episode needs {need} consecutive rows "
-                f"({length} env steps incl. warm-up and forecast horizon, "
-                f"{self.steps_per_sample} step(s) per row) in the {split} split, but its longest "
-                f"stretch without a gap or excluded interval has {longest}. Use a longer trace, "
-                "fewer episode_steps, a larger steps_per_sample or another train_fraction.",
-            )
-        starts = np.array([a for a, _ in runs], dtype=np.int64)[fits]
-        counts = sizes[fits] - need + 1
-        return starts, counts
-
-    def sample(self, n_edge: int, length: int, rng: np.random.Generator) -> TraceSlice:
-        """Draw one episode's slice: a window of ``length`` env steps at a random offset in
-        this spec's split, mapped onto ``n_edge`` nodes.
-
-        Args:
-            n_edge: Number of edge nodes N.
-            length: Env steps of the window (warm-up + episode + forecast horizon).
-            rng: Source of all randomness (offset, spatial shares, noise).
-        """
-        prep = self._prepared()
-        starts, counts = self._check_window(length, self.split)
-        need = self.rows_needed(length)
-        cum = np.cumsum(counts)
-        r = int(rng.integers(cum[-1]))
-        run = int(np.searchsorted(cum, r, side="right"))
-        offset = int(starts[run] + r - (cum[run] - counts[run]))
-        window = prep.values[offset : offset + need]  # (need, M)
-        k = self.steps_per_sample
-        pos = np.arange(length) / k
-        if k == 1:
-            x = window
-        else:
-            grid = np.arange(need)
-            x = np.stack([np.interp(pos, grid, window[:, j]) for j in range(window.shape[1])], 1)
-        t = prep.times[offset] + pos * prep.step_s
-        phase = np.mod(t, _SECONDS_PER_DAY) / _SECONDS_PER_DAY
-        if self.mapping == "per-node":
-            if x.shape[1] < n_edge:
-                self.check_compatible(n_edge)
-            shape = x[:, :n_edge].copy()
-        else:
-            if self.concentration is None:
-                share = np.ones(n_edge)
-            else:
-                share = n_edge * rng.dirichlet(np.full(n_edge, float(self.concentration)))
-            shape = x * share[None, :]
-        if self.node_noise > 0:
-            s = float(self.node_noise)
-            shape = shape * np.exp(s * rng.standard_normal(shape.shape) - 0.5 * s * s)
-        return TraceSlice(shape=shape, phase=phase, offset=offset, rows=need)
-
 
 def _is_real(value: Any) -> bool:
     return (
         isinstance(value, (int, float, np.integer, np.floating))
         and not isinstance(value, bool)
         and math.isfinite(float(value))
-    )
-
-
-def _select(data: TraceData, columns: Sequence[str]) -> TraceData:
-    idx = [data.column_index(c) for c in columns]
-    return TraceData(
-        data.source,
-        tuple(columns),
-        data.times,
-        data.counts[:, idx],
-        data.step_s,
-        data.segments,
-        data.lines,
     )
