@@ -11,6 +11,8 @@ name                agent                                                       
 ``random``          uniformly random actions                                    discrete      none
 ``oracle``          clairvoyant LP over the episode (reads the true arrivals)   weights       none
 ``mpc``             receding-horizon search on the env's own model              discrete      own
+``local-first``     keep arrivals local up to a tuned threshold, overflow out   weights       none
+``best-constant``   the best constant shares (tuned)                            weights       none
 ``dqn``             SB3 DQN without forecasts ("reactive RL")                   discrete      none
 ``dqn-forecast``    SB3 DQN with workload forecasts                             discrete      lstm
 ==================  ==========================================================  ============  ===========
@@ -109,6 +111,12 @@ AGENTS: dict[str, AgentInfo] = {
         "clairvoyant LP over the episode (upper bound)", False, action_mode="weights"
     ),
     "mpc": AgentInfo("receding-horizon search over the actions on the env's own model", False),
+    "local-first": AgentInfo(
+        "keep arrivals local up to a tuned threshold, overflow out", False, action_mode="weights"
+    ),
+    "best-constant": AgentInfo(
+        "the best constant shares, tuned per env", False, action_mode="weights"
+    ),
     "dqn": AgentInfo("SB3 DQN without forecasts (reactive RL)", True),
     "dqn-forecast": AgentInfo("SB3 DQN with workload forecasts", True),
     "dynamic-allocator": AgentInfo(
@@ -228,6 +236,17 @@ def _rule_class(name: str) -> Any:
         "least-loaded": heuristics.LeastLoaded,
         "random": heuristics.RandomAgent,
     }[name]
+
+
+_SHARE_RULES = ("local-first", "best-constant")
+
+
+def _share_rule_class(name: str) -> Any:
+    from edgecloud_agents import share_rules
+
+    return {"local-first": share_rules.LocalFirst, "best-constant": share_rules.ConstantShares}[
+        name
+    ]
 
 
 def _check_name(name: Any) -> str:
@@ -393,6 +412,8 @@ def make_agent(
         from edgecloud_agents.mpc import MPCAgent
 
         return MPCAgent(env, **kwargs)
+    if name in _SHARE_RULES:
+        return _share_rule_class(name)(env, **kwargs)
     if name == "random":
         kwargs.setdefault("seed", seed)
     return _rule_class(name)(env, **kwargs)
@@ -465,4 +486,6 @@ def load_agent(
         from edgecloud_agents.mpc import MPCAgent
 
         return MPCAgent.load(file, env)
+    if file.agent in _SHARE_RULES:
+        return _share_rule_class(file.agent).load(file, env)
     return _rule_class(file.agent).load(file, env)

@@ -27,7 +27,11 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
             or not action.option_strings
         ):
             return text
-        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        if isinstance(default, (list, tuple)):  # as typed: one word per value, or comma-joined
+            several = action.nargs not in (None, argparse.OPTIONAL)
+            shown = (" " if several else ",").join(map(str, default))
+        else:
+            shown = default
         # a literal '%' in the value must survive argparse's %-formatting of the help
         return f"{text} (default: {str(shown).replace('%', '%%')})"
 

@@ -14,6 +14,7 @@ from edgecloud_bench import (
     cost,
     evaluation,
     forecast,
+    headroom,
     meta_train,
     offloading_suite,
     paper,
@@ -22,6 +23,7 @@ from edgecloud_bench import (
     suite,
     throughput,
     train,
+    tune,
     validate,
 )
 from edgecloud_bench._help import show_defaults
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     profiles.add_parser(bench_commands)
     suite.add_parser(bench_commands)
     cost.add_parser(bench_commands)
+    headroom.add_parser(bench_commands)
     paper.add_parser(bench_commands)
     offloading_suite.add_parser(bench_commands)
     train.add_parser(commands)
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parser(commands)
     meta_train.add_parser(commands)
     validate.add_parser(commands)
+    tune.add_parser(commands)
 
     fc = commands.add_parser("forecast", help="workload forecasters: train the LSTM, evaluate all")
     forecast.add_parser(

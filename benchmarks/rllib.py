@@ -12,7 +12,7 @@ Gymnasium 1.2.2).
   training episode into the metrics of the evaluation protocol
   (:data:`~edgecloud_bench.evaluation.EPISODE_METRICS`) and logs them as ``env/<metric>``, so they
   appear in every result under ``result["env_runners"]["env/latency_mean_ms"]`` (mean over the
-  iteration's episodes) and in RLlib's TensorBoard logs.
+  iteration's episodes), and so in whatever records the results (Ray Tune's loggers, for one).
 
 Example (``examples/rllib_ppo.py`` is the whole script)::
 

@@ -616,9 +616,8 @@ def _run_locked(
         bar = tqdm(
             total=sum(costs.values()),
             initial=sum(c for k, c in costs.items() if k not in todo_keys),
-            desc=f"suite {suite.name}",
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
-            postfix=f"{done}/{total} runs",
+            desc=f"suite {suite.name} ({done}/{total} runs)",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
             disable=not progress,
             file=sys.stderr,
         )
@@ -626,7 +625,8 @@ def _run_locked(
         with bar:
             for spec, record in runs:
                 done += 1
-                bar.set_postfix_str(f"{done}/{total} runs, {spec.key}", refresh=False)
+                bar.set_description_str(f"suite {suite.name} ({done}/{total} runs)", refresh=False)
+                bar.set_postfix_str(spec.key, refresh=False)
                 bar.update(costs[spec.key])
                 if isinstance(record, Exception):
                     failed.append(f"{spec.key}: {type(record).__name__}: {record}")

@@ -1,9 +1,12 @@
 """``edgecloud validate``: the simulator's model against reference simulators.
 
-``edgecloud validate model --out DIR`` runs the fluid model and the request-level simulator
-(:mod:`edgecloud_gym.validation`) with the same configuration and arrivals, per server and
-application class, and writes ``DIR/model.md`` (the table), ``DIR/model.csv``, ``DIR/model.json``
-and ``DIR/model_latency.png`` (mean and 95th-percentile latency against utilisation).
+- ``edgecloud validate model --out DIR`` runs the fluid model and the request-level simulator
+  (:mod:`edgecloud_gym.validation`) with the same configuration and arrivals, per server and
+  application class, and writes ``DIR/model.md`` (the table), ``DIR/model.csv``,
+  ``DIR/model.json`` and ``DIR/model_latency.png`` (mean and 95th-percentile latency against
+  utilisation).
+- ``edgecloud validate network --out DIR``: the link model against ns-3
+  (:mod:`edgecloud_bench.validate_network`; needs the ``ns3`` extra).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgecloud_bench import validate_network
 from edgecloud_bench._io import atomic_write_text, check_writable, save_png
 
 __all__ = ["add_parser", "model_markdown", "plot_model", "run_model"]
@@ -43,6 +47,22 @@ def add_parser(commands: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of arrivals and the simulator")
     p.set_defaults(func=run_model)
+    validate_network.add_parser(sub)
+    for parser in sub.choices.values():
+        parser.set_defaults(func=_needs_optional(parser.get_default("func")))
+
+
+def _needs_optional(func: Any) -> Any:
+    """Turn an ImportError of an optional dependency into a one-line message and status 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args) or 0)
+        except ImportError as exc:
+            print(f"edgecloud: error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def run_model(args: argparse.Namespace) -> int:

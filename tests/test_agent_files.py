@@ -32,8 +32,10 @@ from edgecloud_agents.droo import DROO
 from edgecloud_agents.dynamic_allocator import DynamicAllocator
 from edgecloud_agents.heuristics import LeastLoaded, RandomAgent, ReactiveThreshold, Static
 from edgecloud_agents.meta_dqn import load_meta_init
+from edgecloud_agents.mpc import MPCAgent
 from edgecloud_agents.oracle import Oracle
 from edgecloud_agents.registry import load_agent, load_offloading_agent, make_agent, make_env_for
+from edgecloud_agents.share_rules import ConstantShares, LocalFirst
 from edgecloud_bench.cli import main as edgecloud
 from edgecloud_gym import MODEL_VERSION
 from edgecloud_gym.offloading import MUMTEnv
@@ -128,6 +130,9 @@ _LOADERS = {
     "LeastLoaded.load": lambda p, env: LeastLoaded.load(p, env),
     "RandomAgent.load": lambda p, env: RandomAgent.load(p, env),
     "Oracle.load": lambda p, env: Oracle.load(p, env),
+    "MPCAgent.load": lambda p, env: MPCAgent.load(p, env),
+    "LocalFirst.load": lambda p, env: LocalFirst.load(p, env),
+    "ConstantShares.load": lambda p, env: ConstantShares.load(p, env),
     "load_offloading_agent": lambda p, env: load_offloading_agent(p),
     "DDLO.load": lambda p, env: DDLO.load(p),
     "DROO.load": lambda p, env: DROO.load(p),

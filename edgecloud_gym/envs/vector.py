@@ -84,9 +84,9 @@ class EdgeCloudVectorEnv(VectorEnv):
 
     ``MultiDiscrete([2 S + 2] * num_envs)`` (discrete mode), ``Box(-1, 1, (num_envs, S))``
     (continuous mode) or ``Box(0, 1, (num_envs, S))`` (weights mode); ``single_action_space`` is
-    the single env's space, and each row is mapped to shares as the single env maps its action. Actions are validated
-    as a batch: wrong shape, non-integers, out-of-range or non-finite values raise naming the
-    first offending sub-environment.
+    the single env's space, and each row is mapped to shares as the single env maps its action.
+    Actions are validated as a batch: wrong shape, non-integers, out-of-range or non-finite
+    values raise naming the first offending sub-environment.
 
     ## Observation Space
 

@@ -1,0 +1,138 @@
+"""``edgecloud bench headroom``: the strong baselines against static, per profile, paired.
+
+Every policy plays the same episodes (reset seeds ``--seeds``) of each profile; the table gives
+each one's mean return, its improvement over static in percent of static's (interquartile mean,
+95 % paired stratified bootstrap interval, :func:`edgecloud_bench.stats.improvement_ci`), and
+the strongest *causal* policy (one that sees no future arrivals) per profile. The policies:
+
+=====================  =========================================================================
+label                  policy
+=====================  =========================================================================
+``static``             capacity-proportional shares (the source paper's baseline)
+``least-loaded``       join the server with the least expected delay
+``local-first``        keep arrivals local up to a tuned threshold (``agents/tuned/rules.json``)
+``best-constant``      the best constant shares, tuned on other seeds
+``mpc-naive``          one-step model-predictive control on last-value forecasts
+``mpc-naive-h2``       the same, two steps ahead
+``mpc-oracle``         one-step MPC on the true arrival rates (not causal)
+``mpc-clairvoyant``    one-step MPC on the realised arrivals (not causal)
+=====================  =========================================================================
+
+Writes ``DIR/headroom.md`` and ``DIR/headroom.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecloud_bench._io import atomic_write_text, check_writable
+
+__all__ = ["POLICIES", "add_parser", "run_headroom"]
+
+#: label -> (agent name, make_agent kwargs, causal)
+POLICIES: dict[str, tuple[str, dict[str, Any], bool]] = {
+    "static": ("static", {}, True),
+    "least-loaded": ("least-loaded", {}, True),
+    "local-first": ("local-first", {}, True),
+    "best-constant": ("best-constant", {}, True),
+    "mpc-naive": ("mpc", {"forecaster": "naive"}, True),
+    "mpc-naive-h2": ("mpc", {"forecaster": "naive", "horizon": 2}, True),
+    "mpc-oracle": ("mpc", {"forecaster": "oracle"}, False),
+    "mpc-clairvoyant": ("mpc", {"forecaster": "clairvoyant"}, False),
+}
+PROFILES = ("EdgeCloud-Low-v0", "EdgeCloud-Medium-v0", "EdgeCloud-High-v0")
+
+
+def run_headroom(envs: tuple[str, ...], seeds: list[int]) -> dict[str, Any]:
+    """Returns per env and policy: the episode returns (in seed order) and the seconds taken."""
+    from edgecloud_agents.registry import make_agent, make_env_for
+    from edgecloud_bench.evaluation import evaluate
+
+    out: dict[str, Any] = {}
+    for env_id in envs:
+        out[env_id] = {}
+        for label, (agent, kwargs, _) in POLICIES.items():
+            start = time.perf_counter()
+            env = make_env_for(agent, env_id, seed=0)
+            episodes = evaluate(make_agent(agent, env, **kwargs), env, None, seeds)
+            out[env_id][label] = {
+                "returns": [e["return"] for e in episodes],
+                "seconds": time.perf_counter() - start,
+            }
+            print(f"  {env_id} {label}: {np.mean(out[env_id][label]['returns']):.2f}", flush=True)
+            env.close()
+    return out
+
+
+def headroom_markdown(data: dict[str, Any], command: str) -> str:
+    """The table: mean return and paired improvement over static, strongest causal marked."""
+    from edgecloud_bench.stats import improvement_ci
+    from edgecloud_gym.model_version import MODEL_VERSION
+
+    lines = [
+        f"# Headroom over static (model version {MODEL_VERSION})",
+        "",
+        f"`{command}`. Improvement in return over static, percent of static's interquartile "
+        "mean, with 95 % paired bootstrap intervals; **bold**: the strongest causal policy of "
+        "the profile; `*`: not causal (sees the future).",
+        "",
+        "| policy | " + " | ".join(data) + " |",
+        "|---|" + "---:|" * len(data),
+    ]
+    best: dict[str, str] = {}
+    gains: dict[tuple[str, str], Any] = {}
+    for env_id, rows in data.items():
+        base = [rows["static"]["returns"]]
+        for label, row in rows.items():
+            ci = improvement_ci([row["returns"]], base, higher_is_better=True, paired=True)
+            gains[(label, env_id)] = ci
+        causal = [lb for lb in rows if POLICIES[lb][2] and lb != "static"]
+        best[env_id] = max(causal, key=lambda lb: gains[(lb, env_id)].estimate)
+    for label in POLICIES:
+        cells = []
+        for env_id, rows in data.items():
+            mean = float(np.mean(rows[label]["returns"]))
+            ci = gains[(label, env_id)]
+            text = f"{mean:.1f} ({ci.estimate:+.1f} % [{ci.low:+.1f}, {ci.high:+.1f}])"
+            cells.append(f"**{text}**" if best[env_id] == label else text)
+        mark = "" if POLICIES[label][2] else "`*`"
+        lines.append(f"| {label}{mark} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``bench headroom`` to the ``bench`` subcommands."""
+    p = subparsers.add_parser(
+        "headroom",
+        help="strong baselines (tuned rules, MPC) against static, paired, per profile",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--seeds", type=int, default=10, help="episodes (reset seeds 0..N-1)")
+    p.add_argument("--env", nargs="+", default=list(PROFILES), help="allocation env ids")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    from edgecloud_bench.evaluation import check_env_id
+
+    if args.seeds < 2:
+        raise ValueError("--seeds must be at least 2 (the intervals pair episodes).")
+    for env_id in args.env:
+        check_env_id(env_id)
+    out = check_writable(args.out)
+    command = f"edgecloud bench headroom --seeds {args.seeds} --env {' '.join(args.env)}"
+    data = run_headroom(tuple(args.env), list(range(args.seeds)))
+    text = headroom_markdown(data, command)
+    atomic_write_text(out / "headroom.md", text)
+    atomic_write_text(out / "headroom.json", json.dumps({"command": command, "runs": data},
+                                                        indent=1) + "\n")  # fmt: skip
+    print(text)
+    return 0

@@ -1,0 +1,698 @@
+"""``edgecloud validate network``: the link model (``edgecloud_gym.core.links``) against ns-3.
+
+One point-to-point link (1 Gbit/s, 30 ms, a FIFO DropTail queue of 7.5 MB by default, the
+bandwidth-delay product of a 60-ms round trip) carries the model's requests: Poisson request arrivals, each
+request of the default application mix (equal shares of AR/VR 1.6 Mbit, video 4.0 Mbit and IoT
+0.08 Mbit) sent as a burst of UDP datagrams of at most 1472 payload bytes. Per request, ns-3's
+delay is the time from the burst's send to its last packet's arrival; a request with any packet
+lost at the full queue counts as dropped. At each link load (offered bits on the wire, headers
+included, over the bandwidth) three figures are compared:
+
+- **ns-3** (3.44, through its Python bindings): the packet-level simulation;
+- **queue**: the request-level FIFO queue with a work-limited buffer (:func:`simulate_fifo_link`)
+  on the very same arrivals, which shows what the packet level adds (nothing but rounding, when
+  the model's abstraction holds);
+- **model**: the closed-form link model at the same nominal rates.
+
+ns-3 is an optional dependency (``pip install 'edgecloud-gym[ns3]'``); it is imported only when
+the command runs. The scenario itself is a small C++ class compiled once per process by cppyy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgecloud_bench._io import atomic_write_json, atomic_write_text, check_writable, save_png
+from edgecloud_gym import MODEL_VERSION
+from edgecloud_gym.config import DEFAULT_APPS
+from edgecloud_gym.core._jit import jit
+from edgecloud_gym.core.links import (
+    MTU_BYTES,
+    PACKET_OVERHEAD_BYTES,
+    PPP_HEADER_BYTES,
+    UDP_PAYLOAD_BYTES,
+    link_performance,
+    wire_mbit,
+)
+
+__all__ = [
+    "BANDWIDTH_GBPS",
+    "LOADS",
+    "PROPAGATION_MS",
+    "QUEUE_BYTES",
+    "add_parser",
+    "ns3_available",
+    "run_ns3_link",
+    "simulate_fifo_link",
+    "validate_network",
+]
+
+#: Link loads of the comparison (offered bits on the wire / bandwidth).
+LOADS: tuple[float, ...] = (0.3, 0.5, 0.8, 0.9, 0.95, 0.99)
+#: Bandwidth of the simulated link (Gbit/s).
+BANDWIDTH_GBPS = 1.0
+#: One-way propagation delay of the simulated link (ms).
+PROPAGATION_MS = 30.0
+#: DropTail queue capacity (bytes): 1 Gbit/s x 60 ms, the link's bandwidth-delay product.
+QUEUE_BYTES = 7_500_000
+#: Requests of the long request-level queue simulation per load (no ns-3; checks the model).
+LONG_REQUESTS = 1_000_000
+#: Load band in which the model must be within :data:`TOLERANCE` of ns-3.
+TARGET_LOADS = (0.3, 0.9)
+#: Largest relative gap of the model's mean delay from ns-3's inside :data:`TARGET_LOADS`.
+TOLERANCE = 0.10
+
+_INSTALL = (
+    "edgecloud validate network needs ns-3's Python bindings, which are not installed: "
+    "run `pip install 'edgecloud-gym[ns3]'` (the ns3 3.44 wheel; about 10 minutes to install, "
+    "and its C++ bindings compile on first import)."
+)
+
+_SCENARIO = r"""
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace edgecloud_validation {
+using namespace ns3;
+
+// One point-to-point link, node 0 -> node 1, FIFO DropTail device queue, no queue disc.
+// Request i (send time send_s[i], payload bytes[i]) leaves node 0 as back-to-back UDP datagrams
+// whose first 4 bytes hold i; node 1 counts them and keeps the last arrival time.
+class LinkRun {
+ public:
+  std::vector<double> last_rx_s;
+  std::vector<uint32_t> rx_packets;
+  std::vector<uint32_t> tx_packets;
+
+  void Run(double bandwidth_gbps, double propagation_ms, uint32_t queue_bytes,
+           const std::vector<double>& send_s, const std::vector<uint32_t>& bytes,
+           uint32_t payload, double stop_s) {
+    const size_t n = send_s.size();
+    last_rx_s.assign(n, -1.0);
+    rx_packets.assign(n, 0);
+    tx_packets.assign(n, 0);
+    m_payload = payload;
+
+    NodeContainer nodes;
+    nodes.Create(2);
+    PointToPointHelper p2p;
+    p2p.SetDeviceAttribute(
+        "DataRate", DataRateValue(DataRate(static_cast<uint64_t>(bandwidth_gbps * 1e9))));
+    p2p.SetChannelAttribute(
+        "Delay", TimeValue(NanoSeconds(static_cast<int64_t>(propagation_ms * 1e6))));
+    p2p.SetQueue("ns3::DropTailQueue<Packet>", "MaxSize",
+                 QueueSizeValue(QueueSize(QueueSizeUnit::BYTES, queue_bytes)));
+    NetDeviceContainer devices = p2p.Install(nodes);
+    InternetStackHelper stack;
+    stack.Install(nodes);
+    Ipv4AddressHelper address;
+    address.SetBase("10.1.1.0", "255.255.255.252");
+    Ipv4InterfaceContainer interfaces = address.Assign(devices);
+    // Address assignment installs a default queue disc; remove it so that the device's DropTail
+    // queue is the only buffer. (The traffic-control layer then drops a packet when that queue
+    // has no room for one more full-size packet.)
+    TrafficControlHelper tch;
+    tch.Uninstall(devices);
+
+    Ptr<Socket> sink = Socket::CreateSocket(nodes.Get(1), UdpSocketFactory::GetTypeId());
+    sink->Bind(InetSocketAddress(Ipv4Address::GetAny(), 9));
+    sink->SetRecvCallback(MakeCallback(&LinkRun::Receive, this));
+    m_source = Socket::CreateSocket(nodes.Get(0), UdpSocketFactory::GetTypeId());
+    m_source->Connect(InetSocketAddress(interfaces.GetAddress(1), 9));
+    for (size_t i = 0; i < n; ++i) {
+      Simulator::Schedule(Seconds(send_s[i]), &LinkRun::Send, this, static_cast<uint32_t>(i),
+                          bytes[i]);
+    }
+    Simulator::Stop(Seconds(stop_s));
+    Simulator::Run();
+    Simulator::Destroy();
+    m_source = nullptr;
+  }
+
+ private:
+  Ptr<Socket> m_source;
+  uint32_t m_payload = 1472;
+
+  void Send(uint32_t id, uint32_t bytes) {
+    std::vector<uint8_t> buffer(std::max<uint32_t>(m_payload, 4), 0);
+    std::memcpy(buffer.data(), &id, 4);
+    uint32_t left = bytes;
+    while (left > 0) {
+      const uint32_t chunk = std::min(left, m_payload);
+      m_source->Send(Create<Packet>(buffer.data(), std::max<uint32_t>(chunk, 4)));
+      tx_packets[id] += 1;
+      left -= chunk;
+    }
+  }
+
+  void Receive(Ptr<Socket> socket) {
+    Ptr<Packet> packet;
+    while ((packet = socket->Recv())) {
+      uint32_t id = 0;
+      packet->CopyData(reinterpret_cast<uint8_t*>(&id), 4);
+      rx_packets[id] += 1;
+      last_rx_s[id] = Simulator::Now().GetSeconds();
+    }
+  }
+};
+}  // namespace edgecloud_validation
+"""
+
+_SCENARIO_CLASS: Any = None
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[io.StringIO]:
+    """Hold back what C++ writes to stderr (cling's start-up chatter); yield it as text."""
+    captured = io.StringIO()
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            captured.write(tmp.read().decode("utf-8", "replace"))
+
+
+def _scenario() -> Any:
+    """The compiled ns-3 scenario class; ImportError with the install command without ns-3."""
+    global _SCENARIO_CLASS
+    if _SCENARIO_CLASS is None:
+        try:
+            with _quiet_stderr() as chatter:
+                from ns import ns  # the ns3 wheel's cppyy bindings
+
+                ns.cppyy.cppdef(_SCENARIO)
+                _SCENARIO_CLASS = ns.cppyy.gbl.edgecloud_validation.LinkRun
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("ns", "cppyy"):
+                raise
+            raise ImportError(_INSTALL) from exc
+        except Exception as exc:
+            raise RuntimeError(
+                f"ns-3 could not compile the link scenario: {exc}\n{chatter.getvalue()}"
+            ) from exc
+    return _SCENARIO_CLASS
+
+
+def ns3_available() -> bool:
+    """Whether ns-3's Python bindings (the ``ns3`` wheel) are installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("ns") is not None
+
+
+def run_ns3_link(
+    send_s: np.ndarray,
+    payload_bytes: np.ndarray,
+    *,
+    bandwidth_gbps: float = BANDWIDTH_GBPS,
+    propagation_ms: float = PROPAGATION_MS,
+    queue_bytes: int = QUEUE_BYTES,
+    stop_s: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Send requests over one ns-3 point-to-point link; per-request delay and loss.
+
+    Args:
+        send_s: (n,) send time of each request (s), ascending.
+        payload_bytes: (n,) UDP payload of each request (bytes), split into datagrams of at
+            most :data:`~edgecloud_gym.core.links.UDP_PAYLOAD_BYTES`.
+        bandwidth_gbps: Link data rate (Gbit/s).
+        propagation_ms: Channel delay (ms).
+        queue_bytes: DropTail queue capacity of the sending device (bytes).
+        stop_s: Simulated end (s); default the last send plus the largest possible delay.
+
+    Returns:
+        ``(delay_ms, delivered, lost_packets)``: per request the delay from the send to its
+        last packet's arrival (ms; NaN unless delivered), whether every packet arrived, and the
+        number of packets lost (sent but not received).
+    """
+    send_s = np.asarray(send_s, dtype=np.float64)
+    payload_bytes = np.asarray(payload_bytes, dtype=np.uint32)
+    if stop_s is None:
+        drain_s = (queue_bytes * 8 / (bandwidth_gbps * 1e9)) + propagation_ms / 1e3
+        stop_s = float(send_s[-1] if send_s.size else 0.0) + 2 * drain_s + 0.1
+    cls = _scenario()
+    from ns import ns
+
+    std = ns.cppyy.gbl.std
+    run = cls()
+    with _quiet_stderr():
+        run.Run(
+            float(bandwidth_gbps),
+            float(propagation_ms),
+            int(queue_bytes),
+            std.vector["double"](send_s.tolist()),
+            std.vector["uint32_t"](payload_bytes.tolist()),
+            int(UDP_PAYLOAD_BYTES),
+            float(stop_s),
+        )
+    n = send_s.size
+    last = np.fromiter(run.last_rx_s, dtype=np.float64, count=n)
+    rx = np.fromiter(run.rx_packets, dtype=np.int64, count=n)
+    tx = np.fromiter(run.tx_packets, dtype=np.int64, count=n)
+    delivered = (rx == tx) & (last >= 0)
+    delay = np.where(delivered, (last - send_s) * 1e3, np.nan)
+    return delay, delivered, int(tx.sum() - rx.sum())
+
+
+@jit
+def simulate_fifo_link(
+    send_ms: np.ndarray, service_ms: np.ndarray, buffer_ms: float, propagation_ms: float
+) -> np.ndarray:
+    """Request-level FIFO link with a work-limited buffer: each request's delay (ms).
+
+    The unfinished work ``V`` (ms of transmission) drains at rate 1. A request that finds ``V``
+    with ``V + S <= K`` is delivered after ``propagation + V + S``; one that does not fit is cut
+    (its head fills the buffer, ``V = K``) and dropped (NaN). This is the queue that the link
+    model describes, without its approximations, so it checks the model against a long event
+    simulation and separates the packet level from the queueing in the ns-3 comparison.
+
+    Args:
+        send_ms: (n,) arrival times (ms), ascending.
+        service_ms: (n,) transmission time of each whole request on the wire (ms).
+        buffer_ms: Buffer ``K`` in ms of transmission (ms).
+        propagation_ms: One-way propagation delay (ms).
+    """
+    n = send_ms.shape[0]
+    delay = np.empty(n)
+    work = 0.0
+    last = send_ms[0] if n > 0 else 0.0
+    for i in range(n):
+        work = max(work - (send_ms[i] - last), 0.0)
+        last = send_ms[i]
+        if work + service_ms[i] <= buffer_ms:
+            delay[i] = propagation_ms + work + service_ms[i]
+            work += service_ms[i]
+        else:
+            delay[i] = np.nan
+            work = buffer_ms
+    return delay
+
+
+def _arrivals(
+    load: float, seconds: float, mix: np.ndarray, wire: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson request arrivals at ``load`` of a 1-unit link: send times (s), classes."""
+    rate = load * BANDWIDTH_GBPS * 1e3 / float(mix @ wire)  # requests/s: Mbit/s / Mbit
+    n = rng.poisson(rate * seconds)
+    send = np.sort(rng.uniform(0.0, seconds, n))
+    classes = rng.choice(mix.size, size=n, p=mix)
+    return send, classes
+
+
+def _long_arrivals(
+    rates_per_s: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """:data:`LONG_REQUESTS` Poisson arrivals (send times in ms, classes) at the given rates."""
+    total = float(rates_per_s.sum())
+    gaps_ms = rng.exponential(1e3 / total, LONG_REQUESTS)
+    classes = rng.choice(rates_per_s.size, size=LONG_REQUESTS, p=rates_per_s / total)
+    return np.cumsum(gaps_ms), classes
+
+
+def _stats(delay: np.ndarray, keep: np.ndarray, batches: int) -> dict[str, float]:
+    """Mean, p95, drop fraction and a batch-means 95 % half-width of the mean (ms)."""
+    kept = delay[keep]
+    ok = kept[~np.isnan(kept)]
+    parts = [p[~np.isnan(p)] for p in np.array_split(kept, batches)]
+    means = np.array([p.mean() for p in parts if p.size])
+    half = 2.0 * means.std(ddof=1) / math.sqrt(means.size) if means.size > 1 else math.nan
+    return {
+        "mean_ms": float(ok.mean()) if ok.size else math.nan,
+        "p95_ms": float(np.percentile(ok, 95)) if ok.size else math.nan,
+        "drop_fraction": float(1.0 - ok.size / kept.size) if kept.size else math.nan,
+        "mean_ci95_ms": float(half),
+    }
+
+
+def validate_network(
+    out: str | Path,
+    loads: Sequence[float] = LOADS,
+    *,
+    seconds: float = 8.0,
+    warmup_s: float = 1.0,
+    seed: int = 0,
+    queue_bytes: int = QUEUE_BYTES,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the comparison and write ``network.{md,csv,json,png}`` to ``out``.
+
+    Args:
+        out: Output folder, created if needed.
+        loads: Link loads in (0, 1.5] (offered bits on the wire over the bandwidth).
+        seconds: Measured simulated time per load (s), after the warm-up.
+        warmup_s: Simulated time first run and left out of the statistics (s).
+        seed: Seed of the arrivals (one stream per load, derived from it).
+        queue_bytes: DropTail queue capacity (bytes), at least one full-size packet.
+        progress: Called with one line per load point (default: print it at once).
+
+    Returns:
+        The results also written to ``network.json``.
+
+    Raises:
+        ImportError: ns-3 is not installed (the message gives the install command).
+        ValueError: A bad argument; nothing is written then.
+    """
+    loads = [float(x) for x in loads]
+    if not loads or any(not (0.0 < x <= 1.5) for x in loads):
+        raise ValueError(f"--loads must be numbers in (0, 1.5], got {loads}.")
+    if not (seconds > 0 and math.isfinite(seconds)) or not (0 <= warmup_s < math.inf):
+        raise ValueError(
+            f"--seconds must be > 0 and --warmup >= 0 (s), got {seconds} and {warmup_s}."
+        )
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}.")
+    if not (MTU_BYTES + PPP_HEADER_BYTES <= queue_bytes < 2**32):
+        raise ValueError(
+            f"--queue-bytes must hold at least one full-size packet ({MTU_BYTES + PPP_HEADER_BYTES} "
+            f"bytes) and be below 2**32, got {queue_bytes}."
+        )
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"--out must be a folder, but {out} is a file; choose a folder path.")
+    _scenario()  # fail on a missing ns-3 before anything is written
+    out = check_writable(Path(out))
+
+    data = np.array([a.data_mbit for a in DEFAULT_APPS])
+    names = [a.name for a in DEFAULT_APPS]
+    mix = np.full(data.size, 1.0 / data.size)
+    wire = np.array([wire_mbit(float(d)) for d in data])
+    payload = np.rint(data * 1e6 / 8).astype(np.uint32)
+    buffer_ms = queue_bytes * 8 / (BANDWIDTH_GBPS * 1e6)
+    if progress is None:
+
+        def progress(line: str) -> None:
+            print(line, flush=True)
+
+    rows = []
+    for i, load in enumerate(loads):
+        rng = np.random.default_rng([seed, i])
+        send, classes = _arrivals(load, warmup_s + seconds, mix, wire, rng)
+        keep = send >= warmup_s
+        counts = np.bincount(classes[keep], minlength=data.size)
+        if counts.sum() == 0:
+            raise ValueError(
+                f"no request arrived in the {seconds:g} s measured at load {load:g}; "
+                "raise --seconds or the load."
+            )
+        start = time.perf_counter()
+        ns3_delay, _, lost_packets = run_ns3_link(send, payload[classes], queue_bytes=queue_bytes)
+        wall = time.perf_counter() - start
+        queue_delay = simulate_fifo_link(
+            send * 1e3, wire[classes] / BANDWIDTH_GBPS, buffer_ms, PROPAGATION_MS
+        )
+        # The model gets the rates ns-3 was offered in the measured window, so that the
+        # comparison is not blurred by the sample's own load (a few % off the nominal one).
+        rates = counts / seconds
+        model = link_performance(
+            rates,
+            data,
+            bandwidth_gbps=BANDWIDTH_GBPS,
+            propagation_ms=PROPAGATION_MS,
+            buffer_bytes=queue_bytes,
+        )
+        long_send, long_classes = _long_arrivals(rates, rng)
+        long_delay = simulate_fifo_link(
+            long_send, wire[long_classes] / BANDWIDTH_GBPS, buffer_ms, PROPAGATION_MS
+        )
+        row = {
+            "load": load,
+            "offered_load": float(model.load[0]),
+            "requests": int(keep.sum()),
+            "ns3": _stats(ns3_delay, keep, batches=8),
+            "queue": _stats(queue_delay, keep, batches=8),
+            "queue_long": _stats(long_delay, long_send >= 0.0, batches=8),
+            "model": {
+                "mean_ms": float(model.mean_delay_ms[0]),
+                "p95_ms": float(model.p95_delay_ms[0]),
+                "drop_fraction": float(model.drop_fraction[0]),
+            },
+            "by_class": {
+                name: {
+                    "ns3": _stats(ns3_delay, keep & (classes == k), batches=8),
+                    "model": {
+                        "mean_ms": float(model.delay_ms[0, k]),
+                        "drop_fraction": float(model.p_drop[0, k]),
+                    },
+                }
+                for k, name in enumerate(names)
+            },
+            "ns3_lost_packets": lost_packets,
+            "ns3_wall_s": wall,
+        }
+        row["gap_mean"] = row["model"]["mean_ms"] / row["ns3"]["mean_ms"] - 1.0
+        row["gap_p95"] = row["model"]["p95_ms"] / row["ns3"]["p95_ms"] - 1.0
+        rows.append(row)
+        progress(
+            f"load {load:.2f}: {row['requests']} requests; mean delay ns-3 "
+            f"{row['ns3']['mean_ms']:.1f} ms, queue {row['queue']['mean_ms']:.1f}, model "
+            f"{row['model']['mean_ms']:.1f} ({row['gap_mean']:+.1%}); drops ns-3 "
+            f"{row['ns3']['drop_fraction']:.2%}, model {row['model']['drop_fraction']:.2%} "
+            f"[{wall:.1f} s]"
+        )
+    result = {
+        "model_version": MODEL_VERSION,
+        "setup": {
+            "bandwidth_gbps": BANDWIDTH_GBPS,
+            "propagation_ms": PROPAGATION_MS,
+            "queue": "ns3::DropTailQueue<Packet> on the sending PointToPointNetDevice, no queue disc",
+            "queue_bytes": queue_bytes,
+            "buffer_ms": buffer_ms,
+            "classes": names,
+            "mix": mix.tolist(),
+            "payload_bytes": payload.tolist(),
+            "wire_mbit": wire.tolist(),
+            "udp_payload_bytes_per_packet": UDP_PAYLOAD_BYTES,
+            "overhead_bytes_per_packet": PACKET_OVERHEAD_BYTES,
+            "warmup_s": warmup_s,
+            "seconds": seconds,
+            "seed": seed,
+            "ns3_version": _ns3_version(),
+        },
+        "target": {"loads": list(TARGET_LOADS), "tolerance": TOLERANCE},
+        "rows": rows,
+    }
+    _write(out, result)
+    return result
+
+
+def _ns3_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ns3")
+    except PackageNotFoundError:  # pragma: no cover - bindings from a source build
+        return "unknown"
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    cols = ["mean_ms", "mean_ci95_ms", "p95_ms", "drop_fraction"]
+    w.writerow(
+        ["load", "offered_load", "requests"]
+        + [f"ns3_{c}" for c in cols]
+        + [f"queue_{c}" for c in cols]
+        + [f"queue_long_{c}" for c in cols]
+        + [f"model_{c}" for c in ("mean_ms", "p95_ms", "drop_fraction")]
+        + ["gap_mean", "gap_p95"]
+    )
+    for r in rows:
+        w.writerow(
+            [r["load"], f"{r['offered_load']:.4f}", r["requests"]]
+            + [f"{r['ns3'][c]:.6g}" for c in cols]
+            + [f"{r['queue'][c]:.6g}" for c in cols]
+            + [f"{r['queue_long'][c]:.6g}" for c in cols]
+            + [f"{r['model'][c]:.6g}" for c in ("mean_ms", "p95_ms", "drop_fraction")]
+            + [f"{r['gap_mean']:.4f}", f"{r['gap_p95']:.4f}"]
+        )
+    return buf.getvalue()
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    s = result["setup"]
+    lo, hi = result["target"]["loads"]
+    tol = result["target"]["tolerance"]
+    lines = [
+        "# Links against ns-3",
+        "",
+        f"One point-to-point link, {s['bandwidth_gbps']:g} Gbit/s, {s['propagation_ms']:g} ms, "
+        f"FIFO DropTail queue of {s['queue_bytes']:,} bytes ({s['buffer_ms']:g} ms of "
+        f"transmission); Poisson requests of the default mix "
+        f"({', '.join(f'{n} {b:,} B' for n, b in zip(s['classes'], s['payload_bytes'], strict=True))}, "
+        f"equal shares) as bursts of UDP datagrams of at most {s['udp_payload_bytes_per_packet']} "
+        f"payload bytes ({s['overhead_bytes_per_packet']} B of IPv4/UDP/PPP headers each); "
+        f"{s['seconds']:g} s measured after {s['warmup_s']:g} s of warm-up per load, seed "
+        f"{s['seed']}, ns-3 {s['ns3_version']}. Delay: a request's send to its last packet's "
+        f"arrival (ms), delivered requests only; ± is a 95 % batch-means half-width. *offered*: "
+        f"the load ns-3 was offered in the measured window, which the model is given; *queue, "
+        f"same arrivals*: the request-level FIFO queue on ns-3's arrivals; *queue, 10⁶ "
+        f"requests*: the same queue over a million requests at the offered rates.",
+        "",
+        "| load | offered | requests | ns-3 mean | queue, same arrivals | model mean | gap "
+        "| queue, 10⁶ requests | ns-3 p95 | model p95 | gap | ns-3 drops | model drops |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        n, q, m, g = r["ns3"], r["queue"], r["model"], r["queue_long"]
+        lines.append(
+            f"| {r['load']:.2f} | {r['offered_load']:.3f} | {r['requests']:,} | "
+            f"{n['mean_ms']:.1f} ± {n['mean_ci95_ms']:.1f} | {q['mean_ms']:.1f} | "
+            f"{m['mean_ms']:.1f} | {r['gap_mean']:+.1%} | {g['mean_ms']:.1f} | "
+            f"{n['p95_ms']:.1f} | {m['p95_ms']:.1f} | {r['gap_p95']:+.1%} | "
+            f"{n['drop_fraction']:.2%} | {m['drop_fraction']:.2%} |"
+        )
+    lines += [
+        "",
+        "Per class, mean delay of delivered requests (ms) and requests dropped, ns-3 / model:",
+        "",
+        "| load | " + " | ".join(s["classes"]) + " |",
+        "|---|" + "---|" * len(s["classes"]),
+    ]
+    for r in result["rows"]:
+        cells = []
+        for name in s["classes"]:
+            n, m = r["by_class"][name]["ns3"], r["by_class"][name]["model"]
+            cells.append(
+                f"{n['mean_ms']:.1f} / {m['mean_ms']:.1f} ms, "
+                f"{n['drop_fraction']:.2%} / {m['drop_fraction']:.2%}"
+            )
+        lines.append(f"| {r['load']:.2f} | " + " | ".join(cells) + " |")
+    inside = [r for r in result["rows"] if lo <= r["load"] <= hi]
+    worst = max((abs(r["gap_mean"]) for r in inside), default=math.nan)
+    verdict = "met" if inside and worst <= tol else "not met"
+    lines += [
+        "",
+        f"Target: model mean delay within {tol:.0%} of ns-3 at load {lo:g} to {hi:g}: {verdict} "
+        f"(largest gap {worst:.1%}).",
+        "",
+        "Regenerate: `edgecloud validate network --out DIR`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = result["setup"]
+    rows = result["rows"]
+    loads = np.array([r["offered_load"] for r in rows])
+    grid = np.linspace(0.05, max(1.1, loads.max() + 0.05), 200)
+    data = np.array([a.data_mbit for a in DEFAULT_APPS])
+    mix = np.array(s["mix"])
+    wire = np.array(s["wire_mbit"])
+    rates = grid[:, None] * mix[None, :] * s["bandwidth_gbps"] * 1e3 / float(mix @ wire)
+    model = link_performance(
+        rates,
+        data,
+        bandwidth_gbps=s["bandwidth_gbps"],
+        propagation_ms=s["propagation_ms"],
+        buffer_bytes=s["queue_bytes"],
+    )
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax.plot(grid, model.mean_delay_ms, color="C0", label="model, mean")
+    ax.plot(grid, model.p95_delay_ms, color="C0", ls="--", label="model, p95")
+    ax.errorbar(
+        loads,
+        [r["ns3"]["mean_ms"] for r in rows],
+        yerr=[r["ns3"]["mean_ci95_ms"] for r in rows],
+        fmt="o",
+        color="C3",
+        capsize=3,
+        label="ns-3, mean (95 % CI)",
+    )
+    ax.plot(
+        loads, [r["ns3"]["p95_ms"] for r in rows], "s", color="C3", mfc="none", label="ns-3, p95"
+    )
+    ax.set_xlabel("link load offered (bits on the wire / bandwidth)")
+    ax.set_ylabel("request delay (ms)")
+    ax.set_title(
+        f"{s['bandwidth_gbps']:g} Gbit/s, {s['propagation_ms']:g} ms, "
+        f"{s['queue_bytes'] / 1e6:g} MB DropTail"
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax2.plot(grid, 100 * model.drop_fraction, color="C0", label="model")
+    ax2.plot(loads, [100 * r["ns3"]["drop_fraction"] for r in rows], "o", color="C3", label="ns-3")
+    ax2.set_xlabel("link load")
+    ax2.set_ylabel("requests dropped (%)")
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    save_png(fig, path)
+    plt.close(fig)
+
+
+def _write(out: Path, result: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    _plot(result, out / "network.png")
+    atomic_write_json(out / "network.json", result)
+    atomic_write_text(out / "network.csv", _csv(result["rows"]))
+    atomic_write_text(out / "network.md", _markdown(result))
+
+
+def _main(args: argparse.Namespace) -> int:
+    try:
+        loads = [float(x) for x in args.loads.split(",")]
+    except ValueError as exc:
+        raise ValueError(
+            f"--loads must be comma-separated numbers such as 0.3,0.9, got {args.loads!r}."
+        ) from exc
+    validate_network(
+        args.out,
+        loads,
+        seconds=args.seconds,
+        warmup_s=args.warmup,
+        seed=args.seed,
+        queue_bytes=args.queue_bytes,
+    )
+    print(f"wrote {Path(args.out) / 'network.md'} (and .csv, .json, .png)")
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``network`` to the ``edgecloud validate`` subcommands."""
+    p = subparsers.add_parser(
+        "network",
+        help="the link model against ns-3 (needs `pip install 'edgecloud-gym[ns3]'`)",
+        description="Run one point-to-point link in ns-3 (1 Gbit/s, 30 ms, FIFO DropTail "
+        "queue, 7.5 MB unless --queue-bytes) with the model's requests as UDP bursts at several link loads, run "
+        "the link model at the same points, and write network.md, network.csv, network.json "
+        "and network.png to --out.",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--loads",
+        default=",".join(f"{x:g}" for x in LOADS),
+        help=f"comma-separated link loads (default {','.join(f'{x:g}' for x in LOADS)})",
+    )
+    p.add_argument("--seconds", type=float, default=8.0, help="measured simulated s per load")
+    p.add_argument("--warmup", type=float, default=1.0, help="simulated warm-up s per load")
+    p.add_argument("--seed", type=int, default=0, help="seed of the arrivals (default 0)")
+    p.add_argument(
+        "--queue-bytes",
+        type=int,
+        default=QUEUE_BYTES,
+        help="DropTail queue capacity in bytes (7.5 MB: 60 ms at 1 Gbit/s)",
+    )
+    p.set_defaults(func=_main)
