@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -19,7 +21,7 @@ from edgecloud_agents.registry import (
     make_env_for,
     make_offloading_agent,
 )
-from edgecloud_bench.offloading_suite import recovery_frames, tail_mean
+from edgecloud_bench.stats import recovery_frames, tail_mean
 from edgecloud_gym.offloading import (
     EdgeCloudEnv,
     EdgeCloudTask,
@@ -332,3 +334,17 @@ def test_registry_rejects_unknown_offloading_agent(tmp_path) -> None:
     bad.write_text("not an agent")
     with pytest.raises(ValueError, match="not a saved offloading agent"):
         load_offloading_agent(bad)
+
+
+def test_meta_train_command_dispatches_on_the_family(tmp_path, capsys) -> None:
+    from edgecloud_bench.cli import main
+
+    args = ["meta-train", "--agent", "dmro", "--family", "mumt", "--out", str(tmp_path)]
+    assert main([*args, "--steps", "1", "--tasks", "2", "--meta-batch", "2"]) == 0
+    config = json.loads((tmp_path / "dmro_config.json").read_text())
+    assert config["family"] == "mumt" and config["iterations"] == 1
+    assert config["params"]["meta_batch_size"] == 2 and config["params"]["inner_lr"] == 0.1
+    loaded = load_agent(tmp_path / "dmro_meta_init.pt")
+    assert loaded.name == "dmro"
+    assert main(["meta-train", "--family", "mumt", "--out", str(tmp_path / "a")]) == 2
+    assert "--family chooses the offloading task family" in capsys.readouterr().err
