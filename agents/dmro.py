@@ -151,7 +151,7 @@ class DMRO(FrameLearner):
         if not tasks:
             raise ValueError(
                 "meta_train needs at least one task; draw them with "
-                "edgecloud_gym.offloading.train_tasks(family, n)."
+                "edgecloud_gym.offloading.offloading_train_tasks(family, n)."
             )
         for i, task in enumerate(tasks):
             if not isinstance(task, expected):
@@ -182,7 +182,7 @@ class DMRO(FrameLearner):
         """Meta-learn the K DNNs' initialisation over ``tasks`` for ``iterations`` updates.
 
         Args:
-            tasks: training tasks of the agent's family (e.g. ``train_tasks("edgecloud", 32)``).
+            tasks: training tasks of the agent's family (e.g. ``offloading_train_tasks("edgecloud", 32)``).
             iterations: meta-updates; each samples ``meta_batch_size`` tasks.
             callback: called after each update with ``(agent, {"iteration", "query_loss"})``;
                 returning False stops.

@@ -30,7 +30,7 @@ import numpy as np
 from stable_baselines3 import DQN
 
 from edgecloud_gym._validation import check_int, check_positive
-from edgecloud_gym.offloading import DiscreteDecisionWrapper, EdgeCloudEnv, MUMTEnv, WPMECEnv
+from edgecloud_gym.offloading import DiscreteDecisionWrapper, EdgeCloudOffloadEnv, MUMTEnv, WPMECEnv
 
 from .offloading import INPUT_NORMALISATION, OffloadingCritic, _unwrap_offloading
 
@@ -133,7 +133,9 @@ class OffloadDQN:
         task = self.critic.task
         if self.critic.family == "wpmec":
             return WPMECEnv(task=task, oracle="none")
-        return MUMTEnv(task=task) if self.critic.family == "mumt" else EdgeCloudEnv(task=task)
+        return (
+            MUMTEnv(task=task) if self.critic.family == "mumt" else EdgeCloudOffloadEnv(task=task)
+        )
 
     def learn(self, total_timesteps: int, **kwargs: Any) -> OffloadDQN:
         """Train SB3 DQN for ``total_timesteps`` frames (``kwargs`` go to ``DQN.learn``)."""

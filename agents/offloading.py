@@ -1,7 +1,7 @@
 """Shared pieces of the offloading learners DDLO, DROO and DMRO.
 
 The three agents act in the per-frame offloading envs of :mod:`edgecloud_gym.offloading`
-(``MUMTEnv``, ``EdgeCloudEnv``, ``WPMECEnv``). They share one loop (:class:`FrameLearner`):
+(``MUMTEnv``, ``EdgeCloudOffloadEnv``, ``WPMECEnv``). They share one loop (:class:`FrameLearner`):
 
 1. the DNN(s) map the frame's observation to a *relaxed* decision,
 2. the relaxed decision is quantised into a few candidate decisions (each agent its own way),
@@ -35,7 +35,7 @@ from torch import nn
 
 from edgecloud_gym._validation import check_int, check_positive, did_you_mean
 from edgecloud_gym.offloading import (
-    EdgeCloudEnv,
+    EdgeCloudOffloadEnv,
     EdgeCloudTask,
     MUMTEnv,
     MUMTTask,
@@ -71,9 +71,9 @@ INPUT_NORMALISATION: dict[str, tuple[float, float]] = {
 }
 
 
-def _unwrap_offloading(env: Any) -> MUMTEnv | EdgeCloudEnv | WPMECEnv:
+def _unwrap_offloading(env: Any) -> MUMTEnv | EdgeCloudOffloadEnv | WPMECEnv:
     base = getattr(env, "unwrapped", env)
-    if not isinstance(base, (EdgeCloudEnv, WPMECEnv)):
+    if not isinstance(base, (EdgeCloudOffloadEnv, WPMECEnv)):
         raise TypeError(
             "env must be an offloading env (EdgeCloud-Offload-MUMT-v0, "
             "EdgeCloud-Offload-EdgeCloud-v0 or EdgeCloud-Offload-WPMEC-v0, wrapped or not), "

@@ -135,7 +135,7 @@ def meta_train_dmro(
     first_order: bool = False,
     **dmro_kwargs: Any,
 ) -> Path:
-    """Meta-train DMRO on ``train_tasks(family, n_train_tasks, task_seed)`` into
+    """Meta-train DMRO on ``offloading_train_tasks(family, n_train_tasks, task_seed)`` into
     ``out/dmro_meta_init.pt`` (load it with ``DMRO.load``) and ``out/dmro_config.json``.
 
     Args:
@@ -155,15 +155,20 @@ def meta_train_dmro(
     import torch
 
     from edgecloud_agents.dmro import DMRO
-    from edgecloud_gym.offloading import EdgeCloudEnv, MUMTEnv, WPMECEnv, train_tasks
+    from edgecloud_gym.offloading import (
+        EdgeCloudOffloadEnv,
+        MUMTEnv,
+        WPMECEnv,
+        offloading_train_tasks,
+    )
 
-    envs = {"edgecloud": EdgeCloudEnv, "mumt": MUMTEnv, "wpmec": WPMECEnv}
+    envs = {"edgecloud": EdgeCloudOffloadEnv, "mumt": MUMTEnv, "wpmec": WPMECEnv}
     if family not in envs:
         raise ValueError(f"family must be one of {tuple(envs)}, got {family!r}.")
     out = check_writable(Path(out))
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    tasks = train_tasks(family, n_train_tasks, seed=task_seed)
+    tasks = offloading_train_tasks(family, n_train_tasks, seed=task_seed)
     env = envs[family](task=tasks[0])
     agent = DMRO(
         env,
@@ -225,7 +230,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--tasks", type=int, default=None, help="training tasks in the pool (default 64; dmro 32)"
     )
-    p.add_argument("--task-seed", type=int, default=0, help="seed of train_tasks (default 0)")
+    p.add_argument(
+        "--task-seed", type=int, default=0, help="seed of offloading_train_tasks (default 0)"
+    )
     p.add_argument("--meta-batch", type=int, default=None, help="tasks per outer step (default 8)")
     p.add_argument("--inner-steps", type=int, default=None, help="inner SGD steps (default 3)")
     p.add_argument(

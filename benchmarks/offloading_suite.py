@@ -163,24 +163,28 @@ def _meta(seeds: Sequence[int], frames: int) -> dict[str, Any]:
     from edgecloud_agents.ddlo import DDLO
     from edgecloud_agents.dmro import DMRO
     from edgecloud_agents.dqn_offload import OffloadDQN
-    from edgecloud_gym.offloading import EdgeCloudEnv, test_tasks, train_tasks
+    from edgecloud_gym.offloading import (
+        EdgeCloudOffloadEnv,
+        offloading_test_tasks,
+        offloading_train_tasks,
+    )
 
     cfg = META_SETTINGS
-    train = train_tasks("edgecloud", cfg["train_tasks"], seed=0)
-    test = test_tasks("edgecloud", cfg["test_tasks"], seed=0)
+    train = offloading_train_tasks("edgecloud", cfg["train_tasks"], seed=0)
+    test = offloading_test_tasks("edgecloud", cfg["test_tasks"], seed=0)
     runs = []
     for seed in seeds:
         t0 = time.perf_counter()
-        dmro = DMRO(EdgeCloudEnv(task=train[0]), seed=seed).meta_train(
+        dmro = DMRO(EdgeCloudOffloadEnv(task=train[0]), seed=seed).meta_train(
             train, cfg["meta_iterations"]
         )
         meta_seconds = time.perf_counter() - t0
         _log(f"meta seed {seed}: meta-trained in {meta_seconds:.0f} s")
         for j, task in enumerate(test):
             eval_seed = 100_000 + 1000 * seed + j
-            adapted = dmro.adapt(EdgeCloudEnv(task=task), cfg["adapt_frames"])
-            scratch = DDLO(EdgeCloudEnv(task=task), seed=seed).learn(cfg["adapt_frames"])
-            dqn = OffloadDQN(EdgeCloudEnv(task=task), seed=seed).learn(cfg["dqn_frames"])
+            adapted = dmro.adapt(EdgeCloudOffloadEnv(task=task), cfg["adapt_frames"])
+            scratch = DDLO(EdgeCloudOffloadEnv(task=task), seed=seed).learn(cfg["adapt_frames"])
+            dqn = OffloadDQN(EdgeCloudOffloadEnv(task=task), seed=seed).learn(cfg["dqn_frames"])
             for name, agent, curve in (
                 ("dmro", adapted, adapted.history["ratio"]),
                 ("ddlo-scratch", scratch, scratch.history["ratio"]),
@@ -191,7 +195,7 @@ def _meta(seeds: Sequence[int], frames: int) -> dict[str, Any]:
                     "seed": seed,
                     "task": j,
                     "eval": _evaluate_frames(
-                        agent, EdgeCloudEnv(task=task), cfg["eval_frames"], eval_seed
+                        agent, EdgeCloudOffloadEnv(task=task), cfg["eval_frames"], eval_seed
                     ),
                 }
                 if curve is not None:

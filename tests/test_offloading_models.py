@@ -20,8 +20,8 @@ from edgecloud_gym.offloading import (
     load_wpmec_data,
     mumt_cost,
     mumt_oracle,
-    test_tasks,
-    train_tasks,
+    offloading_test_tasks,
+    offloading_train_tasks,
     wpmec_objective,
     wpmec_oracle,
     wpmec_rate,
@@ -286,13 +286,15 @@ def test_malformed_data_files_raise_value_errors(tmp_path):
 
 @pytest.mark.parametrize("family", ["mumt", "edgecloud", "wpmec"])
 def test_train_and_test_tasks_are_seeded_distinct_and_disjoint(family):
-    train = train_tasks(family, 20, seed=3)
-    test = test_tasks(family, 10, seed=3)
-    assert train == train_tasks(family, 20, seed=3)
-    assert train != train_tasks(family, 20, seed=4)
+    train = offloading_train_tasks(family, 20, seed=3)
+    test = offloading_test_tasks(family, 10, seed=3)
+    assert train == offloading_train_tasks(family, 20, seed=3)
+    assert train != offloading_train_tasks(family, 20, seed=4)
     assert len(set(train)) == 20 and len(set(test)) == 10
     assert not set(train) & set(test)
-    assert not set(train_tasks(family, 50, seed=9)) & set(test_tasks(family, 50, seed=3))
+    assert not set(offloading_train_tasks(family, 50, seed=9)) & set(
+        offloading_test_tasks(family, 50, seed=3)
+    )
 
 
 def test_tasks_are_frozen_and_validated():
@@ -306,7 +308,7 @@ def test_tasks_are_frozen_and_validated():
     with pytest.raises(ValueError, match="one entry per device"):
         WPMECTask(n_devices=3, weights=(1.0, 2.0))
     with pytest.raises(ValueError, match="family must be one of"):
-        train_tasks("mumtt", 2)
+        offloading_train_tasks("mumtt", 2)
 
 
 def test_default_wpmec_task_matches_the_published_channel_scale():

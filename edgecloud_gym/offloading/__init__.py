@@ -8,14 +8,16 @@ Pure array models (leading batch axis, no Gymnasium):
 * :func:`wpmec_rate`: optimal (a, tau) and weighted sum computation rate [bits/s] of a mode;
   :func:`wpmec_oracle`: best mode (exact enumeration, or coordinate descent, not exact).
 
-Environments (thin adapters): :class:`MUMTEnv`, :class:`EdgeCloudEnv`, :class:`WPMECEnv`, and
+Environments (thin adapters): :class:`MUMTEnv`, :class:`EdgeCloudOffloadEnv`, :class:`WPMECEnv`, and
 :class:`DiscreteDecisionWrapper` for SB3 DQN. Tasks: :class:`MUMTTask`, :class:`EdgeCloudTask`,
-:class:`WPMECTask`, their distributions, and :func:`train_tasks` / :func:`test_tasks`.
+:class:`WPMECTask`, their distributions, and :func:`offloading_train_tasks` / :func:`offloading_test_tasks`.
 Published data: :func:`load_mumt_data`, :func:`load_wpmec_data`. See ``docs/offloading.md``.
 """
 
+from edgecloud_gym.registration import OFFLOADING_ENV_IDS, register_offloading_envs
+
 from .data import BUNDLED_FILES, MUMTData, WPMECData, load_mumt_data, load_wpmec_data
-from .envs import DiscreteDecisionWrapper, EdgeCloudEnv, MUMTEnv, WPMECEnv
+from .envs import DiscreteDecisionWrapper, EdgeCloudOffloadEnv, MUMTEnv, WPMECEnv
 from .mumt import (
     CLOUD,
     EDGE,
@@ -29,7 +31,6 @@ from .mumt import (
     mumt_cost,
     mumt_oracle,
 )
-from .registration import OFFLOADING_ENV_IDS, register_offloading_envs
 from .tasks import (
     FAMILIES,
     EdgeCloudTask,
@@ -38,8 +39,8 @@ from .tasks import (
     MUMTTaskDistribution,
     WPMECTask,
     WPMECTaskDistribution,
-    test_tasks,
-    train_tasks,
+    offloading_test_tasks,
+    offloading_train_tasks,
 )
 from .wpmec import (
     MAX_ENUMERATE_DEVICES,
@@ -62,7 +63,7 @@ __all__ = [
     "OFFLOADING_ENV_IDS",
     "CloudParams",
     "DiscreteDecisionWrapper",
-    "EdgeCloudEnv",
+    "EdgeCloudOffloadEnv",
     "EdgeCloudTask",
     "EdgeCloudTaskDistribution",
     "MUMTData",
@@ -86,10 +87,33 @@ __all__ = [
     "load_wpmec_data",
     "mumt_cost",
     "mumt_oracle",
+    "offloading_test_tasks",
+    "offloading_train_tasks",
     "register_offloading_envs",
-    "test_tasks",
-    "train_tasks",
     "wpmec_objective",
     "wpmec_oracle",
     "wpmec_rate",
 ]
+
+#: Former names, kept as deprecated aliases: the allocation family has its own ``EdgeCloudEnv``
+#: and ``train_tasks`` / ``test_tasks`` (:mod:`edgecloud_gym`).
+_DEPRECATED = {
+    "EdgeCloudEnv": "EdgeCloudOffloadEnv",
+    "train_tasks": "offloading_train_tasks",
+    "test_tasks": "offloading_test_tasks",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _DEPRECATED:
+        import warnings
+
+        new = _DEPRECATED[name]
+        warnings.warn(
+            f"edgecloud_gym.offloading.{name} is deprecated; use {new} (the allocation family "
+            f"has its own edgecloud_gym.{name}).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[new]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ from .mumt import CloudParams, _check_decision, _check_sizes, _oracle, _user_cos
 from .tasks import EdgeCloudTask, MUMTTask, WPMECTask
 from .wpmec import WPMECParams, _check_mode, _solve, wpmec_oracle
 
-__all__ = ["DiscreteDecisionWrapper", "EdgeCloudEnv", "MUMTEnv", "WPMECEnv"]
+__all__ = ["DiscreteDecisionWrapper", "EdgeCloudOffloadEnv", "MUMTEnv", "WPMECEnv"]
 
 _ORACLES = ("auto", "enumerate", "coordinate_descent", "none")
 _PARAMS = WPMECParams()
@@ -85,7 +85,7 @@ class _FrameEnv(gym.Env):
     _entry_name = "decision"
 
 
-class EdgeCloudEnv(_FrameEnv):
+class EdgeCloudOffloadEnv(_FrameEnv):
     """N users with M tasks each choose device, edge server or cloud for every task.
 
     ## Description
@@ -215,7 +215,7 @@ class EdgeCloudEnv(_FrameEnv):
         return self._obs(), -self.reward_scale * cost, False, False, info
 
 
-class MUMTEnv(EdgeCloudEnv):
+class MUMTEnv(EdgeCloudOffloadEnv):
     """DDLO's multi-user multi-task offloading: each task on the device or the edge server.
 
     ## Description
@@ -232,7 +232,7 @@ class MUMTEnv(EdgeCloudEnv):
     ``-reward_scale * cost``, cost = sum over users of energy [J] + max(local, offload time) [s].
 
     ## Starting State, Episode End
-    As :class:`EdgeCloudEnv`.
+    As :class:`EdgeCloudOffloadEnv`.
 
     ## Info
     ``cost``, ``optimal`` (exact minimum over all 2^(NM) decisions), ``ratio`` (optimal / cost),
@@ -264,7 +264,7 @@ class MUMTEnv(EdgeCloudEnv):
         if isinstance(task, EdgeCloudTask) and task.cloud_enabled:
             raise ValueError(
                 "MUMTEnv has no cloud place; pass a MUMTTask, an EdgeCloudTask with "
-                "cloud_enabled=False, or use EdgeCloudEnv."
+                "cloud_enabled=False, or use EdgeCloudOffloadEnv."
             )
 
 
