@@ -14,9 +14,10 @@ format, keyed by env id (``hyperparams/dqn.yml`` and ``hyperparams/dqn-forecast.
     >>> agent.learn(2_000).save("dqn-low.zip")  # doctest: +SKIP
     >>> DQNAgent.load("dqn-low.zip").predict(obs)  # doctest: +SKIP
 
-A saved agent is SB3's zip with one more entry, ``edgecloud_agent.json`` (the agent's name, env
-id, hyperparameters and env kwargs), which :func:`edgecloud_agents.registry.load_agent` reads to
-dispatch; SB3 itself ignores it, so ``DQN.load`` reads our files too.
+A saved agent is the zoo's agent file (:mod:`edgecloud_agents._io`): the name, env id,
+hyperparameters and env kwargs as JSON and SB3's parameters as tensors; loading rebuilds the DQN
+from its hyperparameters and puts the weights back, so no pickled object is ever read. A model
+saved by SB3 itself (``DQN.save``, rl_zoo3) loads with ``trusted=True`` only.
 """
 
 from __future__ import annotations
@@ -25,9 +26,6 @@ import ast
 import contextlib
 import copy
 import inspect
-import io
-import json
-import zipfile
 from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
@@ -41,23 +39,26 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from edgecloud_agents._io import atomic_write_bytes
+from edgecloud_agents._io import (
+    AgentFile,
+    AgentFileError,
+    load_sb3_zip,
+    read_agent_file,
+    rebuild_sb3_dqn,
+    sb3_state,
+    write_agent_file,
+)
 from edgecloud_gym._validation import did_you_mean
 
 __all__ = [
-    "META_ENTRY",
     "VARIANTS",
     "DQNAgent",
     "hyperparams_path",
     "load_hyperparams",
-    "read_metadata",
 ]
 
 #: The agent names this module serves and their hyperparameter files.
 VARIANTS: dict[str, str] = {"dqn": "dqn.yml", "dqn-forecast": "dqn-forecast.yml"}
-
-#: Name of the zip entry holding the agent's metadata.
-META_ENTRY = "edgecloud_agent.json"
 
 # rl_zoo3 keys that are not DQN arguments: read here, or refused with a reason.
 _ZOO_KEYS = {"n_timesteps", "policy", "n_envs", "env_kwargs"}
@@ -170,6 +171,21 @@ def _split(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if isinstance(kwargs.get("train_freq"), list):  # YAML has no tuples
         kwargs["train_freq"] = tuple(kwargs["train_freq"])
     return zoo, kwargs
+
+
+def _hyperparams_of(model: DQN) -> dict[str, Any]:
+    """The DQN arguments a model was built with, as far as they are plain values (what an agent
+    file records of a model read from an SB3 zip)."""
+    params: dict[str, Any] = {}
+    for key in sorted(_DQN_ARGS):
+        value = getattr(model, key, None)
+        if key == "train_freq" and value is not None:
+            value = [int(value.frequency), value.unit.value]
+        if key == "policy_kwargs":
+            value = {k: v for k, v in (value or {}).items() if k == "net_arch"}
+        if isinstance(value, (bool, int, float, str, list, dict)):
+            params[key] = value
+    return params
 
 
 @contextlib.contextmanager
@@ -331,50 +347,64 @@ class DQNAgent:
             actions, _ = self.model.predict(obs, deterministic=deterministic)
         return int(actions) if obs.ndim == 1 else np.asarray(actions, dtype=np.int64)
 
-    def save(self, path: str | Path) -> None:
-        """Write SB3's zip plus the agent's metadata to ``path`` (exactly that name), atomically."""
-        buffer = io.BytesIO()
-        self.model.save(buffer)
-        meta = {
-            "agent": self.name,
+    def file_config(self) -> dict[str, Any]:
+        """The JSON part of this agent's file (everything but the weights)."""
+        sb3, _ = sb3_state(self.model)
+        return {
             "env_id": self.env_id,
             "hyperparams": self.hyperparams,
             "env_kwargs": self.env_kwargs,
             "default_timesteps": self.default_timesteps,
+            "sb3": sb3,
         }
-        with zipfile.ZipFile(buffer, "a") as archive:
-            archive.writestr(META_ENTRY, json.dumps(meta, indent=2, sort_keys=True, default=str))
-        atomic_write_bytes(path, buffer.getvalue())
+
+    def save(self, path: str | Path) -> None:
+        """Write the agent file (:mod:`edgecloud_agents._io`) to ``path``, atomically."""
+        write_agent_file(
+            path,
+            agent=self.name,
+            family="allocation",
+            config=self.file_config(),
+            weights={"sb3": self.model.get_parameters()},
+        )
 
     @classmethod
-    def load(cls, path: str | Path, env: Any = None) -> DQNAgent:
-        """Read an agent written by :meth:`save`; ``env`` is needed only to train further."""
-        meta = read_metadata(path)
-        if meta.get("agent") not in VARIANTS:
-            raise ValueError(f"{path} holds agent {meta.get('agent')!r}, not a DQN variant.")
-        model = DQN.load(path, env=env, device="cpu")
-        return cls._wrap(model, meta)
+    def load(
+        cls, path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
+    ) -> DQNAgent:
+        """Read an agent written by :meth:`save`; ``env`` is needed only to train further.
 
+        Args:
+            path: The agent file (or one already read by :func:`~edgecloud_agents._io.
+                read_agent_file`).
+            env: The env to train in further (its spaces must match the saved ones).
+            trusted: Also accept a Stable-Baselines3 zip (e.g. from rl_zoo3). Reading one
+                unpickles objects and can run any code its author put in it: pass True only
+                for files from a source you trust.
+        """
+        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        if file.sb3_zip:
+            model = load_sb3_zip(file, DQN, env)
+            meta = {"agent": file.agent or "dqn", **file.config}
+            meta.setdefault("hyperparams", _hyperparams_of(model))
+            return cls._wrap(model, meta)
+        if file.agent not in VARIANTS:
+            raise AgentFileError(
+                f"{file.path} holds agent {file.agent!r}, not a DQN variant ({sorted(VARIANTS)}); "
+                "load it with edgecloud_agents.registry.load_agent."
+            )
+        return cls.from_file(file, env)
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The ``edgecloud_agent.json`` entry of a saved agent's zip (clear errors otherwise)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no saved agent at {path}.")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            raw = archive.read(META_ENTRY)
-    except zipfile.BadZipFile:
-        raise ValueError(f"{path} is not a saved SB3 agent (not a zip file; corrupt?).") from None
-    except KeyError:
-        raise ValueError(
-            f"{path} is an SB3 zip without {META_ENTRY}: not saved by edgecloud_agents; "
-            "load it with stable_baselines3.DQN.load."
-        ) from None
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: {META_ENTRY} is not valid JSON ({exc}).") from exc
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: {META_ENTRY} must hold an object.")
-    return meta
+    @classmethod
+    def from_file(cls, file: AgentFile, env: Any = None, name: str | None = None) -> DQNAgent:
+        """The DQN of an agent file (this agent's, or the DQN part of an agent built on it):
+        SB3's DQN rebuilt from the saved hyperparameters, with the saved weights.
+
+        Args:
+            file: A file read by :func:`~edgecloud_agents._io.read_agent_file`.
+            env: The env to train in further (its spaces must match the saved ones).
+            name: The DQN variant (default: the file's agent).
+        """
+        _, kwargs = _split(file.require("hyperparams"))
+        model = rebuild_sb3_dqn(file, kwargs, env)
+        return cls._wrap(model, {**file.config, "agent": name or file.agent})

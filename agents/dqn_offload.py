@@ -20,8 +20,6 @@ the first 30 % of training.
 
 from __future__ import annotations
 
-import json
-import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,11 +30,19 @@ from stable_baselines3 import DQN
 from edgecloud_gym._validation import check_int, check_positive
 from edgecloud_gym.offloading import DiscreteDecisionWrapper, EdgeCloudOffloadEnv, MUMTEnv, WPMECEnv
 
+from ._io import (
+    AgentFile,
+    AgentFileError,
+    load_sb3_zip,
+    read_agent_file,
+    rebuild_sb3_dqn,
+    sb3_state,
+    write_agent_file,
+)
 from .offloading import INPUT_NORMALISATION, OffloadingCritic, _unwrap_offloading
 
 __all__ = ["OffloadDQN"]
 
-_META_ENTRY = "edgecloud_offload_agent.json"
 _REWARD_SCALE = {"mumt": 1.0 / 500.0, "edgecloud": 1.0 / 500.0, "wpmec": 1.0}
 
 
@@ -159,40 +165,54 @@ class OffloadDQN:
         return ((action[..., None] // self._powers) % self.n_places).astype(np.int8)
 
     def save(self, path: str | Path) -> None:
-        """SB3's zip plus an entry with this agent's settings and critic."""
-        path = Path(path)
-        self.model.save(path)
-        if not path.exists() and path.with_suffix(".zip").exists():
-            path = path.with_suffix(".zip")
-        meta = {
-            "agent": self.name,
+        """Write the agent file (:mod:`edgecloud_agents._io`): settings, critic and SB3's
+        parameters, atomically."""
+        sb3, weights = sb3_state(self.model)
+        config = {
             "seed": self.seed,
             "gamma": self.dqn_kwargs["gamma"],
             "reward_scale": self.reward_scale,
             "net_arch": list(self.net_arch),
+            "dqn_kwargs": {k: v for k, v in self.dqn_kwargs.items() if k != "gamma"},
             "critic": self.critic.to_dict(),
+            "sb3": sb3,
         }
-        with zipfile.ZipFile(path, "a") as zf:
-            zf.writestr(_META_ENTRY, json.dumps(meta))
+        write_agent_file(
+            path, agent=self.name, family="offloading", config=config, weights={"sb3": weights}
+        )
 
     @classmethod
-    def load(cls, path: str | Path, env: Any = None) -> OffloadDQN:
-        """Read an agent written by :meth:`save`; ``env`` is needed only to learn further."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no saved agent at {path}; write one with agent.save(path).")
-        with zipfile.ZipFile(path) as zf:
-            if _META_ENTRY not in zf.namelist():
-                raise ValueError(f"{path} is not an OffloadDQN file (no {_META_ENTRY}).")
-            meta = json.loads(zf.read(_META_ENTRY))
-        critic = OffloadingCritic.from_dict(meta["critic"])
+    def load(
+        cls, path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
+    ) -> OffloadDQN:
+        """Read an agent written by :meth:`save`; ``env`` is needed only to learn further.
+
+        Args:
+            path: The agent file (or one already read).
+            env: An offloading env to learn in further.
+            trusted: Also accept a Stable-Baselines3 zip written by earlier versions of this
+                agent. Reading one unpickles objects and can run any code its author put in it:
+                pass True only for files from a source you trust.
+        """
+        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        if file.agent != cls.name:
+            raise AgentFileError(
+                f"{file.path} holds agent {file.agent!r}, not {cls.name!r}; load it with "
+                "load_offloading_agent."
+            )
+        critic = OffloadingCritic.from_dict(file.require("critic"), f"agent file {file.path}")
         agent = cls(
             env,
-            seed=meta["seed"],
-            gamma=meta["gamma"],
-            reward_scale=meta["reward_scale"],
-            net_arch=tuple(meta["net_arch"]),
+            seed=file.require("seed"),
+            gamma=file.require("gamma"),
+            reward_scale=file.require("reward_scale"),
+            net_arch=tuple(file.require("net_arch")),
             critic=critic if env is None else None,
+            **dict(file.config.get("dqn_kwargs") or {}),
         )
-        agent.model = DQN.load(path, env=agent.env, device="cpu")
+        if file.sb3_zip:
+            agent.model = load_sb3_zip(file, DQN, agent.env)
+        else:
+            kwargs = {**agent.dqn_kwargs, "policy_kwargs": {"net_arch": list(agent.net_arch)}}
+            agent.model = rebuild_sb3_dqn(file, kwargs, agent.env)
         return agent

@@ -24,9 +24,6 @@ the commands in ``docs/dynamic_allocator.md``; pass ``meta_init=`` to use anothe
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -40,13 +37,17 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 
-from edgecloud_agents._io import atomic_write_bytes
-from edgecloud_agents.dqn import META_ENTRY, DQNAgent, read_metadata
-from edgecloud_agents.meta_dqn import MetaInit, load_meta_init, meta_init_bytes
+from edgecloud_agents._io import AgentFile, AgentFileError, read_agent_file, write_agent_file
+from edgecloud_agents.dqn import DQNAgent
+from edgecloud_agents.meta_dqn import (
+    MetaInit,
+    load_meta_init,
+    meta_init_from_state,
+    meta_init_state,
+)
 from edgecloud_gym._validation import did_you_mean
 
 __all__ = [
-    "META_INIT_ENTRY",
     "VARIANTS",
     "DynamicAllocator",
     "apply_meta_init",
@@ -58,9 +59,6 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "dynamic-allocator": ("lstm", "dqn-forecast"),
     "maml-dqn": ("none", "dqn"),
 }
-
-#: Zip entry of a saved agent that holds its meta-initialisation (so a loaded agent can adapt).
-META_INIT_ENTRY = "meta_init.pt"
 
 
 def shipped_meta_init(forecaster: str) -> Path:
@@ -251,53 +249,48 @@ class DynamicAllocator:
         return self.dqn.predict(obs, deterministic=deterministic)
 
     def save(self, path: str | Path) -> None:
-        """SB3's zip with the agent's metadata and its meta-initialisation, written atomically."""
-        buffer = io.BytesIO()
-        self.model.save(buffer)
-        meta = {
-            "agent": self.name,
-            "env_id": self.dqn.env_id,
-            "hyperparams": self.hyperparams,
-            "env_kwargs": self.env_kwargs,
-            "default_timesteps": self.dqn.default_timesteps,
-            "seed": self.seed,
-            "meta_init": {
-                "forecaster": self.meta_init.forecaster,
-                "obs_size": self.meta_init.obs_size,
-                "n_actions": self.meta_init.n_actions,
-                "net_arch": list(self.meta_init.net_arch),
-            },
-        }
-        with zipfile.ZipFile(buffer, "a") as archive:
-            archive.writestr(META_ENTRY, json.dumps(meta, indent=2, sort_keys=True, default=str))
-            archive.writestr(META_INIT_ENTRY, meta_init_bytes(self.meta_init))
-        atomic_write_bytes(path, buffer.getvalue())
+        """Write the agent file: the DQN's settings and weights, and the meta-initialisation (so
+        that a loaded agent can still :meth:`adapt`), atomically."""
+        init = meta_init_state(self.meta_init)
+        init_weights = init.pop("state_dict")
+        config = {**self.dqn.file_config(), "seed": self.seed, "meta_init": init}
+        write_agent_file(
+            path,
+            agent=self.name,
+            family="allocation",
+            config=config,
+            weights={"sb3": self.model.get_parameters(), "meta_init": init_weights},
+        )
 
     @classmethod
-    def load(cls, path: str | Path, env: Any = None) -> DynamicAllocator:
-        """Read an agent written by :meth:`save`; ``env`` is needed only to train further."""
-        meta = read_metadata(path)
-        if meta.get("agent") not in VARIANTS:
-            raise ValueError(
-                f"{path} holds agent {meta.get('agent')!r}, not one of {sorted(VARIANTS)}."
+    def load(
+        cls, path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
+    ) -> DynamicAllocator:
+        """Read an agent written by :meth:`save`; ``env`` is needed only to train further.
+
+        ``trusted`` is accepted for the loaders' common signature; this agent's files never
+        need it (an SB3 zip holds no meta-initialisation, so it is refused either way).
+        """
+        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        if file.sb3_zip or file.agent not in VARIANTS:
+            raise AgentFileError(
+                f"{file.path} holds {'an SB3 zip' if file.sb3_zip else repr(file.agent)}, not "
+                f"one of {sorted(VARIANTS)} saved by DynamicAllocator.save; load it with "
+                "edgecloud_agents.registry.load_agent."
             )
-        with zipfile.ZipFile(path) as archive:
-            try:
-                raw = archive.read(META_INIT_ENTRY)
-            except KeyError:
-                raise ValueError(
-                    f"{path} has no {META_INIT_ENTRY}: not a saved {cls.__name__}."
-                ) from None
-        init = load_meta_init(raw)
-        model = DQN.load(path, env=env, device="cpu")
+        init_state = file.require("meta_init")
+        if not isinstance(init_state, dict):
+            raise AgentFileError(f"{file.path}: its 'meta_init' entry is not an object.")
+        init = meta_init_from_state(
+            {**init_state, "state_dict": file.weight("meta_init")}, str(file.path)
+        )
         agent = cls.__new__(cls)
-        agent.name = meta["agent"]
-        agent.seed = int(meta.get("seed", 0))
+        agent.name = file.agent
+        agent.seed = int(file.config.get("seed", 0))
         agent.meta_init = init
-        dqn_meta = {**meta, "agent": VARIANTS[meta["agent"]][1]}
-        agent.dqn = DQNAgent._wrap(model, dqn_meta)
+        agent.dqn = DQNAgent.from_file(file, env, name=VARIANTS[file.agent][1])
         agent._settings = {
-            "hyperparams": dict(meta.get("hyperparams") or {}) or None,
+            "hyperparams": dict(file.config.get("hyperparams") or {}) or None,
             "tensorboard_log": None,
             "verbose": 0,
             "device": "cpu",

@@ -7,13 +7,12 @@ observation or a batch.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from edgecloud_agents._io import atomic_write_json
+from edgecloud_agents._io import AgentFile, AgentFileError, read_agent_file, write_agent_file
 from edgecloud_gym.envs.allocation import EdgeCloudEnv, ObservationLayout
 
 __all__ = ["HeuristicAgent", "LeastLoaded", "RandomAgent", "ReactiveThreshold", "Static"]
@@ -90,18 +89,26 @@ class HeuristicAgent:
         raise TypeError(f"{type(self).__name__} must define _act")
 
     def save(self, path: str | Path) -> None:
-        """Write the agent's name and parameters as JSON."""
-        atomic_write_json(path, {"agent": self.name, "params": self.params})
+        """Write the agent file (:mod:`edgecloud_agents._io`): the name and parameters."""
+        write_agent_file(path, agent=self.name, family="allocation", config={"params": self.params})
 
     @classmethod
-    def load(cls, path: str | Path, env: Any = None) -> HeuristicAgent:
-        """Read an agent written by :meth:`save`; ``env`` is required (layout and config)."""
-        data = json.loads(Path(path).read_text())
-        if data.get("agent") != cls.name:
-            raise ValueError(f"{path} holds agent {data.get('agent')!r}, not {cls.name!r}.")
+    def load(
+        cls, path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
+    ) -> HeuristicAgent:
+        """Read an agent written by :meth:`save`; ``env`` is required (layout and config).
+
+        ``trusted`` is accepted for the loaders' common signature; rule files never need it.
+        """
+        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        if file.agent != cls.name:
+            raise AgentFileError(f"{file.path} holds agent {file.agent!r}, not {cls.name!r}.")
         if env is None:
             raise ValueError(f"{cls.__name__}.load needs env= to read the observation layout.")
-        return cls(env, **data["params"])
+        params = file.require("params")
+        if not isinstance(params, dict):
+            raise AgentFileError(f"{file.path}: 'params' must be an object, got {params!r}.")
+        return cls(env, **params)
 
 
 class Static(HeuristicAgent):

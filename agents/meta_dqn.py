@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
 import json
 import math
 import time
@@ -44,12 +43,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgecloud_agents._io import atomic_write_bytes
+from edgecloud_agents._io import check_finite_weights, load_torch, save_torch
 from edgecloud_agents.maml import MAML
 from edgecloud_gym._validation import check_keys
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core.simulator import BatchSimulator
 from edgecloud_gym.envs.allocation import EdgeCloudEnv
+from edgecloud_gym.model_version import MODEL_VERSION, check_model_version
 from edgecloud_gym.tasks import PRESETS, Task, test_tasks, train_tasks
 
 __all__ = [
@@ -59,7 +59,8 @@ __all__ = [
     "MetaTrainConfig",
     "MetaTrainer",
     "load_meta_init",
-    "meta_init_bytes",
+    "meta_init_from_state",
+    "meta_init_state",
     "q_network",
     "save_meta_init",
     "td_loss",
@@ -285,61 +286,53 @@ class MetaInit:
             )
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def meta_init_bytes(init: MetaInit) -> bytes:
-    """``init`` serialised as :func:`save_meta_init` writes it (for embedding in other files)."""
-    buffer = io.BytesIO()
-    torch.save(
-        {
-            "format": META_INIT_FORMAT,
-            "state_dict": {k: v.detach().cpu().clone() for k, v in init.state_dict.items()},
-            "obs_size": int(init.obs_size),
-            "n_actions": int(init.n_actions),
-            "forecaster": init.forecaster,
-            "net_arch": list(init.net_arch),
-            "activation": "relu",
-            "metadata_json": json.dumps(init.metadata, sort_keys=True),
-        },
-        buffer,
-    )
-    return buffer.getvalue()
+def meta_init_state(init: MetaInit) -> dict[str, Any]:
+    """``init`` as the plain dict of tensors and values that :func:`save_meta_init` writes."""
+    return {
+        "format": META_INIT_FORMAT,
+        "model_version": MODEL_VERSION,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in init.state_dict.items()},
+        "obs_size": int(init.obs_size),
+        "n_actions": int(init.n_actions),
+        "forecaster": init.forecaster,
+        "net_arch": list(init.net_arch),
+        "activation": "relu",
+        "metadata_json": json.dumps(init.metadata, sort_keys=True),
+    }
 
 
 def save_meta_init(init: MetaInit, path: str | Path) -> None:
     """Write ``init`` to ``path`` (a torch file loadable with ``weights_only=True``), atomically."""
-    atomic_write_bytes(path, meta_init_bytes(init))
+    save_torch(meta_init_state(init), path)
+
+
+_META_INIT_FIX = "Create one with 'edgecloud meta-train'."
 
 
 def load_meta_init(source: str | Path | bytes) -> MetaInit:
     """Read a meta-initialisation from a file written by :func:`save_meta_init` (or its bytes);
-    a foreign or corrupt one raises ``ValueError`` naming it."""
-    if isinstance(source, bytes):
-        where, stream = "meta-initialisation bytes", io.BytesIO(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"no meta-initialisation at {path}; create one with 'edgecloud meta-train'."
-            )
-        where, stream = str(path), path.open("rb")
-    try:
-        with stream:
-            data = torch.load(stream, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"{where} is not a meta-initialisation file ({type(exc).__name__}); "
-            "create one with 'edgecloud meta-train'."
-        ) from None
+    a foreign, corrupt or non-finite one raises ``ValueError`` naming it."""
+    data = load_torch(source, "meta-initialisation", _META_INIT_FIX)
+    where = "meta-initialisation" if isinstance(source, bytes) else str(source)
+    return meta_init_from_state(data, where)
+
+
+def meta_init_from_state(data: Any, where: str) -> MetaInit:
+    """The :class:`MetaInit` of a dict written by :func:`meta_init_state`, checked: its format,
+    model version, keys, shapes and finiteness (``ValueError`` naming ``where`` otherwise)."""
     if not isinstance(data, dict) or data.get("format") != META_INIT_FORMAT:
         raise ValueError(
             f"{where} is not a meta-initialisation of format {META_INIT_FORMAT!r} (a checkpoint? "
             "pass the meta_init.pt that 'edgecloud meta-train' writes)."
         )
+    check_model_version(data.get("model_version"), f"meta-initialisation {where}")
+    missing = sorted({"state_dict", "obs_size", "n_actions", "forecaster", "net_arch"} - set(data))
+    if missing or not isinstance(data["state_dict"], dict):
+        raise ValueError(
+            f"{where}: the meta-initialisation lacks {missing or ['a state_dict']}; it is "
+            f"damaged. {_META_INIT_FIX}"
+        )
+    check_finite_weights(data["state_dict"], f"meta-initialisation {where}")
     init = MetaInit(
         state_dict=dict(data["state_dict"]),
         obs_size=int(data["obs_size"]),
@@ -662,6 +655,7 @@ class MetaTrainer:
         """Everything needed to continue this run exactly (for :meth:`save_checkpoint`)."""
         return {
             "format": CHECKPOINT_FORMAT,
+            "model_version": MODEL_VERSION,
             "config": json.dumps(self.config.to_dict(), sort_keys=True),
             "step": self.step,
             "env_steps": self.env_steps,
@@ -675,20 +669,18 @@ class MetaTrainer:
 
     def save_checkpoint(self, path: str | Path) -> None:
         """Write :meth:`state` to ``path`` atomically."""
-        _atomic_torch_save(self.state(), Path(path))
+        save_torch(self.state(), path)
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Continue from a checkpoint of a run with the same configuration."""
         path = Path(path)
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(
-                f"{path} is not a readable meta-training checkpoint ({type(exc).__name__}); "
-                "delete it to start over."
-            ) from None
+        data = load_torch(path, "meta-training checkpoint", "Delete it to start over.")
         if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not a meta-training checkpoint; delete it to start over.")
+        check_model_version(data.get("model_version"), f"meta-training checkpoint {path}")
+        check_finite_weights(
+            {"net": data.get("net"), "target": data.get("target")}, f"checkpoint {path}"
+        )
         mine = json.dumps(self.config.to_dict(), sort_keys=True)
         if data["config"] != mine:
             theirs = json.loads(data["config"])

@@ -22,8 +22,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgecloud_agents._io import AgentFile, AgentFileError, read_agent_file, write_agent_file
 from edgecloud_gym._validation import check_int, check_positive, did_you_mean
 from edgecloud_gym.offloading import (
     EdgeCloudOffloadEnv,
@@ -175,11 +174,17 @@ class OffloadingCritic:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> OffloadingCritic:
-        """Inverse of :meth:`to_dict`."""
+    def from_dict(cls, data: Any, where: str = "the critic record") -> OffloadingCritic:
+        """Inverse of :meth:`to_dict`; a malformed record raises ``ValueError`` naming ``where``."""
         types = {"MUMTTask": MUMTTask, "EdgeCloudTask": EdgeCloudTask, "WPMECTask": WPMECTask}
-        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data["task"].items()}
-        return cls(data["family"], types[data["task_type"]](**fields), data["h_scale"])
+        try:
+            fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data["task"].items()}
+            return cls(data["family"], types[data["task_type"]](**fields), data["h_scale"])
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"{where} is malformed ({type(exc).__name__}: {exc}); save the agent again, or "
+                "load it with env= to take the critic from the env."
+            ) from None
 
 
 class ParallelMLP(nn.Module):
@@ -309,18 +314,6 @@ class ReplayMemory:
             raise ValueError("ReplayMemory.sample: the memory is empty; add frames first.")
         idx = rng.integers(0, self.size, size=shape)
         return self.obs[idx], self.decision[idx]
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class FrameLearner:
@@ -541,40 +534,53 @@ class FrameLearner:
         pass
 
     def save(self, path: str | Path) -> None:
-        """Write the weights, hyperparameters and critic to ``path`` (one torch file)."""
-        state = {
-            "format": "edgecloud-offloading-agent/1",
-            "agent": self.name,
+        """Write the agent file (:mod:`edgecloud_agents._io`): hyperparameters, critic and
+        counters as JSON, the network's weights as tensors."""
+        config = {
             "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params().items()},
             "critic": self.critic.to_dict(),
-            "net": self.net.state_dict(),
             "num_timesteps": self.num_timesteps,
             "extra": self._extra_state(),
         }
-        _atomic_torch_save(state, Path(path))
+        write_agent_file(
+            path,
+            agent=self.name,
+            family="offloading",
+            config=config,
+            weights={"net": self.net.state_dict()},
+        )
 
     @classmethod
-    def load(cls, path: str | Path, env: Any = None) -> FrameLearner:
+    def load(
+        cls, path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
+    ) -> FrameLearner:
         """Read an agent written by :meth:`save`; with ``env`` it can :meth:`learn` further and
-        its critic follows the env's task, else the saved task is used."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no saved agent at {path}; write one with agent.save(path).")
-        state = torch.load(path, weights_only=True)
-        if not isinstance(state, dict) or state.get("format") != "edgecloud-offloading-agent/1":
-            raise ValueError(f"{path} is not an offloading agent written by save().")
-        if state["agent"] != cls.name:
-            raise ValueError(
-                f"{path} holds a {state['agent']!r} agent; load it with that agent's class "
-                f"(this is {cls.__name__}, {cls.name!r})."
+        its critic follows the env's task, else the saved task is used.
+
+        ``trusted`` is accepted for the loaders' common signature; these files never need it.
+        """
+        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        if file.agent != cls.name:
+            raise AgentFileError(
+                f"{file.path} holds a {file.agent!r} agent; load it with that agent's class or "
+                f"load_offloading_agent (this is {cls.__name__}, {cls.name!r})."
             )
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
-        critic = None if env is not None else OffloadingCritic.from_dict(state["critic"])
+        params = file.require("params")
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        critic = None
+        if env is None:
+            critic = OffloadingCritic.from_dict(file.require("critic"), f"agent file {file.path}")
         agent = cls(env, critic=critic, **params)
-        agent.net.load_state_dict(state["net"])
+        try:
+            agent.net.load_state_dict(file.weight("net"))
+        except RuntimeError as exc:
+            raise AgentFileError(
+                f"agent file {file.path}: its 'net' weights do not fit the network its "
+                f"parameters build ({str(exc).splitlines()[0]}); save the agent again."
+            ) from None
         agent.optimizer = agent._make_optimizer()
-        agent.num_timesteps = int(state["num_timesteps"])
-        agent._load_extra_state(state["extra"])
+        agent.num_timesteps = int(file.require("num_timesteps"))
+        agent._load_extra_state(file.require("extra"))
         return agent
 
 

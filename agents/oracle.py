@@ -81,7 +81,6 @@ solves in 0.2 to 0.7 s on one core (sparse matrices, HiGHS).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +90,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from edgecloud_agents._io import atomic_write_json
+from edgecloud_agents._io import AgentFile, AgentFileError, read_agent_file, write_agent_file
 from edgecloud_gym.core.simulator import BatchSimulator
 
 __all__ = ["EpisodeLP", "Oracle", "OraclePlan", "oracle_bound", "solve_episode"]
@@ -698,15 +697,20 @@ class Oracle:
         return out[0] if obs.ndim == 1 else out
 
     def save(self, path: str | Path) -> None:
-        """Write the agent's name as JSON (the oracle has no parameters)."""
-        atomic_write_json(path, {"agent": self.name, "params": {}})
+        """Write the agent file (:mod:`edgecloud_agents._io`); the oracle has no parameters."""
+        write_agent_file(path, agent=self.name, family="allocation", config={"params": {}})
 
     @classmethod
-    def load(cls, path: str | Path, env: Any = None) -> Oracle:
-        """Read an oracle written by :meth:`save`; ``env`` (continuous mode) is required."""
-        data = json.loads(Path(path).read_text())
-        if data.get("agent") != cls.name:
-            raise ValueError(f"{path} holds agent {data.get('agent')!r}, not 'oracle'.")
+    def load(
+        cls, path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
+    ) -> Oracle:
+        """Read an oracle written by :meth:`save`; ``env`` (continuous mode) is required.
+
+        ``trusted`` is accepted for the loaders' common signature; oracle files never need it.
+        """
+        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        if file.agent != cls.name:
+            raise AgentFileError(f"{file.path} holds agent {file.agent!r}, not 'oracle'.")
         if env is None:
             raise ValueError("Oracle.load needs env= (the env whose arrivals it reads).")
         return cls(env)

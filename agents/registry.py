@@ -35,8 +35,6 @@ for the same seed). The DQN variants take their env kwargs from their hyperparam
 
 from __future__ import annotations
 
-import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +42,7 @@ from typing import Any
 import gymnasium as gym
 
 import edgecloud_gym
+from edgecloud_agents._io import AgentFile, AgentFileError, read_agent_file
 from edgecloud_agents.base import Agent
 from edgecloud_gym._validation import did_you_mean
 
@@ -189,35 +188,26 @@ def make_offloading_agent(name: str, env: Any, *, seed: int = 0, **kwargs: Any) 
     return cls(env, seed=seed, **kwargs)
 
 
-def _offloading_file(path: Path) -> bool:
-    """Whether ``path`` holds an offloading agent: a torch file or a DQN zip with its metadata."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-    return "edgecloud_offload_agent.json" in names or any(n.endswith("/data.pkl") for n in names)
+def load_offloading_agent(
+    path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
+) -> Any:
+    """Read any offloading agent written by ``agent.save(path)`` (dispatching on the file).
 
-
-def load_offloading_agent(path: str | Path, env: Any = None) -> Any:
-    """Read any offloading agent written by ``agent.save(path)`` (dispatching on the file)."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no saved agent at {path}; write one with agent.save(path).")
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            is_dqn = "edgecloud_offload_agent.json" in zf.namelist() and "data" in zf.namelist()
-        if is_dqn:
-            return offloading_class("dqn-offload").load(path, env)
-    try:
-        state = torch.load(path, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a saved offloading agent ({type(exc).__name__}).") from exc
-    name = state.get("agent") if isinstance(state, dict) else None
-    if name not in _OFFLOADING_CLASSES:
-        raise ValueError(f"{path} is not a saved offloading agent (agent {name!r}).")
-    return offloading_class(name).load(path, env)
+    Args:
+        path: An agent file of the offloading family (or one already read).
+        env: The env to learn in further (optional).
+        trusted: Also accept a Stable-Baselines3 zip of ``dqn-offload`` (reading one may run code
+            its author put in it; only for files you trust).
+    """
+    if isinstance(path, AgentFile):
+        file = path
+    else:
+        file = read_agent_file(path, agents=OFFLOADING_AGENTS, trusted=trusted)
+    if file.sb3_zip:
+        return offloading_class("dqn-offload").load(file, env)
+    if file.agent not in OFFLOADING_AGENTS:
+        raise AgentFileError(f"{path} is not a saved offloading agent (agent {file.agent!r}).")
+    return offloading_class(file.agent).load(file, env)
 
 
 #: The meta-learned DQNs (edgecloud_agents.dynamic_allocator) and the DQN variant whose
@@ -381,41 +371,67 @@ def make_agent(
     return _rule_class(name)(env, **kwargs)
 
 
-def load_agent(path: str | Path, env: Any = None) -> Agent:
-    """Read any agent written by ``agent.save(path)``, dispatching on what the file holds.
+def load_agent(
+    path: str | Path, env: Any = None, *, agent: str | None = None, trusted: bool = False
+) -> Agent:
+    """Read any agent of either family written by ``agent.save(path)``, dispatching on the file.
+
+    The file is the zoo's agent file (:mod:`edgecloud_agents._io`); reading it runs no code.
 
     Args:
-        path: A saved agent of either family: SB3's zip (the DQN variants), JSON (rules,
-            oracle) or an offloading agent's file (:func:`load_offloading_agent`).
+        path: A saved agent.
         env: The env the agent acts in; required by the rule-based agents and the oracle (they
-            read its layout or arrivals), and by a DQN that will train further.
+            read its layout or arrivals), and by a learner that will train further.
+        agent: The agent the file must hold (checked); for a Stable-Baselines3 zip that does not
+            record it, the agent it holds (default ``"dqn"``).
+        trusted: Also accept a Stable-Baselines3 zip (e.g. one trained by rl_zoo3). Its ``data``
+            entry is unpickled, and unpickling can run any code its author chose: pass True only
+            for files from a source you trust, then save the agent again to get a safe file.
+
+    Raises:
+        FileNotFoundError: No file at ``path``.
+        ValueError: Not an agent file, an SB3 zip without ``trusted``, another model version,
+            or an agent other than ``agent``; the message names the file and the fix.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no saved agent at {path}; save one with agent.save(path).")
-    if _offloading_file(path):
-        return load_offloading_agent(path, env)
-    if zipfile.is_zipfile(path):
-        from edgecloud_agents.dqn import DQNAgent, read_metadata
+    if agent is not None:
+        _check_name(agent)
+    file = read_agent_file(path, trusted=trusted)
+    if file.sb3_zip:
+        name = file.agent or agent or "dqn"
+        if name in OFFLOADING_AGENTS:
+            return load_offloading_agent(file, env)
+        if name not in _DQN:
+            raise AgentFileError(
+                f"{path} is an SB3 zip of agent {name!r}; only the DQN variants "
+                f"({', '.join(_DQN)}) and dqn-offload can be read from one."
+            )
+        from edgecloud_agents.dqn import DQNAgent
 
-        if read_metadata(path).get("agent") in _META_DQN:
-            from edgecloud_agents.dynamic_allocator import DynamicAllocator
-
-            return DynamicAllocator.load(path, env=env)
-        return DQNAgent.load(path, env=env)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{path} is not a saved agent: neither an SB3 zip nor JSON ({exc})."
-        ) from None
-    name = data.get("agent") if isinstance(data, dict) else None
-    if name not in AGENTS or name in _DQN or AGENTS[name].family != "allocation":
-        raise ValueError(
-            f"{path} does not name a known agent (got {name!r}); valid: {', '.join(AGENTS)}."
+        loaded = DQNAgent.load(file, env=env)
+        loaded.name = name
+        return loaded
+    if agent is not None and file.agent != agent:
+        raise AgentFileError(
+            f"{path} holds agent {file.agent!r}, not {agent!r}; pass --agent {file.agent} "
+            f"(or agent={file.agent!r})."
         )
-    if name == "oracle":
+    if file.agent in OFFLOADING_AGENTS:
+        return load_offloading_agent(file, env)
+    if file.agent not in AGENTS:
+        raise AgentFileError(
+            f"{path} holds agent {file.agent!r}, which this installation does not know; valid: "
+            f"{', '.join(AGENTS)}."
+        )
+    if file.agent in _DQN:
+        from edgecloud_agents.dqn import DQNAgent
+
+        return DQNAgent.load(file, env=env)
+    if file.agent in _META_DQN:
+        from edgecloud_agents.dynamic_allocator import DynamicAllocator
+
+        return DynamicAllocator.load(file, env=env)
+    if file.agent == "oracle":
         from edgecloud_agents.oracle import Oracle
 
-        return Oracle.load(path, env)
-    return _rule_class(name).load(path, env)
+        return Oracle.load(file, env)
+    return _rule_class(file.agent).load(file, env)

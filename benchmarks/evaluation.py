@@ -388,6 +388,14 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--agent", required=True, help="agent name (see 'edgecloud train --help')")
     p.add_argument("--env", default="EdgeCloud-Medium-v0", help="allocation env id")
     p.add_argument("--load", default=None, help="path of a saved agent (from 'edgecloud train')")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="also load a Stable-Baselines3 zip (e.g. from rl_zoo3) with --load. RISK: such a "
+        "zip stores objects with cloudpickle, and reading them can run any code its author "
+        "chose on this machine; use it only for files from a source you trust. Files saved by "
+        "this package never need it.",
+    )
     p.add_argument("--episodes", type=int, default=5, help="episodes to play (default 5)")
     p.add_argument("--seed", type=int, default=1000, help="reset seed of the first episode")
     p.add_argument(
@@ -409,7 +417,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         check_writable(args.out)
     env = zoo.make_env(args.agent, args.env, seed=args.seed)
     if args.load is not None:
-        agent = zoo.load(args.agent, args.load, env)
+        agent = zoo.load(args.agent, args.load, env, trusted=args.trust_pickle)
     else:
         agent = zoo.make(args.agent, env, seed=args.seed)
     rows = evaluate(agent, env, args.episodes, args.seed, oracle_bound=args.oracle_bound)

@@ -7,7 +7,7 @@ family``), with one set of option names for both:
   Q-network (:class:`edgecloud_agents.meta_dqn.MetaTrainer`);
 - ``offloading`` (``dmro``): MAML over the offloading training tasks for DMRO's parallel DNNs
   (:meth:`edgecloud_agents.dmro.DMRO.meta_train`), see ``docs/dmro.md``; it writes
-  ``dmro_meta_init.pt`` (load it with ``DMRO.load``) and ``dmro_config.json``.
+  ``dmro_meta_init.zip`` (load it with ``DMRO.load``) and ``dmro_config.json``.
 
 For ``dynamic-allocator`` it writes into ``--out``:
 
@@ -136,7 +136,7 @@ def meta_train_dmro(
     **dmro_kwargs: Any,
 ) -> Path:
     """Meta-train DMRO on ``offloading_train_tasks(family, n_train_tasks, task_seed)`` into
-    ``out/dmro_meta_init.pt`` (load it with ``DMRO.load``) and ``out/dmro_config.json``.
+    ``out/dmro_meta_init.zip`` (load it with ``DMRO.load``) and ``out/dmro_config.json``.
 
     Args:
         out: Output folder.
@@ -182,7 +182,7 @@ def meta_train_dmro(
     )
     t0 = time.perf_counter()
     agent.meta_train(tasks, iterations)
-    path = out / "dmro_meta_init.pt"
+    path = out / "dmro_meta_init.zip"
     agent.save(path)
     atomic_write_json(
         out / "dmro_config.json",

