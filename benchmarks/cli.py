@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from edgecloud_bench import (
     evaluation,
     forecast,
+    lp_bound,
     meta_train,
     offloading_suite,
     paper,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_parser(bench_commands)
     paper.add_parser(bench_commands)
     offloading_suite.add_parser(bench_commands)
+    lp_bound.add_parser(bench_commands)
     train.add_parser(commands)
     evaluation.add_parser(commands)
     report.add_parser(commands)
