@@ -37,15 +37,10 @@ import torch
 from edgecloud_gym._validation import check_int, check_positive, did_you_mean
 from edgecloud_gym.offloading import EdgeCloudTask, MUMTTask, WPMECTask
 
+from .frame_learner import FrameLearner
 from .maml import MAML
-from .offloading import (
-    FrameLearner,
-    OffloadingCritic,
-    ReplayMemory,
-    decision_loss,
-    relaxed,
-    threshold_candidates,
-)
+from .offloading_critic import OffloadingCritic
+from .offloading_nets import ReplayMemory, decision_loss, relaxed, threshold_candidates
 
 __all__ = ["DMRO", "META_METHODS"]
 

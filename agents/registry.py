@@ -180,7 +180,7 @@ def offloading_class(name: str) -> Any:
 def make_offloading_agent(name: str, env: Any, *, seed: int = 0, **kwargs: Any) -> Any:
     """A new offloading agent ``name`` for ``env`` (an offloading env or a registered
     ``EdgeCloud-Offload-*`` id); ``kwargs`` are the agent's own parameters."""
-    from edgecloud_agents.offloading import make_offloading_env
+    from edgecloud_agents.frame_learner import make_offloading_env
 
     cls = offloading_class(name)
     if isinstance(env, str):

@@ -148,7 +148,7 @@ META_SETTINGS: dict[str, int] = {
 
 
 def _evaluate_frames(agent: Any, env: Any, frames: int, seed: int) -> dict[str, float]:
-    from edgecloud_agents.offloading import frame_ratio
+    from edgecloud_agents.offloading_critic import frame_ratio
 
     obs, _ = env.reset(seed=seed)
     ratios, costs = [], []
