@@ -6,7 +6,8 @@ differ only in the observation: ``"dqn"`` ("reactive RL", the paper's baseline) 
 made with ``forecaster="none"``, ``"dqn-forecast"`` on one whose observation carries workload
 forecasts (the LSTM by default). Their hyperparameters live in versioned YAML files in rl_zoo3's
 format, keyed by env id (``hyperparams/dqn.yml`` and ``hyperparams/dqn-forecast.yml``), so
-``python -m rl_zoo3.train --algo dqn -conf <file>`` trains the same model.
+``python -m rl_zoo3.train --algo dqn -conf edgecloud_agents.hyperparams.dqn`` trains the
+same model (see :mod:`edgecloud_agents.hyperparams`).
 
     >>> import gymnasium as gym, edgecloud_gym
     >>> from edgecloud_agents.dqn import DQNAgent
@@ -27,7 +28,6 @@ import contextlib
 import copy
 import inspect
 from collections.abc import Iterator, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ from edgecloud_agents._io import (
     sb3_state,
     write_agent_file,
 )
+from edgecloud_agents.callbacks import with_env_metrics
+from edgecloud_agents.hyperparams import FILES, hyperparams_file
 from edgecloud_gym._validation import did_you_mean
 
 __all__ = [
@@ -58,7 +60,7 @@ __all__ = [
 ]
 
 #: The agent names this module serves and their hyperparameter files.
-VARIANTS: dict[str, str] = {"dqn": "dqn.yml", "dqn-forecast": "dqn-forecast.yml"}
+VARIANTS: dict[str, str] = {name: FILES[name] for name in ("dqn", "dqn-forecast")}
 
 # rl_zoo3 keys that are not DQN arguments: read here, or refused with a reason.
 _ZOO_KEYS = {"n_timesteps", "policy", "n_envs", "env_kwargs"}
@@ -89,7 +91,7 @@ def hyperparams_path(name: str = "dqn") -> Path:
             f"unknown DQN variant {name!r}.{did_you_mean(name, VARIANTS)} "
             f"Valid: {', '.join(VARIANTS)}."
         )
-    return Path(str(resources.files("edgecloud_agents") / "hyperparams" / VARIANTS[name]))
+    return hyperparams_file(name)
 
 
 def _policy_kwargs(value: Any) -> dict[str, Any]:
@@ -223,7 +225,8 @@ class DQNAgent:
         env_id: Key of the hyperparameter file (default: the env's registered id).
         hyperparams: Settings in rl_zoo3's format to use instead of the file's.
         seed: Seeds SB3 (network initialisation, exploration, the env's first reset).
-        tensorboard_log: Folder for SB3's TensorBoard logs (None: no logs).
+        tensorboard_log: Folder for SB3's TensorBoard logs (None: no logs); they carry the
+            env's episode metrics under ``env/`` (:mod:`edgecloud_agents.callbacks`).
         verbose: SB3's verbosity (0 silent, 1 info).
         device: Torch device ("cpu" by default: the networks are small).
         torch_threads: Torch threads while learning and predicting (restored afterwards). One
@@ -312,6 +315,8 @@ class DQNAgent:
         Args:
             total_timesteps: Budget in env steps (summed over sub-envs of a ``VecEnv``).
             callback: SB3 callback(s), e.g. the harness's TensorBoard and evaluation callbacks.
+                With ``tensorboard_log`` set, the env's episode metrics are logged under
+                ``env/`` as well (:func:`edgecloud_agents.callbacks.with_env_metrics`).
             tb_log_name: Run name under ``tensorboard_log`` (default: the agent's name).
             progress_bar: Show SB3's progress bar (needs tqdm and rich).
             reset_num_timesteps: Start the step counter (and TensorBoard curve) at zero.
@@ -326,7 +331,7 @@ class DQNAgent:
         with _torch_threads(self.torch_threads):
             self.model.learn(
                 int(steps),
-                callback=callback,
+                callback=with_env_metrics(self.model, callback),
                 tb_log_name=tb_log_name or self.name,
                 progress_bar=progress_bar,
                 reset_num_timesteps=reset_num_timesteps,

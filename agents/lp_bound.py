@@ -459,7 +459,10 @@ class EpisodeLP:
         """The LP point (T, V) of an env trajectory, for checking the relaxation.
 
         Args:
-            inflow, processed, dropped, backlog: (T, S) the env's per-step values (requests).
+            inflow: (T, S) requests routed to each server per step.
+            processed: (T, S) requests processed per step.
+            dropped: (T, S) requests dropped per step.
+            backlog: (T, S) requests queued at the end of each step.
             backhaul: (T,) requests sent over the backhaul per step.
 
         The per-node split of the backhaul and WAN traffic is not observed; any split within the

@@ -1,6 +1,6 @@
 """The ``oracle`` agent: plays the episode LP's allocation shares (clairvoyant by design).
 
-It reads the env's true arrivals and plays, step by step in an ``action_mode="continuous"``
+It reads the env's true arrivals and plays, step by step in an ``action_mode="weights"``
 environment, the shares of the plan :func:`edgecloud_agents.lp_bound.solve_episode` makes for the
 whole episode. The LP, its bound (:func:`~edgecloud_agents.lp_bound.oracle_bound`) and why it
 holds are in :mod:`edgecloud_agents.lp_bound` and ``docs/lp_bound.md``; ``edgecloud bench
@@ -31,7 +31,7 @@ class Oracle:
 
     At the first step of every episode (detected from the env's arrivals) it solves the LP of
     :func:`solve_episode` for the whole episode, then returns the planned shares of the current
-    step. The env must be made with ``action_mode="continuous"``, and ``predict`` must be given
+    step. The env must be made with ``action_mode="weights"``, and ``predict`` must be given
     the observations of that same env (checked).
 
     Args:
@@ -43,10 +43,10 @@ class Oracle:
     def __init__(self, env: Any) -> None:
         self.env = env
         self.sim = simulator_of(env)
-        if self.sim.action_mode != "continuous":
+        if self.sim.action_mode != "weights":
             raise ValueError(
                 "the oracle acts with allocation shares: make its env with "
-                "action_mode='continuous' (edgecloud_agents.registry.make_env_for('oracle', ...))."
+                "action_mode='weights' (edgecloud_agents.registry.make_env_for('oracle', ...))."
             )
         self._plans: dict[int, OraclePlan] = {}
         self._seen: dict[int, np.ndarray] = {}
@@ -99,7 +99,7 @@ class Oracle:
     def load(
         cls, path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
     ) -> Oracle:
-        """Read an oracle written by :meth:`save`; ``env`` (continuous mode) is required.
+        """Read an oracle written by :meth:`save`; ``env`` (weights mode) is required.
 
         ``trusted`` is accepted for the loaders' common signature; oracle files never need it.
         """

@@ -9,7 +9,7 @@ name                agent                                                       
 ``reactive``        threshold heuristic: offload from a hot node                discrete      none
 ``least-loaded``    join the server with the least expected delay               discrete      none
 ``random``          uniformly random actions                                    discrete      none
-``oracle``          clairvoyant LP over the episode (reads the true arrivals)   continuous    none
+``oracle``          clairvoyant LP over the episode (reads the true arrivals)   weights       none
 ``dqn``             SB3 DQN without forecasts ("reactive RL")                   discrete      none
 ``dqn-forecast``    SB3 DQN with workload forecasts                             discrete      lstm
 ==================  ==========================================================  ============  ===========
@@ -105,7 +105,7 @@ AGENTS: dict[str, AgentInfo] = {
     "least-loaded": AgentInfo("join the server with the least expected delay", False),
     "random": AgentInfo("uniformly random actions", False),
     "oracle": AgentInfo(
-        "clairvoyant LP over the episode (upper bound)", False, action_mode="continuous"
+        "clairvoyant LP over the episode (upper bound)", False, action_mode="weights"
     ),
     "dqn": AgentInfo("SB3 DQN without forecasts (reactive RL)", True),
     "dqn-forecast": AgentInfo("SB3 DQN with workload forecasts", True),
@@ -202,10 +202,10 @@ def load_offloading_agent(
     if isinstance(path, AgentFile):
         file = path
     else:
-        file = read_agent_file(path, agents=OFFLOADING_AGENTS, trusted=trusted)
+        file = read_agent_file(path, agents=_OFFLOADING_CLASSES, trusted=trusted)
     if file.sb3_zip:
         return offloading_class("dqn-offload").load(file, env)
-    if file.agent not in OFFLOADING_AGENTS:
+    if file.agent not in _OFFLOADING_CLASSES:
         raise AgentFileError(f"{path} is not a saved offloading agent (agent {file.agent!r}).")
     return offloading_class(file.agent).load(file, env)
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
 import edgecloud_gym
+from edgecloud_gym.envs.vector import AutoresetMode
 
 __all__ = ["SB3VecEnvAdapter", "make_sb3_vec_env"]
 

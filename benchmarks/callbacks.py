@@ -5,9 +5,9 @@ TensorBoard scalars, namespaced as in SB3 (``train/``, ``rollout/``, ``time/`` c
 ==========================  ==========================================================================
 tag                         written by
 ==========================  ==========================================================================
-``env/<metric>``            :class:`EnvMetricsCallback`: mean over the training episodes finished
-                            since the last dump of every metric of
-                            :data:`~edgecloud_bench.evaluation.EPISODE_METRICS`
+``env/<metric>``            :class:`~edgecloud_agents.callbacks.EnvMetricsCallback` (the zoo's public
+                            callback): mean over the training episodes finished since the last
+                            dump of every metric of :data:`~edgecloud_gym.metrics.EPISODE_METRICS`
 ``eval/<metric>``           :class:`PeriodicEvaluation`: mean over the evaluation episodes of each
                             metric (``eval/return``, ``eval/latency_p95_ms``, ...), plus
                             ``eval/return_std``
@@ -33,15 +33,11 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.logger import HParam
 
-from edgecloud_bench.evaluation import (
-    EPISODE_METRICS,
-    EpisodeMetrics,
-    evaluate,
-    summarise_episodes,
-)
+from edgecloud_agents.callbacks import EnvMetricsCallback
+from edgecloud_bench.evaluation import EPISODE_METRICS, evaluate, summarise_episodes
 
 __all__ = [
-    "EnvMetricsCallback",
+    "EnvMetricsCallback",  # re-exported from edgecloud_agents.callbacks
     "HParamCallback",
     "PeriodicEvaluation",
     "run_name",
@@ -53,39 +49,6 @@ def run_name(env_id: str, agent: str, seed: int, when: float | None = None) -> s
     """``{env}__{agent}__{seed}__{unix time}``: the name of a training run's log folder."""
     stamp = int(time.time() if when is None else when)
     return f"{env_id}__{agent}__{seed}__{stamp}"
-
-
-class EnvMetricsCallback(BaseCallback):
-    """Logs the metrics of every finished training episode under ``env/`` (mean per dump).
-
-    Reads the step ``infos`` and ``rewards`` SB3 passes to callbacks, so it works with any
-    off- or on-policy algorithm and any number of envs in the ``VecEnv``.
-    """
-
-    def __init__(self, verbose: int = 0) -> None:
-        super().__init__(verbose)
-        self._episodes: list[EpisodeMetrics] = []
-        self.finished = 0
-
-    def _init_callback(self) -> None:
-        self._episodes = [EpisodeMetrics() for _ in range(self.training_env.num_envs)]
-
-    def _on_step(self) -> bool:
-        infos = self.locals.get("infos", ())
-        rewards = np.atleast_1d(self.locals.get("rewards", np.zeros(len(infos))))
-        dones = np.atleast_1d(self.locals.get("dones", np.zeros(len(infos), dtype=bool)))
-        for i, info in enumerate(infos):
-            if "arrived" not in info:  # not an allocation env's step
-                continue
-            acc = self._episodes[i]
-            acc.add(float(rewards[i]), info)
-            if dones[i]:
-                for key, value in acc.result().items():
-                    if math.isfinite(value):
-                        self.logger.record_mean(f"env/{key}", value)
-                acc.reset()
-                self.finished += 1
-        return True
 
 
 class _ModelAgent:

@@ -22,7 +22,9 @@ from edgecloud_bench import (
     suite,
     throughput,
     train,
+    validate,
 )
+from edgecloud_bench._help import show_defaults
 
 __all__ = ["build_parser", "main"]
 
@@ -48,12 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_parser(commands)
     report.add_parser(commands)
     meta_train.add_parser(commands)
+    validate.add_parser(commands)
 
     fc = commands.add_parser("forecast", help="workload forecasters: train the LSTM, evaluate all")
     forecast.add_parser(
         fc.add_subparsers(dest="forecast_command", metavar="FORECAST", required=True)
     )
-    return parser
+    return show_defaults(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

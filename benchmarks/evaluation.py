@@ -1,35 +1,13 @@
 """Per-episode evaluation of an agent on an allocation environment (brief section 8).
 
 :func:`evaluate` plays whole episodes with an :class:`~edgecloud_agents.base.Agent` and returns
-one dict of metrics per episode. :class:`EpisodeMetrics` turns a stream of step ``info`` dicts
-into those metrics; the training callbacks use the same class, so a metric means the same thing
-in TensorBoard and in the result files.
+one dict of metrics per episode. :class:`~edgecloud_gym.metrics.EpisodeAccumulator` turns a
+stream of step ``info`` dicts into those metrics; the training callback and the
+:class:`~edgecloud_gym.wrappers.EpisodeMetrics` wrapper use the same class, so a metric means the
+same thing in TensorBoard, in ``info`` and in the result files.
 
-Metrics of one episode (all keys of :data:`EPISODE_METRICS`):
-
-=========================  ======================================================================
-key                        meaning
-=========================  ======================================================================
-``return``                 sum of the step rewards
-``latency_mean_ms``        mean latency of the served requests (ms), weighted by requests
-``latency_p95_ms``         95th percentile of request latency (ms), see below
-``latency_p99_ms``         99th percentile of request latency (ms)
-``sla_violation_rate``     requests late or dropped, over requests arrived
-``drop_rate``              requests dropped, over requests arrived
-``utilisation``            processed work over capacity, all servers, mean over steps
-``utilisation_edge``       the same over the edge nodes
-``utilisation_cloud``      the same for the cloud
-``energy_per_request_j``   energy of all servers (J) over requests processed
-``arrived``                requests arrived in the episode
-``processed``              requests processed in the episode
-=========================  ======================================================================
-
-Percentiles: each step reports the mean latency of the requests of class k served at server s and
-how many they were (``info["latency_ms_by_server_class"]``, ``info["served_by_server_class"]``).
-The episode's latency distribution is these (server, class, step) values weighted by their request
-counts; the p-th percentile is the smallest value whose cumulative weight reaches p % of the total
-(the inverse of the weighted empirical CDF, :func:`weighted_percentile`). In the fluid model the
-requests of one cell share one latency, so this is the exact percentile of the model's requests.
+The metrics of one episode are those of :mod:`edgecloud_gym.metrics` (keys of
+:data:`EPISODE_METRICS`, accumulated by :class:`~edgecloud_gym.metrics.EpisodeAccumulator`).
 
 With ``oracle_bound=True`` each episode also carries ``oracle_bound`` (the return of the
 clairvoyant LP relaxation on the same workload realisation, an upper bound on any causal policy's
@@ -47,14 +25,19 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from edgecloud_bench.scores import higher_is_better
+from edgecloud_gym.metrics import (
+    EPISODE_METRICS,
+    HIGHER_IS_BETTER,
+    EpisodeAccumulator,
+    weighted_percentile,
+)
 from edgecloud_gym.registration import allocation_env_ids
 from edgecloud_gym.tasks import Task
 
 __all__ = [
     "EPISODE_METRICS",
     "HIGHER_IS_BETTER",
-    "EpisodeMetrics",
+    "EpisodeAccumulator",
     "add_parser",
     "episode_seeds",
     "evaluate",
@@ -62,129 +45,6 @@ __all__ = [
     "summarise_episodes",
     "weighted_percentile",
 ]
-
-#: Metric keys of one evaluated episode, in report order.
-EPISODE_METRICS: tuple[str, ...] = (
-    "return",
-    "latency_mean_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "sla_violation_rate",
-    "drop_rate",
-    "utilisation",
-    "utilisation_edge",
-    "utilisation_cloud",
-    "energy_per_request_j",
-    "arrived",
-    "processed",
-)
-
-#: The episode metrics where larger is better (the others are better when smaller); one table
-#: of directions serves every experiment: :data:`edgecloud_bench.scores.HIGHER_IS_BETTER`.
-HIGHER_IS_BETTER: frozenset[str] = frozenset(m for m in EPISODE_METRICS if higher_is_better(m))
-
-
-def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """The ``q``-th percentile (0..100) of ``values`` weighted by non-negative ``weights``.
-
-    The smallest value whose cumulative weight is at least ``q`` % of the total weight (inverse
-    of the weighted empirical CDF). With integer weights this equals
-    ``np.percentile(np.repeat(values, weights), q, method="inverted_cdf")``. Returns NaN when the
-    total weight is zero.
-    """
-    values = np.asarray(values, dtype=np.float64).ravel()
-    weights = np.asarray(weights, dtype=np.float64).ravel()
-    if values.shape != weights.shape:
-        raise ValueError(
-            f"values and weights must have the same size, got {values.size} and {weights.size}."
-        )
-    if not 0.0 <= q <= 100.0:
-        raise ValueError(f"q must lie in [0, 100], got {q!r}.")
-    if np.any(weights < 0) or not np.all(np.isfinite(weights)):
-        raise ValueError("weights must be finite and >= 0.")
-    keep = weights > 0
-    values, weights = values[keep], weights[keep]
-    if values.size == 0:
-        return math.nan
-    order = np.argsort(values, kind="stable")
-    values, cum = values[order], np.cumsum(weights[order])
-    target = q / 100.0 * cum[-1]
-    # tolerate rounding in the cumulative sum so that q = 100 * k / n picks the k-th value
-    idx = int(np.searchsorted(cum, target - 1e-9 * cum[-1], side="left"))
-    return float(values[min(idx, values.size - 1)])
-
-
-class EpisodeMetrics:
-    """Accumulates the step rewards and ``info`` dicts of one episode into its metrics.
-
-    Call :meth:`add` after every step and :meth:`result` at the end of the episode; :meth:`reset`
-    starts the next one.
-    """
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget the current episode."""
-        self.steps = 0
-        self.total_return = 0.0
-        self._sums = dict.fromkeys(
-            ("arrived", "processed", "dropped", "violations", "energy_j"), 0.0
-        )
-        self._util: dict[str, list[float]] = {
-            "utilisation": [],
-            "utilisation_edge": [],
-            "utilisation_cloud": [],
-        }
-        self._lat: list[np.ndarray] = []
-        self._served: list[np.ndarray] = []
-
-    def add(self, reward: float, info: Mapping[str, Any]) -> None:
-        """Add one step's reward and ``info`` (an EdgeCloud allocation env's step info)."""
-        self.steps += 1
-        self.total_return += float(reward)
-        arrived = float(info["arrived"])
-        self._sums["arrived"] += arrived
-        self._sums["processed"] += float(info["processed"])
-        self._sums["dropped"] += float(info["dropped"])
-        self._sums["violations"] += float(info["sla_violation_rate"]) * arrived
-        self._sums["energy_j"] += float(info["energy_j"])
-        for key, series in self._util.items():
-            series.append(float(info[key]))
-        self._lat.append(np.asarray(info["latency_ms_by_server_class"], dtype=np.float64))
-        self._served.append(np.asarray(info["served_by_server_class"], dtype=np.float64))
-
-    def result(self) -> dict[str, float]:
-        """The metrics of the episode so far (keys of :data:`EPISODE_METRICS`)."""
-        if self.steps == 0:
-            raise ValueError("no steps recorded: call add() after each env.step() first.")
-        s = self._sums
-        lat = np.concatenate([a.ravel() for a in self._lat])
-        served = np.concatenate([a.ravel() for a in self._served])
-        total_served = float(served.sum())
-        finite = np.isfinite(lat) & (served > 0)
-        mean_lat = (
-            float(np.sum(lat[finite] * served[finite]) / total_served)
-            if total_served > 0
-            else math.nan
-        )
-        out = {
-            "return": self.total_return,
-            "latency_mean_ms": mean_lat,
-            "latency_p95_ms": weighted_percentile(lat[finite], served[finite], 95.0),
-            "latency_p99_ms": weighted_percentile(lat[finite], served[finite], 99.0),
-            "sla_violation_rate": _ratio(s["violations"], s["arrived"]),
-            "drop_rate": _ratio(s["dropped"], s["arrived"]),
-            **{key: float(np.mean(v)) for key, v in self._util.items()},
-            "energy_per_request_j": _ratio(s["energy_j"], s["processed"]),
-            "arrived": s["arrived"],
-            "processed": s["processed"],
-        }
-        return out
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if b > 0 else math.nan
 
 
 def make_eval_env(env: gym.Env | str | Task, **env_kwargs: Any) -> gym.Env:
@@ -315,7 +175,7 @@ def evaluate(
             :class:`~edgecloud_agents.base.Agent` protocol). It must act in ``env``'s action space.
         env: An env instance, a registered allocation id (``"EdgeCloud-High-v0"``) or a
             :class:`~edgecloud_gym.tasks.Task`; ids and tasks are made with ``env_kwargs``
-            (for instance ``forecaster="none"`` or ``action_mode="continuous"``).
+            (for instance ``forecaster="none"`` or ``action_mode="weights"``).
         episodes: Number of episodes (None: one per seed in ``seeds``).
         seeds: Base reset seed (episode i uses ``seeds + i``) or one seed per episode. The same
             seeds give the same workload realisations to every agent, so comparisons are paired.
@@ -337,7 +197,7 @@ def evaluate(
     environment = make_eval_env(env, **dict(env_kwargs or {}))
     bound_fn = _load_oracle_bound() if oracle_bound else None
     results: list[dict[str, Any]] = []
-    acc = EpisodeMetrics()
+    acc = EpisodeAccumulator()
     try:
         for seed in reset_seeds:
             obs, info = environment.reset(seed=seed)
@@ -387,16 +247,26 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--agent", required=True, help="agent name (see 'edgecloud train --help')")
     p.add_argument("--env", default="EdgeCloud-Medium-v0", help="allocation env id")
-    p.add_argument("--load", default=None, help="path of a saved agent (from 'edgecloud train')")
+    p.add_argument(
+        "--load",
+        default=None,
+        help="path of a saved agent (from 'edgecloud train'); required for a learning agent "
+        "unless --untrained",
+    )
     p.add_argument(
         "--trust-pickle",
         action="store_true",
         help="also load a Stable-Baselines3 zip (e.g. from rl_zoo3) with --load. RISK: such a "
         "zip stores objects with cloudpickle, and reading them can run any code its author "
         "chose on this machine; use it only for files from a source you trust. Files saved by "
-        "this package never need it.",
+        "this package never need it",
     )
-    p.add_argument("--episodes", type=int, default=5, help="episodes to play (default 5)")
+    p.add_argument(
+        "--untrained",
+        action="store_true",
+        help="evaluate a learning agent as built, before any training (a floor to compare with)",
+    )
+    p.add_argument("--episodes", type=int, default=5, help="episodes to play")
     p.add_argument("--seed", type=int, default=1000, help="reset seed of the first episode")
     p.add_argument(
         "--oracle-bound", action="store_true", help="also report the gap to the LP bound"
@@ -406,6 +276,29 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=_run_cli)
 
 
+def _check_trained(agent: str, load: str | None, untrained: bool) -> None:
+    """A learning agent is evaluated from --load, or untrained only when asked with --untrained."""
+    from edgecloud_bench import zoo
+
+    learns = zoo.learns(agent)
+    if untrained and load is not None:
+        raise ValueError(
+            "--untrained and --load exclude each other: --load evaluates a trained agent, "
+            "--untrained one as built; pass one of them."
+        )
+    if untrained and not learns:
+        raise ValueError(
+            f"--untrained applies to learning agents only; {agent!r} does not learn, drop the flag."
+        )
+    if learns and load is None and not untrained:
+        raise ValueError(
+            f"--agent {agent} learns, and without --load it would be evaluated untrained. Train "
+            f"one with 'edgecloud train --agent {agent} --env ENV --out DIR' and pass "
+            "--load with the path it prints, or pass --untrained to evaluate the untrained agent "
+            "on purpose."
+        )
+
+
 def _run_cli(args: argparse.Namespace) -> int:
     from edgecloud_bench import zoo
     from edgecloud_bench._io import atomic_write_json, check_writable
@@ -413,6 +306,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     check_env_id(args.env)
     zoo.check_agent_name(args.agent)
     _check_count("--episodes", args.episodes)
+    _check_trained(args.agent, args.load, args.untrained)
     if args.out is not None:
         check_writable(args.out)
     env = zoo.make_env(args.agent, args.env, seed=args.seed)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecloud_bench._help import DefaultsHelpFormatter
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.forecasting.evaluation import edge_service_rates, sample_episodes
 from edgecloud_gym.forecasting.lstm import LSTMForecaster
@@ -76,7 +77,9 @@ def run(
 
 
 def _main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=30, help="timed calls per row (default 30)")
     args = parser.parse_args()
     if args.calls < 1:

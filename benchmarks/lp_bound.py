@@ -29,7 +29,7 @@ def bound_report(env_ids: list[str], seeds: list[int]) -> list[dict[str, Any]]:
     gym.register_envs(edgecloud_gym)
     rows = []
     for env_id in env_ids:
-        env = gym.make(env_id, action_mode="continuous", forecaster="none")
+        env = gym.make(env_id, action_mode="weights", forecaster="none")
         agent = Oracle(env)
         for seed in seeds:
             returns = {}
@@ -73,7 +73,7 @@ def add_parser(subparsers: Any) -> None:
         "--envs",
         nargs="+",
         default=["EdgeCloud-Low-v0", "EdgeCloud-Medium-v0", "EdgeCloud-High-v0"],
-        help="registered allocation ids (default: Low, Medium, High)",
+        help="registered allocation ids",
     )
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], help="reset seeds")
     p.set_defaults(func=_run_cli)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import scipy
 
+from edgecloud_bench._help import DefaultsHelpFormatter
 from edgecloud_gym.offloading import (
     MUMTTask,
     WPMECEnv,
@@ -145,7 +146,9 @@ def run(n_frames: int = 200, json_path: str | Path | None = None) -> dict[str, A
 
 
 def _main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=200, help="frames per measurement")
     parser.add_argument("--json", default=None, help="write the figures to this JSON file")
     args = parser.parse_args()

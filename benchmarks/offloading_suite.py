@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecloud_bench._help import show_defaults
 from edgecloud_bench._io import atomic_write_json, check_writable
 from edgecloud_bench.offloading_report import PARTS, write_report
 from edgecloud_bench.stats import recovery_frames, rolling_mean, tail_mean
@@ -251,7 +252,9 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--part", choices=PARTS, required=True, help="which part to run")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds of the runs"
+    )
     p.add_argument("--frames", type=int, default=30_000, help="frames per run (convergence)")
     p.add_argument("--force", action="store_true", help="rerun a part that has its file")
     p.set_defaults(func=_main)
@@ -268,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the suite as ``python -m edgecloud_bench.offloading_suite``."""
     parser = argparse.ArgumentParser(prog="edgecloud bench")
     add_parser(parser.add_subparsers(dest="command", required=True))
+    show_defaults(parser)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from edgecloud_bench._help import DefaultsHelpFormatter
 from edgecloud_gym import _threads
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core import dynamics, simulator, workload
@@ -168,7 +169,9 @@ def _row(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
+    )
     parser.add_argument("--envs", type=int, default=1024, help="vector-env size (default 1024)")
     parser.add_argument("--calls", type=int, default=15, help="timed calls per side (default 15)")
     args = parser.parse_args(argv)

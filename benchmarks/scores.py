@@ -26,19 +26,17 @@ from typing import Any
 import numpy as np
 
 from edgecloud_bench.stats import NAN_INTERVAL, Interval, improvement_ci, stratified_ci
+from edgecloud_gym.metrics import EPISODE_METRICS
+from edgecloud_gym.metrics import HIGHER_IS_BETTER as ALLOCATION_HIGHER_IS_BETTER
 
 __all__ = ["HIGHER_IS_BETTER", "LOWER_IS_BETTER", "Scores", "higher_is_better"]
 
-#: Metrics where larger is better, of every experiment: episodes (:mod:`.evaluation`), learning
+#: Metrics where larger is better, of every experiment: episodes (the environment's own table,
+#: :data:`edgecloud_gym.metrics.HIGHER_IS_BETTER`), learning
 #: curves (``initial_return``, ``curve_return``) and offloading frames (``ratio``: optimum over
 #: cost; ``early_ratio_F``: mean ratio over the first F frames on a new task).
-HIGHER_IS_BETTER: frozenset[str] = frozenset(
+HIGHER_IS_BETTER: frozenset[str] = ALLOCATION_HIGHER_IS_BETTER | frozenset(
     {
-        "return",
-        "utilisation",
-        "utilisation_edge",
-        "utilisation_cloud",
-        "processed",
         "initial_return",
         "curve_return",
         "ratio",
@@ -48,21 +46,11 @@ HIGHER_IS_BETTER: frozenset[str] = frozenset(
     }
 )
 
-#: Metrics where smaller is better.
-LOWER_IS_BETTER: frozenset[str] = frozenset(
-    {
-        "latency_mean_ms",
-        "latency_p95_ms",
-        "latency_p99_ms",
-        "sla_violation_rate",
-        "drop_rate",
-        "energy_per_request_j",
-        "arrived",
-        "oracle_gap_pct",
-        "convergence_steps",
-        "cost",
-    }
-)
+#: Metrics where smaller is better: the other episode metrics, and those of the other
+#: experiments (``oracle_gap_pct``, ``convergence_steps``, offloading ``cost``).
+LOWER_IS_BETTER: frozenset[str] = (
+    frozenset(EPISODE_METRICS) - ALLOCATION_HIGHER_IS_BETTER
+) | frozenset({"oracle_gap_pct", "convergence_steps", "cost"})
 
 
 def higher_is_better(metric: str) -> bool:

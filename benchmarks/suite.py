@@ -52,10 +52,12 @@ __all__ = [
     "Suite",
     "add_parser",
     "builtin_suites",
+    "expected_cost",
     "load_suite",
     "read_run",
     "run_one",
     "run_suite",
+    "suite_costs",
 ]
 
 #: The ``format`` field of a run file.
@@ -380,6 +382,50 @@ def _execute(spec_data: dict[str, Any], tb_dir: str | None) -> dict[str, Any]:
     return run_one(RunSpec.from_dict(spec_data), tb_dir)
 
 
+# --------------------------------------------------------------------------- expected cost
+
+#: Rough CPU seconds of one env step, by what the step does: training a learner (SB3's update
+#: included), acting with a trained learner or a rule, acting with the oracle (its LP, amortised
+#: over the episode), and the LP bound of one evaluation episode. Read from the ``cpu_seconds``
+#: of the demo suite's run files (``edgecloud bench run --suite demo``: a 40,000-step DQN run
+#: costs 30-45 s, a rule-based run under 1 s, an oracle run 1-2 s). Only their ratios matter:
+#: the progress bar's rate is measured as the suite runs.
+TRAIN_STEP_S, ACT_STEP_S, ORACLE_STEP_S, BOUND_EPISODE_S, RUN_S = 9e-4, 1e-4, 2e-3, 0.4, 0.2
+
+
+def expected_cost(spec: RunSpec, bound_shared_by: int = 1) -> float:
+    """The expected CPU seconds of run ``spec`` (a weight for the progress bar, not a promise).
+
+    Training steps (``budget``) cost :data:`TRAIN_STEP_S` each; every evaluated episode (the
+    final ones and the learning curve's) costs its steps at :data:`ORACLE_STEP_S` for the oracle
+    or :data:`ACT_STEP_S` for the others, plus :data:`BOUND_EPISODE_S` with the oracle bound,
+    divided by ``bound_shared_by``: the runs of one (env, seed) share one solve of each bound.
+    """
+    import gymnasium as gym
+
+    from edgecloud_gym.registration import EPISODE_STEPS
+
+    try:
+        steps = gym.spec(spec.env).max_episode_steps or EPISODE_STEPS
+    except gym.error.Error:  # an id not registered in this process: the usual length
+        steps = EPISODE_STEPS
+    curve_episodes = (spec.budget // max(spec.eval_freq, 1)) * spec.eval_episodes
+    act = ORACLE_STEP_S if spec.agent == "oracle" else ACT_STEP_S
+    bound = BOUND_EPISODE_S * spec.episodes / max(bound_shared_by, 1) if spec.oracle_bound else 0.0
+    episodes = spec.episodes + curve_episodes
+    return RUN_S + spec.budget * TRAIN_STEP_S + episodes * steps * act + bound
+
+
+def suite_costs(suite: Suite) -> dict[str, float]:
+    """:func:`expected_cost` of every run of ``suite``, by run key (bound solves shared)."""
+    runs = suite.runs()
+    sharing: dict[tuple[str, int], int] = {}
+    for spec in runs:
+        if spec.oracle_bound:
+            sharing[(spec.env, spec.seed)] = sharing.get((spec.env, spec.seed), 0) + 1
+    return {s.key: expected_cost(s, sharing.get((s.env, s.seed), 1)) for s in runs}
+
+
 # --------------------------------------------------------------------------- run files
 
 
@@ -537,24 +583,31 @@ def run_suite(
         runs = (
             _local(todo, tb, workers) if executor == "local" else _ray(todo, tb, workers, address)
         )
+        # The bar advances by each run's expected cost, not by one per run: with the long
+        # learners first, a count of runs would promise hours for minutes of work.
+        costs = suite_costs(suite)
+        todo_keys = {s.key for s in todo}
+        total = len(costs)
         bar = tqdm(
-            total=len(todo) + done,
-            initial=done,
+            total=sum(costs.values()),
+            initial=sum(c for k, c in costs.items() if k not in todo_keys),
             desc=f"suite {suite.name}",
-            unit="run",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} [{elapsed}<{remaining}]",
+            postfix=f"{done}/{total} runs",
             disable=not progress,
             file=sys.stderr,
         )
         failed: list[str] = []
         with bar:
             for spec, record in runs:
+                done += 1
+                bar.set_postfix_str(f"{done}/{total} runs, {spec.key}", refresh=False)
+                bar.update(costs[spec.key])
                 if isinstance(record, Exception):
                     failed.append(f"{spec.key}: {type(record).__name__}: {record}")
                     bar.write(f"run {spec.key} failed: {record!r}", file=sys.stderr)
                     continue
                 atomic_write_json(runs_dir / f"{spec.key}.json", record)
-                bar.set_postfix_str(spec.key, refresh=False)
-                bar.update()
         if failed:
             first = failed[0].splitlines()[0]
             raise ValueError(

@@ -132,8 +132,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--env", default="EdgeCloud-Medium-v0", help="allocation env id")
     p.add_argument("--steps", type=int, default=20_000, help="training budget in env steps")
     p.add_argument("--seed", type=int, default=0, help="seed of the agent and the training env")
-    p.add_argument("--out", default="runs", help="output folder (default ./runs)")
-    p.add_argument("--eval-freq", type=int, default=None, help="env steps between evaluations")
+    p.add_argument("--out", default="runs", help="output folder")
+    p.add_argument(
+        "--eval-freq",
+        type=int,
+        default=None,
+        help="env steps between evaluations (default: a tenth of --steps)",
+    )
     p.add_argument("--eval-episodes", type=int, default=2, help="episodes per evaluation")
     p.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard logs")
     p.add_argument("--progress", action="store_true", help="show a training progress bar")

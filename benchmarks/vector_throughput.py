@@ -30,13 +30,12 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode
 
 import edgecloud_gym
 from edgecloud_bench._io import check_writable
 from edgecloud_gym.config import EdgeCloudConfig, Topology
 from edgecloud_gym.core.simulator import BatchSimulator
-from edgecloud_gym.envs.vector import EdgeCloudVectorEnv
+from edgecloud_gym.envs.vector import AutoresetMode, EdgeCloudVectorEnv
 from edgecloud_gym.forecasting import FORECASTERS
 from edgecloud_gym.registration import EPISODE_STEPS
 from edgecloud_gym.tasks import HIGH

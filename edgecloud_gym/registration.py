@@ -17,6 +17,11 @@ id                          task
 Trace-driven ids (``EdgeCloud-Trace-v0``, ``-NASA-v0``, ``-Alibaba-v0``) are registered by
 :func:`edgecloud_gym.traces.envs.register_trace_envs`, called from :func:`register_envs`.
 
+The envs own their time limit (the simulator draws whole episodes), so the ids register no
+``max_episode_steps`` of their own: ``gym.make(id)`` gives 200-step episodes, and
+``gym.make(id, max_episode_steps=n)`` or ``gym.make(id, episode_steps=n)`` gives n-step ones;
+``env.spec.max_episode_steps`` says n either way.
+
 Offloading family (:data:`OFFLOADING_ENV_IDS`, :mod:`edgecloud_gym.offloading`):
 ``EdgeCloud-Offload-MUMT-v0``, ``EdgeCloud-Offload-EdgeCloud-v0`` and
 ``EdgeCloud-Offload-WPMEC-v0``, registered by :func:`register_offloading_envs`.
@@ -31,6 +36,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from edgecloud_gym.envs.allocation import DEFAULT_EPISODE_STEPS
 from edgecloud_gym.tasks import TrainTaskSampler, test_tasks
 
 __all__ = [
@@ -43,7 +49,7 @@ __all__ = [
 ]
 
 #: Episode length of the registered allocation ids (steps of 1 s).
-EPISODE_STEPS = 200
+EPISODE_STEPS = DEFAULT_EPISODE_STEPS
 
 #: The allocation ids and their registration kwargs.
 ALLOCATION_IDS: dict[str, dict[str, Any]] = {
@@ -86,12 +92,11 @@ def register_envs() -> None:
             id=env_id,
             entry_point="edgecloud_gym.envs.allocation:EdgeCloudEnv",
             vector_entry_point="edgecloud_gym.envs.vector:EdgeCloudVectorEnv",
-            max_episode_steps=EPISODE_STEPS,
-            kwargs={"episode_steps": EPISODE_STEPS, **kwargs},
+            kwargs=kwargs,
         )
     from edgecloud_gym.traces.envs import register_trace_envs  # after the allocation env exists
 
-    register_trace_envs(EPISODE_STEPS)
+    register_trace_envs()
     register_offloading_envs()
 
 

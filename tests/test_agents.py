@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from stable_baselines3 import DQN
 
 import edgecloud_gym
 from edgecloud_agents import Agent
-from edgecloud_agents.dqn import DQNAgent, hyperparams_path, load_hyperparams
+from edgecloud_agents.dqn import DQNAgent, load_hyperparams
 from edgecloud_agents.oracle import EpisodeLP, Oracle, oracle_bound, solve_episode
 from edgecloud_agents.registry import AGENTS, agent_names, load_agent, make_agent, make_env_for
 from edgecloud_gym import EdgeCloudConfig, EdgeCloudEnv, RewardWeights, Topology
+from edgecloud_gym.core.dynamics import METRIC_COLUMNS
 
 ALLOCATION_AGENTS = agent_names("allocation")
 
@@ -43,7 +40,7 @@ def _rollout(sim, rng: np.random.Generator, kind: str):
         cost -= float(reward[0])
         for key in rec:
             rec[key][t] = getattr(res, key)[0]
-        backhaul[t] = metrics[0, 11]
+        backhaul[t] = metrics[0, METRIC_COLUMNS["backhaul_requests"]]
     return cost, rec, backhaul
 
 
@@ -95,7 +92,7 @@ def test_oracle_relaxation_holds_on_env_trajectories(case, kind):
 def test_oracle_is_near_its_bound_where_queues_stay_short():
     """On the Low profile the relaxations barely bind: the Oracle agent's return is within 1 %
     of the bound (a looser LP, or shares that don't realise the plan, would show here)."""
-    env = gym.make("EdgeCloud-Low-v0", action_mode="continuous", forecaster="none")
+    env = gym.make("EdgeCloud-Low-v0", action_mode="weights", forecaster="none")
     agent = Oracle(env)
     obs, _ = env.reset(seed=4)
     bound = oracle_bound(env)
@@ -129,15 +126,15 @@ def test_oracle_bound_of_a_batch_needs_an_index():
 
 
 def test_oracle_rejects_discrete_envs_and_foreign_observations():
-    with pytest.raises(ValueError, match="action_mode='continuous'"):
+    with pytest.raises(ValueError, match="action_mode='weights'"):
         Oracle(gym.make("EdgeCloud-Low-v0", forecaster="none"))
-    env = gym.make("EdgeCloud-Low-v0", action_mode="continuous", forecaster="none")
+    env = gym.make("EdgeCloud-Low-v0", action_mode="weights", forecaster="none")
     agent = Oracle(env)
     obs, _ = env.reset(seed=0)
     d = obs.shape[0]
     with pytest.raises(ValueError, match=rf"shape \({d},\) or \(B, {d}\), got \({d - 1},\)"):
         agent.predict(obs[:-1])
-    other = gym.make("EdgeCloud-Low-v0", action_mode="continuous", forecaster="none")
+    other = gym.make("EdgeCloud-Low-v0", action_mode="weights", forecaster="none")
     foreign, _ = other.reset(seed=99)
     with pytest.raises(ValueError, match="not the current observation"):
         agent.predict(foreign)
@@ -146,7 +143,7 @@ def test_oracle_rejects_discrete_envs_and_foreign_observations():
 
 
 def test_oracle_needs_a_reset_episode():
-    env = EdgeCloudEnv(task="low", forecaster="none", action_mode="continuous")
+    env = EdgeCloudEnv(task="low", forecaster="none", action_mode="weights")
     with pytest.raises(RuntimeError, match="reset"):
         oracle_bound(env)
     assert edgecloud_gym.ALLOCATION_IDS  # the ids the zoo tests loop over
@@ -313,7 +310,7 @@ def test_wrong_observation_shapes_are_refused(name):
             agent.predict(bad)
 
 
-def test_dqn_refuses_bad_budgets_and_continuous_envs():
+def test_dqn_refuses_bad_budgets_and_non_discrete_envs():
     agent, _ = _make("dqn", "EdgeCloud-Low-v0")
     for bad in (0, -5, 2.5, True):
         with pytest.raises(ValueError, match="total_timesteps must be a positive integer"):
@@ -334,42 +331,3 @@ def test_hyperparameter_files_refuse_unsupported_and_bad_entries(tmp_path):
         load_hyperparams("x", path=bad)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_hyperparams("x", path=tmp_path / "absent.yml")
-
-
-# ---------------------------------------------------------------------------- rl_zoo3
-
-
-@pytest.mark.slow
-def test_rl_zoo3_trains_with_our_hyperparameter_file(tmp_path):
-    """rl_zoo3 as a third-party client: the documented command, for a few thousand steps."""
-    pytest.importorskip("rl_zoo3", reason="rl_zoo3 is not installed (pip install rl_zoo3)")
-    cmd = [
-        sys.executable,
-        "-m",
-        "rl_zoo3.train",
-        "--algo",
-        "dqn",
-        "--env",
-        "EdgeCloud-Low-v0",
-        "--gym-packages",
-        "edgecloud_gym",
-        "-conf",
-        str(hyperparams_path("dqn")),
-        "-n",
-        "2000",
-        "--eval-freq",
-        "-1",
-        "--seed",
-        "0",
-        "--log-folder",
-        str(tmp_path),
-        "--num-threads",
-        "1",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "forecaster" in done.stdout  # our env_kwargs reached the env
-    saved = list(tmp_path.glob("dqn/EdgeCloud-Low-v0_1/EdgeCloud-Low-v0.zip"))
-    assert saved
-    model = DQN.load(saved[0])
-    assert model.policy.net_arch == [128, 128, 128]

@@ -22,7 +22,7 @@ COL = {k: i for i, k in enumerate(METRIC_KEYS)}
 @given(
     task_idx=st.integers(0, len(TASKS) - 1),
     seed=st.integers(0, 2**31 - 1),
-    mode=st.sampled_from(["discrete", "continuous"]),
+    mode=st.sampled_from(["discrete", "continuous", "weights"]),
     batch=st.integers(1, 4),
 )
 def test_conservation_every_step_and_server(task_idx, seed, mode, batch):
@@ -34,6 +34,8 @@ def test_conservation_every_step_and_server(task_idx, seed, mode, batch):
     for _ in range(30):
         if mode == "discrete":
             action = rng.integers(sim.actions.n, size=batch)
+        elif mode == "continuous":
+            action = rng.choice([-1.0, 1.0], size=(batch, s)) * rng.random((batch, s)) ** 0.2
         else:
             action = rng.random((batch, s)) ** 3 + 1e-9  # often near a vertex of the simplex
         shares = sim.shares_from_action(action)

@@ -39,7 +39,7 @@ def test_registry_has_the_family():
         "EdgeCloud-Random-v0",
     } <= ids
     for env_id in ids:
-        assert gym.spec(env_id).max_episode_steps is not None
+        assert gym.make(env_id, forecaster="none").spec.max_episode_steps == 200
 
 
 @pytest.mark.parametrize("action_mode", ["discrete", "continuous"])
@@ -69,7 +69,45 @@ def test_episodes_end_by_truncation_only():
         assert not terminated
         if truncated:
             break
-    assert steps == gym.spec("EdgeCloud-Medium-v0").max_episode_steps
+    assert steps == env.spec.max_episode_steps == 200
+
+
+def _episode_length(env: gym.Env) -> int:
+    env.reset(seed=0)
+    steps = 1
+    while not env.step(0)[3]:
+        steps += 1
+    return steps
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "length"),
+    [
+        ({"max_episode_steps": 300}, 300),
+        ({"episode_steps": 50}, 50),
+        ({"episode_steps": 30, "max_episode_steps": 30}, 30),
+        ({}, 200),
+    ],
+)
+def test_one_episode_length_whichever_argument_sets_it(kwargs, length):
+    env = gym.make("EdgeCloud-Low-v0", forecaster="none", **kwargs)
+    assert env.spec.max_episode_steps == length
+    assert _episode_length(env) == length
+    again = gym.make(env.spec)  # the spec rebuilds the same env
+    assert again.spec.max_episode_steps == length
+    assert _episode_length(again) == length
+
+
+def test_trace_ids_take_max_episode_steps_too():
+    env = gym.make("EdgeCloud-Trace-NASA-v0", forecaster="none", max_episode_steps=40)
+    assert env.spec.max_episode_steps == 40 and _episode_length(env) == 40
+
+
+def test_disagreeing_episode_lengths_are_refused():
+    with pytest.raises(ValueError, match="episode_steps=50 and max_episode_steps=300 disagree"):
+        gym.make("EdgeCloud-Low-v0", forecaster="none", episode_steps=50, max_episode_steps=300)
+    with pytest.raises(ValueError, match="episode_steps must be >= 1"):
+        gym.make("EdgeCloud-Low-v0", forecaster="none", episode_steps=0)
 
 
 def _rollout(env_id: str, seed: int, steps: int = 200, **kwargs):
@@ -162,7 +200,7 @@ def test_task_splits_are_disjoint_and_seeded():
     assert len(arrivals) > 10  # same seed, other task: other workloads
 
 
-def _rollout(task: str, steps: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _scenario_rollout(task: str, steps: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Arrivals and edge utilisation per step, and requests served per server, over ``steps``
     steps of action 0."""
     env = gym.make("EdgeCloud-v0", task=task)
@@ -182,8 +220,8 @@ def _rollout(task: str, steps: int = 200) -> tuple[np.ndarray, np.ndarray, np.nd
 def test_scenarios_change_the_system_they_name(name):
     task = edgecloud_gym.SCENARIOS[name]
     base = "low" if name == "shift" else "medium"
-    arrived, served, util = _rollout(name)
-    base_arrived, base_served, base_util = _rollout(base)
+    arrived, served, util = _scenario_rollout(name)
+    base_arrived, base_served, base_util = _scenario_rollout(base)
     assert not np.array_equal(util, base_util)
     if name in ("degraded-node", "failed-node"):  # same work on less capacity
         assert util.mean() > base_util.mean()

@@ -17,7 +17,7 @@ from edgecloud_agents.heuristics import LeastLoaded, Static
 from edgecloud_bench import cli
 from edgecloud_bench.evaluation import (
     EPISODE_METRICS,
-    EpisodeMetrics,
+    EpisodeAccumulator,
     evaluate,
     weighted_percentile,
 )
@@ -154,7 +154,7 @@ def test_evaluate_rejects_bad_arguments() -> None:
     with pytest.raises(TypeError, match="predict"):
         evaluate(object(), env, 1, 0)
     with pytest.raises(ValueError, match="no steps"):
-        EpisodeMetrics().result()
+        EpisodeAccumulator().result()
 
 
 # --------------------------------------------------------------------------- suites and resume

@@ -17,6 +17,13 @@ def discrete_env():
 
 
 @pytest.fixture
+def weights_env():
+    env = EdgeCloudEnv(action_mode="weights")
+    env.reset(seed=0)
+    return env
+
+
+@pytest.fixture
 def continuous_env():
     env = EdgeCloudEnv(action_mode="continuous")
     env.reset(seed=0)
@@ -41,9 +48,31 @@ def test_bad_discrete_actions(discrete_env, action):
         (np.ones((7, 1)), r"shape \(7,\)"),
     ],
 )
+def test_bad_weights(weights_env, action, message):
+    with pytest.raises(ValueError, match=message):
+        weights_env.step(action)
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (np.full(7, np.nan), "finite"),
+        (np.array([-np.inf] + [0.1] * 6), "finite"),
+        (np.ones(6), r"shape \(7,\)"),
+    ],
+)
 def test_bad_continuous_actions(continuous_env, action, message):
     with pytest.raises(ValueError, match=message):
         continuous_env.step(action)
+
+
+def test_every_point_of_the_continuous_box_is_a_valid_action(continuous_env):
+    """The corners, the centre and points outside the box (clipped) all give shares."""
+    for action in (-np.ones(7), np.ones(7), np.zeros(7), np.full(7, 5.0), np.eye(7)[3] * -9):
+        continuous_env.step(action.astype(np.float32))
+        shares = continuous_env.sim.shares[0]
+        np.testing.assert_allclose(shares.sum(), 1.0)
+        assert np.all(shares >= 0)
 
 
 def test_step_before_reset():
@@ -113,7 +142,7 @@ def test_unknown_names_suggest():
     with pytest.raises(ValueError, match="action_mode"):
         EdgeCloudEnv(action_mode="discret")
     with pytest.raises(ValueError, match="render_mode"):
-        EdgeCloudEnv(render_mode="human")
+        EdgeCloudEnv(render_mode="humann")
     with pytest.raises(ValueError, match="episode_steps"):
         EdgeCloudEnv(episode_steps=0)
 

@@ -12,14 +12,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 import edgecloud_gym
 from edgecloud_gym.core.simulator import METRIC_KEYS, REWARD_PARTS
-from edgecloud_gym.envs.vector import EdgeCloudVectorEnv
+from edgecloud_gym.envs.vector import AutoresetMode, EdgeCloudVectorEnv
 from edgecloud_gym.forecasting import NaiveForecaster
 from edgecloud_gym.tasks import HIGH, LOW, MEDIUM
+
+#: Gymnasium 1.0 (the oldest supported): its own vector envs have no autoreset modes yet.
+GYMNASIUM_1_0 = not hasattr(gym.vector, "AutoresetMode")
 
 gym.register_envs(edgecloud_gym)
 
@@ -115,14 +117,17 @@ def test_vector_env_matches_sync_vector_env(mode, env_id, kwargs):
     n = 3
     kwargs = {"episode_steps": SHORT, **kwargs}
     native = gym.make_vec(env_id, num_envs=n, autoreset_mode=mode, **kwargs)
+    if GYMNASIUM_1_0 and mode != "NextStep":
+        pytest.skip("Gymnasium 1.0's SyncVectorEnv resets on the next step only")
     sync = gym.make_vec(
         env_id,
         num_envs=n,
         vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": AutoresetMode(mode)},
+        vector_kwargs={} if GYMNASIUM_1_0 else {"autoreset_mode": AutoresetMode(mode)},
         **kwargs,
     )
-    assert native.metadata["autoreset_mode"] == sync.metadata["autoreset_mode"]
+    if not GYMNASIUM_1_0:  # 1.0 has no autoreset_mode metadata
+        assert native.metadata["autoreset_mode"] == sync.metadata["autoreset_mode"]
     assert native.single_observation_space == sync.single_observation_space
     assert native.single_action_space == sync.single_action_space
     a, ia = native.reset(seed=7)
@@ -177,12 +182,25 @@ def test_vector_api_spaces_types_and_determinism(env_id):
 
 def test_make_vec_passes_kwargs_and_the_time_limit():
     venv = gym.make_vec("EdgeCloud-High-v0", num_envs=2, forecaster="none", max_episode_steps=4)
-    assert venv.time_limit == 4
+    assert venv.time_limit == 4 == venv.spec.max_episode_steps
     assert venv.single_observation_space.shape[0] == venv.layout.size
     assert venv.layout.horizon == 0
     venv.reset(seed=0)
     flags = [venv.step(np.zeros(2, dtype=np.int64))[3].all() for _ in range(4)]
     assert flags == [False, False, False, True]
+
+
+def test_make_vec_episode_steps_alone_sets_the_spec():
+    venv = gym.make_vec("EdgeCloud-Low-v0", num_envs=2, forecaster="none", episode_steps=5)
+    assert venv.spec.max_episode_steps == 5
+    venv.reset(seed=0)
+    flags = [venv.step(np.zeros(2, dtype=np.int64))[3].all() for _ in range(5)]
+    assert flags == [False] * 4 + [True]
+
+
+def test_vector_env_refuses_disagreeing_episode_lengths():
+    with pytest.raises(ValueError, match="disagree"):
+        gym.make_vec("EdgeCloud-Low-v0", num_envs=2, episode_steps=5, max_episode_steps=6)
 
 
 def test_next_step_autoreset():
@@ -326,8 +344,8 @@ def test_bad_discrete_actions(actions, error, message):
         (np.array([[0.5] * 7, [0.0] * 7, [0.5] * 7]), "sub-environment 1 are all zero"),
     ],
 )
-def test_bad_continuous_actions(actions, message):
-    venv = gym.make_vec("EdgeCloud-High-v0", num_envs=3, action_mode="continuous")
+def test_bad_weights(actions, message):
+    venv = gym.make_vec("EdgeCloud-High-v0", num_envs=3, action_mode="weights")
     venv.reset(seed=0)
     with pytest.raises(ValueError, match=message):
         venv.step(actions)

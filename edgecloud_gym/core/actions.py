@@ -18,8 +18,20 @@ shift moves ``delta`` of a server's *capacity share*, so one step changes a smal
 inflow by the same fraction of its capacity as a large one's. Repeated shifts reach any point of
 the simplex (to within one step); the current shares are part of the observation.
 
-Continuous mode takes a vector of ``S`` non-negative weights and normalises it onto the simplex
-(``x = w / sum(w)``).
+Continuous mode (``action_mode="continuous"``) takes a vector ``a`` in the symmetric box
+``[-1, 1]^S``, in which every point is a valid action, and maps it onto the simplex by a softmax
+centred on the capacity-proportional shares ``c``::
+
+    x = softmax(ln c + a / T),    T = CONTINUOUS_TEMPERATURE = 0.25
+
+``a = 0`` is the static allocation ``x = c``; each coordinate scales its server's share by up to
+``exp(±1 / T) = exp(±4)`` (about 55x) relative to the others, enough to put over 98 % of the
+workload on any one server of the default topology; a server with no capacity keeps share 0.
+Values outside the box are clipped to it first (as Gymnasium's ``ClipAction`` would).
+
+Weights mode (``action_mode="weights"``) takes ``S`` non-negative weights in ``[0, 1]`` and
+normalises them (``x = w / sum(w)``): exact shares, zeros included, for planners such as the
+oracle; an all-zero vector has no shares and is rejected.
 """
 
 from __future__ import annotations
@@ -30,7 +42,17 @@ import numpy as np
 
 from edgecloud_gym.core._jit import jit
 
-__all__ = ["DiscreteActionTable", "action_names", "normalise_shares"]
+__all__ = [
+    "CONTINUOUS_TEMPERATURE",
+    "DiscreteActionTable",
+    "action_names",
+    "normalise_shares",
+    "softmax_shares",
+]
+
+#: Temperature T of the continuous mode's softmax (see the module docstring): the box's half-width
+#: 1 moves a server's logit by 1 / T = 4, so its share relative to another's by up to e^8.
+CONTINUOUS_TEMPERATURE = 0.25
 
 
 def action_names(n_edge: int) -> list[str]:
@@ -114,4 +136,24 @@ def _apply(lam, target, away, source, direction, shares, actions, out):  # pragm
 
 def normalise_shares(weights: np.ndarray) -> np.ndarray:
     """Project non-negative weights (B, S) onto the simplex by dividing by their sum."""
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def softmax_shares(
+    actions: np.ndarray, static_shares: np.ndarray, temperature: float = CONTINUOUS_TEMPERATURE
+) -> np.ndarray:
+    """Map actions (B, S) of the box ``[-1, 1]^S`` onto the simplex: ``softmax(ln c + a / T)``.
+
+    Args:
+        actions: (B, S) finite values; those outside ``[-1, 1]`` are clipped to it.
+        static_shares: (B, S) capacity-proportional shares ``c`` (the image of ``a = 0``).
+        temperature: Softmax temperature T (> 0).
+
+    Returns:
+        (B, S) shares, non-negative, each row summing to 1.
+    """
+    with np.errstate(divide="ignore"):  # a server without capacity: ln 0 = -inf, share 0
+        logits = np.log(static_shares) + np.clip(actions, -1.0, 1.0) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    weights = np.exp(logits)
     return weights / weights.sum(axis=1, keepdims=True)

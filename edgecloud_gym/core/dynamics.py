@@ -37,12 +37,79 @@ import numpy as np
 
 from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym.core._jit import jit
-from edgecloud_gym.core.params import SystemParams
+from edgecloud_gym.core.params import (
+    CONST_STEP_S,
+    CONST_TIMEOUT_MS,
+    CONST_W_DROPS,
+    CONST_W_ENERGY,
+    CONST_W_LATENCY,
+    CONST_W_SLA,
+    SCAL_BACKHAUL_J,
+    SCAL_REFERENCE_J,
+    SCAL_WAN_J,
+    SRV_BUFFER,
+    SRV_DYNAMIC_W,
+    SRV_IDLE_W,
+    SRV_INV_MU,
+    SRV_MU,
+    SRV_WAIT_EXP,
+    SRV_WAIT_SCALE,
+    SystemParams,
+)
 
-__all__ = ["N_METRICS", "StepResult", "prepare_step", "step"]
+__all__ = [
+    "METRIC_COLUMNS",
+    "METRIC_KEYS",
+    "N_METRICS",
+    "REWARD_PARTS",
+    "StepResult",
+    "prepare_step",
+    "step",
+]
 
-#: Columns of ``StepResult.metrics``: 13 metrics then the 4 signed reward parts.
-N_METRICS = 17
+#: Per-step metrics, each a total over all servers for the step (see docs/environment.md).
+METRIC_KEYS: tuple[str, ...] = (
+    "arrived",
+    "processed",
+    "dropped",
+    "backlog",
+    "latency_mean_ms",
+    "sla_violation_rate",
+    "drop_rate",
+    "utilisation",
+    "utilisation_edge",
+    "utilisation_cloud",
+    "energy_j",
+    "backhaul_requests",
+    "wan_requests",
+)
+#: Names of the reward parts, in the order of ``RewardWeights``.
+REWARD_PARTS: tuple[str, ...] = ("latency", "sla", "drops", "energy")
+#: Column of each metric and signed reward part (``reward_<part>``) in ``StepResult.metrics``.
+METRIC_COLUMNS: dict[str, int] = {
+    name: j for j, name in enumerate((*METRIC_KEYS, *(f"reward_{p}" for p in REWARD_PARTS)))
+}
+#: Columns of ``StepResult.metrics``: the metrics, then the signed reward parts.
+N_METRICS = len(METRIC_COLUMNS)
+(
+    _ARRIVED,
+    _PROCESSED,
+    _DROPPED,
+    _BACKLOG,
+    _LATENCY,
+    _SLA,
+    _DROP_RATE,
+    _UTIL,
+    _UTIL_EDGE,
+    _UTIL_CLOUD,
+    _ENERGY,
+    _BACKHAUL,
+    _WAN,
+    _R_LATENCY,
+    _R_SLA,
+    _R_DROPS,
+    _R_ENERGY,
+) = range(N_METRICS)
 
 _RHO_MAX = 0.99  # cap of the utilisation in the M/M/c waiting-time term
 
@@ -69,15 +136,15 @@ def _kernel(
     arrivals,  # (B, N)
     shares,  # (B, S)
     backlog,  # (B, S)
-    srv,  # (B, 7, S): mu, inv_mu, buffer, congestion_ms, congestion_exp, idle_w, dyn_w
+    srv,  # (B, 7, S): rows named by params.SRV_ROWS
     egress,  # (B, 2, N): backhaul and WAN egress capacity (requests/step)
     hop_ms,  # (N, N)
     mix,  # (B, K)
     base_ms,  # (S, K)
     remote_ms,  # (K,)
     deadline_ms,  # (K,)
-    scal,  # (B, 3): backhaul J/request, WAN J/request, reference energy (J)
-    consts,  # (6,): timeout_ms, step_s, weights of latency, sla, drops, energy
+    scal,  # (B, 3): columns named by params.SCAL_ROWS
+    consts,  # (6,): named by params.CONST_ROWS
     srv_out,  # (B, 5, S): backlog, inflow, processed, dropped, utilisation
     latency,  # (B, S, K)
     served,  # (B, S, K)
@@ -87,7 +154,7 @@ def _kernel(
     n_batch, n = arrivals.shape
     s_all = n + 1
     n_cls = mix.shape[1]
-    timeout, step_s = consts[0], consts[1]
+    timeout, step_s = consts[CONST_TIMEOUT_MS], consts[CONST_STEP_S]
     surplus = np.empty(n)
     spare = np.empty(n)
     to_edges = np.empty(n)
@@ -132,12 +199,12 @@ def _kernel(
         lat_weighted = 0.0
         power = 0.0
         for s in range(s_all):
-            mu = srv[b, 0, s]
-            inv_mu = srv[b, 1, s]
+            mu = srv[b, SRV_MU, s]
+            inv_mu = srv[b, SRV_INV_MU, s]
             inflow = srv_out[b, 1, s]
             queued = backlog[b, s] + inflow
             processed = min(queued, mu)
-            dropped = max(queued - processed - srv[b, 2, s], 0.0)
+            dropped = max(queued - processed - srv[b, SRV_BUFFER, s], 0.0)
             new_backlog = queued - processed - dropped
             util = processed * inv_mu
             srv_out[b, 0, s] = new_backlog
@@ -151,12 +218,12 @@ def _kernel(
                 mu_edge += mu
             dropped_sum += dropped
             backlog_sum += new_backlog
-            power += srv[b, 5, s] + srv[b, 6, s] * util
+            power += srv[b, SRV_IDLE_W, s] + srv[b, SRV_DYNAMIC_W, s] * util
 
             rho = min(util, _RHO_MAX)
-            wait = new_backlog * inv_mu * step_s * 1e3 + srv[b, 3, s] * rho ** srv[b, 4, s] / (
-                1.0 - rho
-            )
+            wait = new_backlog * inv_mu * step_s * 1e3 + srv[b, SRV_WAIT_SCALE, s] * rho ** srv[
+                b, SRV_WAIT_EXP, s
+            ] / (1.0 - rho)
             remote = 0.0
             hop = 0.0
             if s < n and inflow > 0.0:
@@ -181,26 +248,26 @@ def _kernel(
         per_arrival = 1.0 / total if total > 0.0 else 0.0
         sla = (late + dropped_sum) * per_arrival
         drop_rate = dropped_sum * per_arrival
-        energy = power * step_s + sent * scal[b, 0] + wan * scal[b, 1]
+        energy = power * step_s + sent * scal[b, SCAL_BACKHAUL_J] + wan * scal[b, SCAL_WAN_J]
         m = metrics[b]
-        m[0] = total
-        m[1] = processed_sum
-        m[2] = dropped_sum
-        m[3] = backlog_sum
-        m[4] = lat_mean
-        m[5] = sla
-        m[6] = drop_rate
-        m[7] = processed_sum / mu_sum
-        m[8] = processed_edge / mu_edge if mu_edge > 0.0 else 0.0  # all edge nodes failed
-        m[9] = srv_out[b, 4, n]
-        m[10] = energy
-        m[11] = sent
-        m[12] = wan
-        m[13] = -consts[2] * lat_mean / 100.0
-        m[14] = -consts[3] * sla
-        m[15] = -consts[4] * drop_rate
-        m[16] = -consts[5] * energy / scal[b, 2]
-        reward[b] = m[13] + m[14] + m[15] + m[16]
+        m[_ARRIVED] = total
+        m[_PROCESSED] = processed_sum
+        m[_DROPPED] = dropped_sum
+        m[_BACKLOG] = backlog_sum
+        m[_LATENCY] = lat_mean
+        m[_SLA] = sla
+        m[_DROP_RATE] = drop_rate
+        m[_UTIL] = processed_sum / mu_sum
+        m[_UTIL_EDGE] = processed_edge / mu_edge if mu_edge > 0.0 else 0.0  # all edge nodes failed
+        m[_UTIL_CLOUD] = srv_out[b, 4, n]
+        m[_ENERGY] = energy
+        m[_BACKHAUL] = sent
+        m[_WAN] = wan
+        m[_R_LATENCY] = -consts[CONST_W_LATENCY] * lat_mean / 100.0
+        m[_R_SLA] = -consts[CONST_W_SLA] * sla
+        m[_R_DROPS] = -consts[CONST_W_DROPS] * drop_rate
+        m[_R_ENERGY] = -consts[CONST_W_ENERGY] * energy / scal[b, SCAL_REFERENCE_J]
+        reward[b] = m[_R_LATENCY] + m[_R_SLA] + m[_R_DROPS] + m[_R_ENERGY]
 
 
 #: Systems per thread below which a step runs in one thread (see :mod:`edgecloud_gym._threads`).

@@ -17,8 +17,14 @@ from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core._jit import jit
-from edgecloud_gym.core.actions import DiscreteActionTable, normalise_shares
-from edgecloud_gym.core.dynamics import MIN_ROWS_PER_THREAD, StepResult, prepare_step
+from edgecloud_gym.core.actions import DiscreteActionTable, normalise_shares, softmax_shares
+from edgecloud_gym.core.dynamics import (
+    METRIC_KEYS,
+    MIN_ROWS_PER_THREAD,
+    REWARD_PARTS,
+    StepResult,
+    prepare_step,
+)
 from edgecloud_gym.core.observation import assemble_into, assemble_observations
 from edgecloud_gym.core.params import SystemParams, build_params
 from edgecloud_gym.core.workload import (
@@ -32,27 +38,7 @@ from edgecloud_gym.tasks import Task
 
 __all__ = ["METRIC_KEYS", "REWARD_PARTS", "BatchSimulator"]
 
-#: Names of the reward parts, in the order of ``RewardWeights``.
-REWARD_PARTS: tuple[str, ...] = ("latency", "sla", "drops", "energy")
-
-#: Per-step metrics, each a total over all servers for the step (see docs/environment.md).
-METRIC_KEYS: tuple[str, ...] = (
-    "arrived",
-    "processed",
-    "dropped",
-    "backlog",
-    "latency_mean_ms",
-    "sla_violation_rate",
-    "drop_rate",
-    "utilisation",
-    "utilisation_edge",
-    "utilisation_cloud",
-    "energy_j",
-    "backhaul_requests",
-    "wan_requests",
-)
-
-ACTION_MODES = ("discrete", "continuous")
+ACTION_MODES = ("discrete", "continuous", "weights")
 
 #: Systems per thread below which a reset draws its workloads in one thread (threads cost more).
 _MIN_SYSTEMS_PER_THREAD = 32
@@ -65,7 +51,8 @@ class BatchSimulator:
         config: Simulator configuration.
         tasks: One task per system (B = len(tasks)).
         forecaster: Forecaster name or instance.
-        action_mode: ``"discrete"`` or ``"continuous"``.
+        action_mode: ``"discrete"``, ``"continuous"`` or ``"weights"`` (see
+            :mod:`edgecloud_gym.core.actions`).
         episode_steps: Length of an episode (steps).
     """
 
@@ -237,6 +224,8 @@ class BatchSimulator:
         """New shares (B, S) for a batch of actions; the input is assumed validated."""
         if self.action_mode == "discrete":
             return self.actions.apply(self.shares, action)
+        if self.action_mode == "continuous":
+            return softmax_shares(action, self.params.static_shares)
         return normalise_shares(action)
 
     def step(self, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray, StepResult]:

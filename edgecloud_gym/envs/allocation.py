@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -9,22 +11,36 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.envs.registration import EnvSpec
 
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core.actions import action_names
 from edgecloud_gym.core.simulator import METRIC_KEYS, REWARD_PARTS, BatchSimulator
+from edgecloud_gym.envs.render import (
+    RENDER_MODES,
+    HumanWindow,
+    check_render_mode,
+    render_ansi,
+    render_rgb,
+)
 from edgecloud_gym.forecasting import Forecaster
 from edgecloud_gym.tasks import MEDIUM, Task, get_task
 
 __all__ = [
+    "DEFAULT_EPISODE_STEPS",
     "EdgeCloudEnv",
     "ObservationLayout",
     "allocation_spaces",
     "check_actions",
-    "check_episode_args",
+    "check_task_sampler",
     "resolve_config",
+    "resolve_episode_steps",
     "resolve_task",
+    "spec_with_episode_steps",
 ]
+
+#: Episode length (steps of 1 s) when neither ``episode_steps`` nor ``max_episode_steps`` is given.
+DEFAULT_EPISODE_STEPS = 200
 
 
 @dataclass(frozen=True)
@@ -118,12 +134,65 @@ def resolve_task(task: Task | str | Mapping[str, Any] | None) -> Task:
     raise TypeError(f"task must be a Task, a preset name or a mapping, got {task!r}.")
 
 
-def check_episode_args(episode_steps: Any, task_sampler: Any) -> None:
+def resolve_episode_steps(episode_steps: Any, max_episode_steps: Any) -> int:
+    """The episode length from the two names a user may give it (steps).
+
+    ``episode_steps`` (the env's argument) and ``max_episode_steps`` (Gymnasium's, from
+    ``gym.make`` or ``gym.make_vec``) set the same length: give either, or both if equal;
+    neither gives :data:`DEFAULT_EPISODE_STEPS`.
+    """
+    for name, value in (("episode_steps", episode_steps), ("max_episode_steps", max_episode_steps)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {value!r}.")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}.")
+    if None not in (episode_steps, max_episode_steps) and episode_steps != max_episode_steps:
+        raise ValueError(
+            f"episode_steps={episode_steps} and max_episode_steps={max_episode_steps} "
+            "disagree: both set the episode length, so give only one of them."
+        )
+    for value in (episode_steps, max_episode_steps):
+        if value is not None:
+            return int(value)
+    return DEFAULT_EPISODE_STEPS
+
+
+def _time_limit_of_make() -> int | None:
+    """The ``max_episode_steps`` of the ``gym.make`` call building this env, if it gave one.
+
+    ``gym.make(id, max_episode_steps=n)`` adds a ``TimeLimit`` wrapper but does not hand ``n``
+    to the env; the simulator needs the length at construction (it draws whole episodes), so the
+    env reads it from the ``make`` call that creates it: the nearest caller frames only (the
+    constructor, a factory such as a trace id's, a subclass), never an unrelated outer ``make``.
+    """
+    frame = inspect.currentframe()
+    try:
+        for _ in range(5):
+            frame = frame.f_back if frame is not None else None
+            if frame is None:
+                return None
+            if frame.f_code is gym.make.__code__:
+                value = frame.f_locals.get("max_episode_steps")
+                return value if isinstance(value, int) and value > 0 else None
+        return None
+    finally:
+        del frame
+
+
+def spec_with_episode_steps(spec: EnvSpec | None, episode_steps: int) -> EnvSpec | None:
+    """``spec`` with ``max_episode_steps`` and the ``episode_steps`` kwarg set to the env's
+    episode length, so that ``env.spec`` reports it and ``gym.make(env.spec)`` rebuilds it."""
+    if spec is None:
+        return None
+    kwargs = {**spec.kwargs, "episode_steps": episode_steps}
+    kwargs.pop("max_episode_steps", None)
+    return dataclasses.replace(spec, max_episode_steps=episode_steps, kwargs=kwargs)
+
+
+def check_task_sampler(task_sampler: Any) -> None:
     """Validate the constructor arguments shared by the single and the vector environment."""
-    if isinstance(episode_steps, bool) or not isinstance(episode_steps, (int, np.integer)):
-        raise TypeError(f"episode_steps must be an integer, got {episode_steps!r}.")
-    if episode_steps < 1:
-        raise ValueError(f"episode_steps must be >= 1, got {episode_steps}.")
     if task_sampler is not None and not callable(task_sampler):
         raise TypeError(f"task_sampler must be callable (rng -> Task), got {task_sampler!r}.")
 
@@ -133,6 +202,8 @@ def allocation_spaces(sim: BatchSimulator) -> tuple[spaces.Space, spaces.Box]:
     s = sim.n_servers
     if sim.action_mode == "discrete":
         action_space: spaces.Space = spaces.Discrete(sim.actions.n)
+    elif sim.action_mode == "continuous":
+        action_space = spaces.Box(-1.0, 1.0, shape=(s,), dtype=np.float32)
     else:
         action_space = spaces.Box(0.0, 1.0, shape=(s,), dtype=np.float32)
     low = np.zeros(sim.obs_size, dtype=np.float32)
@@ -148,8 +219,9 @@ def check_actions(sim: BatchSimulator, action: Any, num_envs: int | None = None)
     """Validate one action (``num_envs=None``) or a batch of ``num_envs`` actions.
 
     Returns what :meth:`BatchSimulator.shares_from_action` takes: (B,) int64 indices in discrete
-    mode, (B, S) float64 weights in continuous mode (B = 1 for a single action). Raises
-    ``ValueError`` (``TypeError`` for a non-integer discrete batch) naming what was expected.
+    mode, (B, S) float64 vectors in continuous and weights mode (B = 1 for a single action).
+    Raises ``ValueError`` (``TypeError`` for a non-integer discrete batch) naming what was
+    expected. Continuous actions need only be finite: the mapping clips them to ``[-1, 1]``.
     """
     if num_envs is not None:
         return _check_action_batch(sim, action, num_envs)
@@ -175,6 +247,8 @@ def check_actions(sim: BatchSimulator, action: Any, num_envs: int | None = None)
         )
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"action must be finite (no NaN or inf), got {arr}.")
+    if sim.action_mode == "continuous":
+        return arr[None]
     if np.any(arr < 0) or np.any(arr > 1):
         raise ValueError(f"action weights must lie in [0, 1], got {arr}.")
     if arr.sum() <= 0:
@@ -220,6 +294,8 @@ def _check_action_batch(sim: BatchSimulator, actions: Any, num_envs: int) -> np.
         raise ValueError(
             f"actions must be finite (no NaN or inf), got {arr[j]} for sub-environment {j}."
         )
+    if sim.action_mode == "continuous":
+        return arr
     inside = ((arr >= 0) & (arr <= 1)).all(axis=1)
     if not inside.all():
         j = int(np.flatnonzero(~inside)[0])
@@ -258,8 +334,16 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
     others in proportion to capacity); reset to capacity-proportional shares. Names in
     ``env.unwrapped.action_names``.
 
-    ``action_mode="continuous"``: ``Box(0, 1, (S,))`` of non-negative weights, normalised onto the
-    simplex (``x = w / sum(w)``); an all-zero vector is rejected.
+    ``action_mode="continuous"``: ``Box(-1, 1, (S,), float32)``, every point a valid action
+    (what SB3's PPO, A2C, SAC and TD3 expect), mapped onto the simplex by a softmax centred on
+    the capacity-proportional shares c: ``x = softmax(ln c + a / T)`` with temperature
+    ``T = edgecloud_gym.core.actions.CONTINUOUS_TEMPERATURE = 0.25``. ``a = 0`` is the static
+    allocation; one coordinate can raise its server's share relative to another's by up to
+    ``e^(2 / T)``; values outside the box are clipped to it.
+
+    ``action_mode="weights"``: ``Box(0, 1, (S,), float32)`` of non-negative weights, normalised
+    onto the simplex (``x = w / sum(w)``): exact shares, zeros included (the oracle's mode); an
+    all-zero vector is rejected, so prefer ``"continuous"`` for learners that sample actions.
 
     ## Observation Space
 
@@ -291,8 +375,9 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
 
     ## Episode End
 
-    Never terminated; truncated after ``episode_steps`` steps (``max_episode_steps`` of the
-    registered ids).
+    Never terminated; truncated after the episode length, set by either ``episode_steps=`` or
+    Gymnasium's ``gym.make(id, max_episode_steps=...)`` (200 steps if neither is given; both at
+    once must agree). ``env.spec.max_episode_steps`` reports it however it was set.
 
     ## Info
 
@@ -310,18 +395,22 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
     - ``forecaster``: ``"lstm"`` (default: the paper's LSTM with the shipped weights, needs
       torch), ``"naive"``, ``"seasonal"``, ``"ewma"``, ``"oracle"``, ``"none"`` or another
       registered name, or a forecaster object (see ``docs/forecasting.md``).
-    - ``action_mode``: ``"discrete"`` or ``"continuous"``.
-    - ``episode_steps``: episode length (steps).
+    - ``action_mode``: ``"discrete"`` (default), ``"continuous"`` or ``"weights"``.
+    - ``episode_steps``: episode length (steps); the same as ``gym.make``'s
+      ``max_episode_steps``, give either (default 200).
     - ``task_sampler``: optional callable ``rng -> Task`` called at every reset (used by
       ``EdgeCloud-Random-v0``).
-    - ``render_mode``: ``None``, ``"ansi"`` or ``"rgb_array"``.
+    - ``render_mode``: ``None``, ``"ansi"`` (a text table), ``"rgb_array"`` (a (400, 640, 3)
+      uint8 frame: shares, utilisation, backlog, arrivals and forecast) or ``"human"`` (that
+      frame in a matplotlib window at every step); ``gymnasium.wrappers.RecordVideo`` records
+      ``"rgb_array"`` episodes (``pip install 'edgecloud-gym[render]'``).
 
     ## Version History
 
     - v0: initial release.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": RENDER_MODES, "render_fps": 4}
 
     def __init__(
         self,
@@ -329,29 +418,36 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         config: EdgeCloudConfig | Mapping[str, Any] | None = None,
         forecaster: str | Forecaster = "lstm",
         action_mode: str = "discrete",
-        episode_steps: int = 200,
+        episode_steps: int | None = None,
         task_sampler: Any = None,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, "
-                f"got {render_mode!r}."
-            )
-        check_episode_args(episode_steps, task_sampler)
+        check_render_mode(render_mode)
+        steps = resolve_episode_steps(episode_steps, _time_limit_of_make())
+        check_task_sampler(task_sampler)
         self.config = resolve_config(config)
         self.task = resolve_task(task)
         self.task_sampler = task_sampler
         self.render_mode = render_mode
-        self.sim = BatchSimulator(
-            self.config, [self.task], forecaster, action_mode, int(episode_steps)
-        )
+        self.sim = BatchSimulator(self.config, [self.task], forecaster, action_mode, steps)
         self.action_names = action_names(self.sim.n_edge)
         self.action_space, self.observation_space = allocation_spaces(self.sim)
         self._needs_reset = True
         self._last_info: dict[str, Any] = {}
+        self._window: HumanWindow | None = None
 
     # ------------------------------------------------------------------ API
+
+    _spec: EnvSpec | None = None
+
+    @property
+    def spec(self) -> EnvSpec | None:  # type: ignore[override]
+        """Gymnasium's spec (set by ``gym.make``), ``max_episode_steps`` the episode length."""
+        return spec_with_episode_steps(self._spec, self.sim.episode_steps)
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        self._spec = value
 
     @property
     def layout(self) -> ObservationLayout:
@@ -383,6 +479,8 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         self.sim.reset([self.np_random])
         self._needs_reset = False
         self._last_info = {"task": self.task.name}
+        if self.render_mode == "human":
+            self._show()
         return self.sim.observe()[0], {"task": self.task.name}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -400,14 +498,28 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         truncated = bool(self.sim.t[0] >= self.sim.episode_steps)
         self._needs_reset = truncated
         self._last_info = info
+        if self.render_mode == "human":
+            self._show()
         return obs[0], float(reward[0]), False, truncated, info
 
     def render(self) -> str | np.ndarray | None:
-        """``"ansi"``: a table of the state; ``"rgb_array"``: a figure as an (H, W, 3) image."""
-        if self.render_mode is None:
-            return None
-        from edgecloud_gym.envs import render
-
+        """``"ansi"``: a table of the state; ``"rgb_array"``: a (400, 640, 3) uint8 frame;
+        ``"human"``: the frame in a window (drawn at every step; returns None)."""
         if self.render_mode == "ansi":
-            return render.render_ansi(self)
-        return render.render_rgb(self)
+            return render_ansi(self)
+        if self.render_mode == "rgb_array":
+            return render_rgb(self)
+        if self.render_mode == "human":
+            self._show()
+        return None
+
+    def _show(self) -> None:
+        if self._window is None:
+            self._window = HumanWindow(self.metadata["render_fps"])
+        self._window.show(render_rgb(self))
+
+    def close(self) -> None:
+        """Close the ``"human"`` window, if one is open."""
+        if self._window is not None:
+            self._window.close()
+            self._window = None

@@ -7,13 +7,15 @@ single :class:`~edgecloud_gym.envs.allocation.EdgeCloudEnv`, a batch of one.
 
 from __future__ import annotations
 
+import enum
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from edgecloud_gym._validation import check_int, did_you_mean
@@ -26,14 +28,28 @@ from edgecloud_gym.envs.allocation import (
     ObservationLayout,
     allocation_spaces,
     check_actions,
-    check_episode_args,
+    check_task_sampler,
     resolve_config,
+    resolve_episode_steps,
     resolve_task,
+    spec_with_episode_steps,
 )
 from edgecloud_gym.forecasting import Forecaster
 from edgecloud_gym.tasks import Task
 
-__all__ = ["EdgeCloudVectorEnv"]
+__all__ = ["AutoresetMode", "EdgeCloudVectorEnv"]
+
+try:
+    from gymnasium.vector import AutoresetMode
+except ImportError:  # Gymnasium 1.0: every vector env resets on the next step, no enum yet
+
+    class AutoresetMode(enum.Enum):  # type: ignore[no-redef]
+        """Gymnasium 1.1's ``gymnasium.vector.AutoresetMode``, for Gymnasium 1.0 (same values)."""
+
+        NEXT_STEP = "NextStep"
+        SAME_STEP = "SameStep"
+        DISABLED = "Disabled"
+
 
 TaskSpec = Task | str | Mapping[str, Any] | None
 _AUTORESET_MODES = {m.value: m for m in AutoresetMode}
@@ -66,8 +82,9 @@ class EdgeCloudVectorEnv(VectorEnv):
 
     ## Action Space
 
-    ``MultiDiscrete([2 S + 2] * num_envs)`` (discrete mode) or ``Box(0, 1, (num_envs, S))``
-    (continuous mode); ``single_action_space`` is the single env's space. Actions are validated
+    ``MultiDiscrete([2 S + 2] * num_envs)`` (discrete mode), ``Box(-1, 1, (num_envs, S))``
+    (continuous mode) or ``Box(0, 1, (num_envs, S))`` (weights mode); ``single_action_space`` is
+    the single env's space, and each row is mapped to shares as the single env maps its action. Actions are validated
     as a batch: wrong shape, non-integers, out-of-range or non-finite values raise naming the
     first offending sub-environment.
 
@@ -90,7 +107,8 @@ class EdgeCloudVectorEnv(VectorEnv):
 
     ## Episode End
 
-    Never terminated; truncated after ``min(episode_steps, max_episode_steps)`` steps. All
+    Never terminated; truncated after the episode length, set by ``episode_steps`` or
+    ``max_episode_steps`` as in the single env (``spec.max_episode_steps`` reports it). All
     sub-environments start together and have the same length, so they truncate on the same step.
     Autoreset follows ``metadata["autoreset_mode"]`` (Gymnasium 1.x semantics,
     https://farama.org/Vector-Autoreset-Mode):
@@ -120,11 +138,12 @@ class EdgeCloudVectorEnv(VectorEnv):
     - ``num_envs``: number of sub-environments (>= 1).
     - ``task``: one task for all sub-environments (a :class:`~edgecloud_gym.tasks.Task`, a
       preset or scenario name, a mapping) or a list or tuple of ``num_envs`` of them.
-    - ``config``, ``action_mode``, ``episode_steps``: as the single env.
+    - ``config``, ``action_mode``: as the single env.
+    - ``episode_steps``, ``max_episode_steps``: the episode length (steps), give either
+      (``gym.make_vec(id, num_envs=n, max_episode_steps=...)`` passes the latter; default 200).
     - ``forecaster``: as the single env; None (default) takes the single env's default.
     - ``task_sampler``: optional callable ``rng -> Task``; each sub-environment draws its own
       task from its own generator at each of its resets (``EdgeCloud-Random-v0``).
-    - ``max_episode_steps``: the registered time limit (``gym.make_vec`` passes it).
     - ``autoreset_mode``: an :class:`~gymnasium.vector.AutoresetMode` or its value
       (``"NextStep"``, ``"SameStep"``, ``"Disabled"``).
     - ``render_mode``: only ``None`` (render a single env to look at one system).
@@ -146,16 +165,15 @@ class EdgeCloudVectorEnv(VectorEnv):
         config: EdgeCloudConfig | Mapping[str, Any] | None = None,
         forecaster: str | Forecaster | None = None,
         action_mode: str = "discrete",
-        episode_steps: int = 200,
+        episode_steps: int | None = None,
         task_sampler: Callable[[np.random.Generator], Task] | None = None,
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
     ) -> None:
         n = check_int("num_envs", num_envs, minimum=1)
-        check_episode_args(episode_steps, task_sampler)
-        if max_episode_steps is not None:
-            check_int("max_episode_steps", max_episode_steps, minimum=1)
+        steps = resolve_episode_steps(episode_steps, max_episode_steps)
+        check_task_sampler(task_sampler)
         if render_mode is not None:
             raise ValueError(
                 f"render_mode must be None for the vector env, got {render_mode!r}; render a "
@@ -170,11 +188,9 @@ class EdgeCloudVectorEnv(VectorEnv):
         self._set_tasks(self._resolve_tasks(task))
         if forecaster is None:
             forecaster = _SINGLE_ENV_DEFAULTS["forecaster"].default
-        self.sim = BatchSimulator(
-            self.config, list(self._tasks), forecaster, action_mode, int(episode_steps)
-        )
+        self.sim = BatchSimulator(self.config, list(self._tasks), forecaster, action_mode, steps)
         #: Steps after which every sub-environment is truncated.
-        self.time_limit = min(int(episode_steps), max_episode_steps or int(episode_steps))
+        self.time_limit = steps
         self.action_names = action_names(self.sim.n_edge)
         self.single_action_space, self.single_observation_space = allocation_spaces(self.sim)
         self.action_space = batch_space(self.single_action_space, n)
@@ -184,6 +200,17 @@ class EdgeCloudVectorEnv(VectorEnv):
         self._episode_over = False
 
     # ------------------------------------------------------------------ API
+
+    _spec: EnvSpec | None = None
+
+    @property
+    def spec(self) -> EnvSpec | None:  # type: ignore[override]
+        """Gymnasium's spec (set by ``gym.make_vec``), ``max_episode_steps`` the episode length."""
+        return spec_with_episode_steps(self._spec, self.time_limit)
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        self._spec = value
 
     @property
     def layout(self) -> ObservationLayout:

@@ -23,6 +23,14 @@ import numpy as np
 from gymnasium import spaces
 
 from edgecloud_gym._validation import check_int, check_positive, did_you_mean
+from edgecloud_gym.envs.render import (
+    RENDER_MODES,
+    HumanWindow,
+    Panel,
+    check_render_mode,
+    draw_frame,
+    panels_ansi,
+)
 
 from .data import load_mumt_data, load_wpmec_data
 from .mumt import CloudParams, _check_decision, _check_sizes, _oracle, _user_cost, all_decisions
@@ -47,11 +55,47 @@ def _check_options(options: dict[str, Any] | None) -> dict[str, Any]:
 
 
 class _FrameEnv(gym.Env):
-    """Shared frame loop: reset, replay cursor, action shape check."""
+    """Shared frame loop: reset, replay cursor, action shape check, rendering."""
 
-    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
+    metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 4}  # noqa: RUF012
 
     _n_rows: int | None = None  # rows of the replayed data file, None without one
+    _last_action: np.ndarray | None = None  # the decision of the frame just scored
+    _last_info: dict[str, Any] | None = None  # (None after a reset)
+    _window: HumanWindow | None = None
+
+    def _panels(self) -> tuple[str, list[Panel]]:
+        """The title and panels of a rendered frame (per env)."""
+        raise NotImplementedError
+
+    def _record(self, action: np.ndarray | None, info: dict[str, Any] | None) -> None:
+        """Keep what the next render shows; in ``"human"`` mode, show it now."""
+        self._last_action, self._last_info = action, info
+        if self.render_mode == "human":
+            self.render()
+
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: a text table; ``"rgb_array"``: a (400, 640, 3) uint8 frame of the current
+        frame's inputs and the last decision next to the oracle's; ``"human"``: that frame in
+        a window (drawn at every step; returns None)."""
+        if self.render_mode is None:
+            return None
+        title, panels = self._panels()
+        if self.render_mode == "ansi":
+            return panels_ansi(title, panels)
+        frame = draw_frame(title, panels)
+        if self.render_mode == "rgb_array":
+            return frame
+        if self._window is None:
+            self._window = HumanWindow(self.metadata["render_fps"])
+        self._window.show(frame)
+        return None
+
+    def close(self) -> None:
+        """Close the ``"human"`` window, if one is open."""
+        if self._window is not None:
+            self._window.close()
+            self._window = None
 
     def _start(self, seed: int | None, options: dict[str, Any] | None) -> None:
         super().reset(seed=seed)
@@ -121,6 +165,8 @@ class EdgeCloudOffloadEnv(_FrameEnv):
     * ``task``: an :class:`EdgeCloudTask` (default: DDLO's sizes, cloud on, default cloud).
     * ``data_file``: replay task sizes from ``"mumt_3x3"`` or a ``.mat`` file of that layout.
     * ``reward_scale``: factor on the cost in the reward (default 1).
+    * ``render_mode``: ``None``, ``"ansi"``, ``"rgb_array"`` (the frame's task sizes, the last
+      decision and the oracle's) or ``"human"``.
 
     ## Version History
     * v0: initial version.
@@ -136,9 +182,7 @@ class EdgeCloudOffloadEnv(_FrameEnv):
         reward_scale: float = 1.0,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError(f"render_mode must be None (no rendering), got {render_mode!r}.")
-        self.render_mode = None
+        self.render_mode = check_render_mode(render_mode)
         task = self._task_type() if task is None else task
         self._check_task_type(task)
         self.task = task
@@ -151,6 +195,27 @@ class EdgeCloudOffloadEnv(_FrameEnv):
         self._n_places = 3 if self._cloud() is not None else 2
         self.action_space = spaces.MultiDiscrete(np.full(n, self._n_places, dtype=np.int64))
         self.observation_space = spaces.Box(0.0, np.inf, shape=(n,), dtype=np.float32)
+
+    def _panels(self) -> tuple[str, list[Panel]]:
+        n, m = self.task.n_users, self.task.n_tasks
+        labels = [f"u{u}t{t}" for u in range(n) for t in range(m)]
+        places = "0 device, 1 edge" + (", 2 cloud" if self._n_places == 3 else "")
+        top = float(self._n_places - 1)
+        title = f"{type(self).__name__}: frame {self._frame_id()}"
+        panels = [
+            Panel("task sizes of the current frame (MB)", self._sizes.reshape(-1), labels, None, 0)
+        ]
+        if self._last_info is not None and self._last_action is not None:
+            info = self._last_info
+            title += f"   last cost {info['cost']:.4g}   optimal {info['optimal']:.4g}"
+            title += f"   ratio {info['ratio']:.3f}"
+            panels += [
+                Panel(
+                    f"decision on the previous frame ({places})", self._last_action, labels, top, 1
+                ),
+                Panel("optimal decision there", info["optimal_decision"], labels, top, 2),
+            ]
+        return title, panels
 
     def _check_task_type(self, task: object) -> None:
         if not isinstance(task, self._task_type):
@@ -190,6 +255,7 @@ class EdgeCloudOffloadEnv(_FrameEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         self._start(seed, options)
         self._draw()
+        self._record(None, None)
         return self._obs(), {"frame": self._frame_id()}
 
     def step(self, action: object) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -212,6 +278,7 @@ class EdgeCloudOffloadEnv(_FrameEnv):
             info["published"] = float(self._data.cost[self._row])
         self._advance()
         self._draw()
+        self._record(place.reshape(-1), info)
         return self._obs(), -self.reward_scale * cost, False, False, info
 
 
@@ -307,6 +374,8 @@ class WPMECEnv(_FrameEnv):
     * ``h_scale``, ``reward_scale``: observation and reward factors.
     * ``oracle``: ``"auto"`` (enumerate up to 12 devices, else coordinate descent),
       ``"enumerate"``, ``"coordinate_descent"`` (not exact) or ``"none"`` (skip, fastest).
+    * ``render_mode``: ``None``, ``"ansi"``, ``"rgb_array"`` (the channel gains, the last mode
+      and the oracle's) or ``"human"``.
 
     ## Version History
     * v0: initial version.
@@ -323,9 +392,7 @@ class WPMECEnv(_FrameEnv):
         oracle: str = "auto",
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError(f"render_mode must be None (no rendering), got {render_mode!r}.")
-        self.render_mode = None
+        self.render_mode = check_render_mode(render_mode)
         self._data = None
         if data_file is not None:
             self._data = load_wpmec_data(data_file)
@@ -351,6 +418,22 @@ class WPMECEnv(_FrameEnv):
         n = task.n_devices
         self.action_space = spaces.MultiBinary(n)
         self.observation_space = spaces.Box(0.0, np.inf, shape=(n,), dtype=np.float32)
+
+    def _panels(self) -> tuple[str, list[Panel]]:
+        labels = [f"d{i}" for i in range(self.task.n_devices)]
+        title = f"WPMECEnv: frame {self._frame_id()}"
+        panels = [
+            Panel("channel gains of the current frame (x h_scale)", self._obs(), labels, None, 0)
+        ]
+        if self._last_info is not None and self._last_action is not None:
+            info = self._last_info
+            title += f"   last rate {info['rate'] / 1e6:.4g} Mbit/s"
+            title += f"   optimal {info['optimal'] / 1e6:.4g} Mbit/s"
+            panels += [
+                Panel("mode on the previous frame (1 offload)", self._last_action, labels, 1.0, 1),
+                Panel("optimal mode there (-1: no oracle)", info["optimal_mode"], labels, 1.0, 2),
+            ]
+        return title, panels
 
     @staticmethod
     def _check_task(task: object) -> None:
@@ -384,6 +467,7 @@ class WPMECEnv(_FrameEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         self._start(seed, options)
         self._draw()
+        self._record(None, None)
         return self._obs(), {"frame": self._frame_id()}
 
     def step(self, action: object) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -409,6 +493,7 @@ class WPMECEnv(_FrameEnv):
             info["published"] = float(self._data.rate[self._row])
         self._advance()
         self._draw()
+        self._record(mode, info)
         return self._obs(), self.reward_scale * rate, False, False, info
 
 

@@ -134,8 +134,9 @@ def heldout_kwargs(env_id: str) -> dict[str, Any]:
     return {"split": "test"} if env_id in TRACE_IDS else {}
 
 
-def register_trace_envs(max_episode_steps: int) -> None:
-    """Register the trace ids (idempotent); episodes are truncated at ``max_episode_steps``."""
+def register_trace_envs() -> None:
+    """Register the trace ids (idempotent); the env owns the episode length, as the allocation
+    ids do (see :mod:`edgecloud_gym.registration`)."""
     for env_id, kwargs in TRACE_IDS.items():
         if env_id in gym.registry:
             continue
@@ -143,6 +144,5 @@ def register_trace_envs(max_episode_steps: int) -> None:
             id=env_id,
             entry_point="edgecloud_gym.traces.envs:make_trace_env",
             vector_entry_point="edgecloud_gym.traces.envs:make_trace_vector_env",
-            max_episode_steps=max_episode_steps,
-            kwargs={"episode_steps": max_episode_steps, **kwargs},
+            kwargs=kwargs,
         )
