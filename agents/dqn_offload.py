@@ -139,7 +139,7 @@ class OffloadDQN:
     def _template_env(self) -> gym.Env:
         task = self.critic.task
         if self.critic.family == "wpmec":
-            return WPMECEnv(task=task, oracle="none")
+            return WPMECEnv(task=task, optimum="none")
         return (
             MUMTEnv(task=task) if self.critic.family == "mumt" else EdgeCloudOffloadEnv(task=task)
         )

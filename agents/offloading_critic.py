@@ -44,7 +44,7 @@ def unwrap_offloading_env(env: Any) -> MUMTEnv | EdgeCloudOffloadEnv | WPMECEnv:
 def frame_ratio(info: dict[str, Any]) -> float:
     """The normalised score of a frame from the env's ``info`` (1 is optimal).
 
-    ``info["ratio"]`` when the env ran its oracle; for ``WPMECEnv(oracle="none")`` replaying a
+    ``info["ratio"]`` when the env ran its oracle; for ``WPMECEnv(optimum="none")`` replaying a
     data file, the rate over the file's published optimum; NaN when neither is known.
     """
     ratio = float(info.get("ratio", math.nan))

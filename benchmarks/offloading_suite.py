@@ -60,7 +60,7 @@ def _convergence(seeds: Sequence[int], frames: int) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     for seed in seeds:
         for agent_name, make in (
-            ("droo", lambda s: DROO(WPMECEnv(data_file=9, oracle="none"), seed=s)),
+            ("droo", lambda s: DROO(WPMECEnv(data_file=9, optimum="none"), seed=s)),
             ("ddlo", lambda s: DDLO(MUMTEnv(data_file="mumt_3x3"), seed=s)),
         ):
             t0 = time.perf_counter()
@@ -106,7 +106,7 @@ def _adaptation(seeds: Sequence[int], frames: int) -> dict[str, Any]:
     for seed in seeds:
         for scenario, (base, changed) in _scenarios(n).items():
             for agent_name, cls in (("droo", DROO), ("ddlo", DDLO)):
-                env = WPMECEnv(task=base, oracle="enumerate")
+                env = WPMECEnv(task=base, optimum="enumerate")
                 agent = cls(env, seed=seed)
                 t0 = time.perf_counter()
                 agent.learn(change)

@@ -82,7 +82,7 @@ def test_critic_scores_are_the_env_models() -> None:
         env.task.cloud_params_or_none(),
     )
     np.testing.assert_allclose(critic.score(obs, cands), expected)
-    wenv = WPMECEnv(data_file=5, oracle="none")
+    wenv = WPMECEnv(data_file=5, optimum="none")
     h_obs, _ = wenv.reset(seed=0)
     wcritic = OffloadingCritic.from_env(wenv)
     modes = np.array([[0, 1, 0, 1, 1], [1, 1, 1, 1, 1]])
@@ -106,11 +106,11 @@ def test_parallel_mlp_nets_are_independent() -> None:
 
 
 def test_droo_short_run_beats_random_on_n5() -> None:
-    env = WPMECEnv(data_file=5, oracle="none")
+    env = WPMECEnv(data_file=5, optimum="none")
     agent = DROO(env, seed=0).learn(1500)
     ratios = agent.history["ratio"]
     assert len(ratios) == 1500
-    random = _random_ratio(WPMECEnv(data_file=5, oracle="none"), 300, seed=1)
+    random = _random_ratio(WPMECEnv(data_file=5, optimum="none"), 300, seed=1)
     learned = tail_mean(ratios)
     assert learned > 0.97
     assert learned > random + 0.1
@@ -144,7 +144,7 @@ def test_ddlo_places_tasks_in_the_cloud() -> None:
 @pytest.mark.parametrize(
     ("cls", "make_env"),
     [
-        (DROO, lambda: WPMECEnv(data_file=6, oracle="none")),
+        (DROO, lambda: WPMECEnv(data_file=6, optimum="none")),
         (DDLO, lambda: EdgeCloudOffloadEnv(task=EdgeCloudTask(bandwidth_mbps=80.0))),
     ],
 )

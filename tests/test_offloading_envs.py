@@ -193,7 +193,7 @@ def test_bad_actions_raise(action, match):
 
 def test_bad_constructor_arguments_raise():
     with pytest.raises(ValueError, match="Did you mean 'enumerate'"):
-        WPMECEnv(oracle="enumarate")
+        WPMECEnv(optimum="enumarate")
     with pytest.raises(ValueError, match="must match the data file"):
         WPMECEnv(task=WPMECTask(n_devices=10), data_file=5)
     with pytest.raises(FileNotFoundError, match="Did you mean 'mumt_3x3'"):
@@ -209,7 +209,7 @@ def test_bad_constructor_arguments_raise():
 
 
 def test_wpmec_without_oracle_reports_nan():
-    env = WPMECEnv(oracle="none")
+    env = WPMECEnv(optimum="none")
     env.reset(seed=0)
     info = env.step(np.ones(10, dtype=np.int8))[4]
     assert np.isnan(info["optimal"]) and np.isnan(info["ratio"])
@@ -236,8 +236,12 @@ def test_former_names_are_deprecated_aliases() -> None:
         ("EdgeCloudEnv", EdgeCloudOffloadEnv),
         ("train_tasks", offloading_train_tasks),
         ("test_tasks", offloading.offloading_test_tasks),
+        ("wpmec_oracle", offloading.wpmec_optimum),
+        ("OffloadOracleResult", offloading.OffloadOptimum),
     ):
         with pytest.warns(DeprecationWarning, match=f"offloading.{old} is deprecated"):
             assert getattr(offloading, old) is new
     with pytest.raises(AttributeError, match="no attribute 'EdgeCloudEnvv'"):
         offloading.EdgeCloudEnvv  # noqa: B018
+    with pytest.warns(DeprecationWarning, match="pass optimum="):
+        assert WPMECEnv(oracle="none").optimum == "none"

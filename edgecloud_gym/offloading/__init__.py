@@ -1,12 +1,12 @@
 """The offloading family: DDLO multi-user multi-task, its edge-cloud extension, and DROO's
-wireless-powered MEC, with exact oracles validated on the authors' published data.
+wireless-powered MEC, with exact optima validated on the authors' published data.
 
 Pure array models (leading batch axis, no Gymnasium):
 
 * :func:`mumt_cost`, :func:`edgecloud_cost`: cost of a decision [J + s];
-  :func:`mumt_oracle`, :func:`edgecloud_oracle`: exact minimum over all decisions.
+  :func:`mumt_optimum`, :func:`edgecloud_optimum`: exact minimum over all decisions.
 * :func:`wpmec_rate`: optimal (a, tau) and weighted sum computation rate [bits/s] of a mode;
-  :func:`wpmec_oracle`: best mode (exact enumeration, or coordinate descent, not exact).
+  :func:`wpmec_optimum`: best mode (exact enumeration, or coordinate descent, not exact).
 
 Environments (thin adapters): :class:`MUMTEnv`, :class:`EdgeCloudOffloadEnv`, :class:`WPMECEnv`, and
 :class:`DiscreteDecisionWrapper` for SB3 DQN. Tasks: :class:`MUMTTask`, :class:`EdgeCloudTask`,
@@ -24,12 +24,12 @@ from .mumt import (
     LOCAL,
     CloudParams,
     MUMTParams,
-    OffloadOracleResult,
+    OffloadOptimum,
     all_decisions,
     edgecloud_cost,
-    edgecloud_oracle,
+    edgecloud_optimum,
     mumt_cost,
-    mumt_oracle,
+    mumt_optimum,
 )
 from .tasks import (
     FAMILIES,
@@ -44,12 +44,12 @@ from .tasks import (
 )
 from .wpmec import (
     MAX_ENUMERATE_DEVICES,
-    WPMECOracleResult,
+    WPMECOptimum,
     WPMECParams,
     WPMECResult,
     default_weights,
     wpmec_objective,
-    wpmec_oracle,
+    wpmec_optimum,
     wpmec_rate,
 )
 
@@ -71,10 +71,10 @@ __all__ = [
     "MUMTParams",
     "MUMTTask",
     "MUMTTaskDistribution",
-    "OffloadOracleResult",
+    "OffloadOptimum",
     "WPMECData",
     "WPMECEnv",
-    "WPMECOracleResult",
+    "WPMECOptimum",
     "WPMECParams",
     "WPMECResult",
     "WPMECTask",
@@ -82,25 +82,31 @@ __all__ = [
     "all_decisions",
     "default_weights",
     "edgecloud_cost",
-    "edgecloud_oracle",
+    "edgecloud_optimum",
     "load_mumt_data",
     "load_wpmec_data",
     "mumt_cost",
-    "mumt_oracle",
+    "mumt_optimum",
     "offloading_test_tasks",
     "offloading_train_tasks",
     "register_offloading_envs",
     "wpmec_objective",
-    "wpmec_oracle",
+    "wpmec_optimum",
     "wpmec_rate",
 ]
 
 #: Former names, kept as deprecated aliases: the allocation family has its own ``EdgeCloudEnv``
-#: and ``train_tasks`` / ``test_tasks`` (:mod:`edgecloud_gym`).
+#: and ``train_tasks`` / ``test_tasks`` (:mod:`edgecloud_gym`), and "oracle" names the
+#: clairvoyant forecaster and agent of that family, not these exact optima.
 _DEPRECATED = {
     "EdgeCloudEnv": "EdgeCloudOffloadEnv",
     "train_tasks": "offloading_train_tasks",
     "test_tasks": "offloading_test_tasks",
+    "mumt_oracle": "mumt_optimum",
+    "edgecloud_oracle": "edgecloud_optimum",
+    "wpmec_oracle": "wpmec_optimum",
+    "OffloadOracleResult": "OffloadOptimum",
+    "WPMECOracleResult": "WPMECOptimum",
 }
 
 
@@ -110,8 +116,7 @@ def __getattr__(name: str) -> object:
 
         new = _DEPRECATED[name]
         warnings.warn(
-            f"edgecloud_gym.offloading.{name} is deprecated; use {new} (the allocation family "
-            f"has its own edgecloud_gym.{name}).",
+            f"edgecloud_gym.offloading.{name} is deprecated; use {new}.",
             DeprecationWarning,
             stacklevel=2,
         )
