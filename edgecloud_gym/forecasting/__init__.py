@@ -53,6 +53,8 @@ class _FormerModule(types.ModuleType):
     def __getattr__(self, name: str) -> object:
         from edgecloud_gym.forecasting import scoring
 
+        if name.startswith("__"):  # module metadata that tools look up (inspect, hypothesis)
+            raise AttributeError(name)
         value = getattr(scoring, name)
         warnings.warn(
             "edgecloud_gym.forecasting.evaluation is deprecated; import "
