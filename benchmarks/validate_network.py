@@ -686,17 +686,13 @@ def add_parser(subparsers: Any) -> None:
         default=",".join(f"{x:g}" for x in LOADS),
         help=f"comma-separated link loads (default {','.join(f'{x:g}' for x in LOADS)})",
     )
-    p.add_argument(
-        "--seconds", type=float, default=8.0, help="measured simulated s per load (default 8)"
-    )
-    p.add_argument(
-        "--warmup", type=float, default=1.0, help="simulated warm-up s per load (default 1)"
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the arrivals (default 0)")
+    p.add_argument("--seconds", type=float, default=8.0, help="measured simulated s per load")
+    p.add_argument("--warmup", type=float, default=1.0, help="simulated warm-up s per load")
+    p.add_argument("--seed", type=int, default=0, help="seed of the arrivals")
     p.add_argument(
         "--queue-bytes",
         type=int,
         default=QUEUE_BYTES,
-        help=f"DropTail queue capacity in bytes (default {QUEUE_BYTES:,}: 60 ms at 1 Gbit/s)",
+        help=f"DropTail queue capacity in bytes ({QUEUE_BYTES / 1e6:g} MB is 60 ms at 1 Gbit/s)",
     )
     p.set_defaults(func=_main)
