@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .offloading import FrameLearner
+from .frame_learner import FrameLearner
 
 __all__ = ["DDLO"]
 

@@ -37,15 +37,10 @@ import torch
 from edgecloud_gym._validation import check_int, check_positive, did_you_mean
 from edgecloud_gym.offloading import EdgeCloudTask, MUMTTask, WPMECTask
 
+from .frame_learner import FrameLearner
 from .maml import MAML
-from .offloading import (
-    FrameLearner,
-    OffloadingCritic,
-    ReplayMemory,
-    decision_loss,
-    relaxed,
-    threshold_candidates,
-)
+from .offloading_critic import OffloadingCritic
+from .offloading_nets import ReplayMemory, decision_loss, relaxed, threshold_candidates
 
 __all__ = ["DMRO", "META_METHODS"]
 
@@ -151,7 +146,7 @@ class DMRO(FrameLearner):
         if not tasks:
             raise ValueError(
                 "meta_train needs at least one task; draw them with "
-                "edgecloud_gym.offloading.train_tasks(family, n)."
+                "edgecloud_gym.offloading.offloading_train_tasks(family, n)."
             )
         for i, task in enumerate(tasks):
             if not isinstance(task, expected):
@@ -182,7 +177,7 @@ class DMRO(FrameLearner):
         """Meta-learn the K DNNs' initialisation over ``tasks`` for ``iterations`` updates.
 
         Args:
-            tasks: training tasks of the agent's family (e.g. ``train_tasks("edgecloud", 32)``).
+            tasks: training tasks of the agent's family (e.g. ``offloading_train_tasks("edgecloud", 32)``).
             iterations: meta-updates; each samples ``meta_batch_size`` tasks.
             callback: called after each update with ``(agent, {"iteration", "query_loss"})``;
                 returning False stops.

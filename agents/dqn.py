@@ -230,8 +230,8 @@ class DQNAgent:
         verbose: SB3's verbosity (0 silent, 1 info).
         device: Torch device ("cpu" by default: the networks are small).
         torch_threads: Torch threads while learning and predicting (restored afterwards). One
-            by default: a 3 x 128 network at batch 64 runs ~15x slower on two threads of a busy
-            two-core machine than on one. None keeps torch's setting.
+            by default: networks this small run slower on several threads of a busy machine
+            than on one. None keeps torch's setting.
         **overrides: Hyperparameters that replace single entries, e.g. ``learning_starts=100``.
     """
 

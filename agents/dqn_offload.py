@@ -6,7 +6,7 @@ unchanged, learns Q-values of all ``K**n`` joint decisions of an offloading env 
 3 x 3: 19 683, WPMEC N = 10: 1 024). Two small adapters sit between env and DQN:
 
 * observations are normalised as the other offloading learners see them
-  (``(obs - shift) * scale``, :data:`~edgecloud_agents.offloading.INPUT_NORMALISATION`, with the
+  (``(obs - shift) * scale``, :data:`~edgecloud_agents.frame_learner.INPUT_NORMALISATION`, with the
   MUMT scale divided by 100 so the inputs lie in about [-2, 3]);
 * rewards are scaled by ``reward_scale`` (default 1/500 for MUMT and edge-cloud, whose frame
   costs are a few hundred J + s; 1 for WPMEC, whose reward is already in Mbit/s).
@@ -28,7 +28,7 @@ import numpy as np
 from stable_baselines3 import DQN
 
 from edgecloud_gym._validation import check_int, check_positive
-from edgecloud_gym.offloading import DiscreteDecisionWrapper, EdgeCloudEnv, MUMTEnv, WPMECEnv
+from edgecloud_gym.offloading import DiscreteDecisionWrapper, EdgeCloudOffloadEnv, MUMTEnv, WPMECEnv
 
 from ._io import (
     AgentFile,
@@ -39,7 +39,8 @@ from ._io import (
     sb3_state,
     write_agent_file,
 )
-from .offloading import INPUT_NORMALISATION, OffloadingCritic, _unwrap_offloading
+from .frame_learner import INPUT_NORMALISATION
+from .offloading_critic import OffloadingCritic, unwrap_offloading_env
 
 __all__ = ["OffloadDQN"]
 
@@ -132,14 +133,16 @@ class OffloadDQN:
         )
 
     def _adapt(self, env: Any) -> _Adapter:
-        _unwrap_offloading(env)
+        unwrap_offloading_env(env)
         return _Adapter(env, self.shift, self.scale, self.reward_scale)
 
     def _template_env(self) -> gym.Env:
         task = self.critic.task
         if self.critic.family == "wpmec":
-            return WPMECEnv(task=task, oracle="none")
-        return MUMTEnv(task=task) if self.critic.family == "mumt" else EdgeCloudEnv(task=task)
+            return WPMECEnv(task=task, optimum="none")
+        return (
+            MUMTEnv(task=task) if self.critic.family == "mumt" else EdgeCloudOffloadEnv(task=task)
+        )
 
     def learn(self, total_timesteps: int, **kwargs: Any) -> OffloadDQN:
         """Train SB3 DQN for ``total_timesteps`` frames (``kwargs`` go to ``DQN.learn``)."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from edgecloud_gym._validation import check_int
 
-from .offloading import FrameLearner
+from .frame_learner import FrameLearner
 
 __all__ = ["DROO", "order_preserving_quantise"]
 

@@ -22,20 +22,19 @@ documented in ``docs/dynamic_allocator.md``; in short:
 - **Target network.** One *meta-target* network, a Polyak average (rate ``target_tau`` per outer
   step) of the meta-parameters, gives the TD targets of both loops; it is not adapted per task.
 
-:class:`MetaTrainer` runs it with resumable checkpoints and TensorBoard scalars under ``meta/``;
-:func:`save_meta_init` / :func:`load_meta_init` write and read the resulting initialisation with
-the metadata that keeps it from being loaded into an incompatible network.
+:class:`MetaTrainer` runs it with resumable checkpoints and TensorBoard scalars under ``meta/``.
+Beside it: the settings (:mod:`edgecloud_agents.meta_train_config`), the per-task replay
+(:mod:`edgecloud_agents.meta_replay`) and the meta-initialisation with its file
+(:mod:`edgecloud_agents.meta_init`), whose names this module also exports.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +44,27 @@ from torch import nn
 
 from edgecloud_agents._io import check_finite_weights, load_torch, save_torch
 from edgecloud_agents.maml import MAML
-from edgecloud_gym._validation import check_keys
+from edgecloud_agents.meta_init import (
+    META_INIT_FORMAT,
+    MetaInit,
+    load_meta_init,
+    meta_init_from_state,
+    meta_init_state,
+    q_network,
+    save_meta_init,
+)
+from edgecloud_agents.meta_replay import EpisodeBuffer
+from edgecloud_agents.meta_train_config import MetaTrainConfig, check_setting
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core.simulator import BatchSimulator
 from edgecloud_gym.envs.allocation import EdgeCloudEnv
 from edgecloud_gym.model_version import MODEL_VERSION, check_model_version
-from edgecloud_gym.tasks import PRESETS, Task, test_tasks, train_tasks
+from edgecloud_gym.tasks import Task, test_tasks
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "META_INIT_FORMAT",
+    "EpisodeBuffer",
     "MetaInit",
     "MetaTrainConfig",
     "MetaTrainer",
@@ -66,23 +76,11 @@ __all__ = [
     "td_loss",
 ]
 
-#: ``format`` field of a meta-initialisation file.
-META_INIT_FORMAT = "edgecloud-meta-init/1"
 #: ``format`` field of a meta-training checkpoint.
 CHECKPOINT_FORMAT = "edgecloud-meta-checkpoint/1"
 
 #: Behaviour policies of the data collection, drawn per episode.
 BEHAVIOURS: tuple[str, ...] = ("meta-greedy", "static", "reactive", "least-loaded")
-
-
-def q_network(
-    obs_size: int, n_actions: int, net_arch: Sequence[int] = (128, 128, 128)
-) -> nn.Module:
-    """The Q-network exactly as SB3's ``QNetwork.q_net`` builds it (same layers and key names),
-    so its state dict loads into ``DQN.policy.q_net.q_net`` and ``q_net_target.q_net``."""
-    from stable_baselines3.common.torch_layers import create_mlp
-
-    return nn.Sequential(*create_mlp(int(obs_size), int(n_actions), list(net_arch), nn.ReLU))
 
 
 def td_loss(
@@ -91,328 +89,6 @@ def td_loss(
     """SB3 DQN's loss: Huber (smooth L1) between ``q(obs)[a]`` and precomputed TD ``targets``."""
     values = q(obs).gather(1, actions[:, None]).squeeze(1)
     return nn.functional.smooth_l1_loss(values, targets)
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-def _check(name: str, value: Any, kind: type, low: float, high: float = math.inf) -> Any:
-    if kind is int and (isinstance(value, bool) or not isinstance(value, (int, np.integer))):
-        raise TypeError(f"MetaTrainConfig.{name} must be an integer, got {value!r}.")
-    if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise TypeError(f"MetaTrainConfig.{name} must be a number, got {value!r}.")
-    if not (low <= value <= high) or (kind is float and not math.isfinite(value)):
-        raise ValueError(f"MetaTrainConfig.{name} must lie in [{low}, {high}], got {value!r}.")
-    return kind(value)
-
-
-@dataclass(frozen=True)
-class MetaTrainConfig:
-    """Settings of a meta-training run (validated at construction; see the module docstring).
-
-    Attributes:
-        forecaster: Forecaster of the observation (``"lstm"``: DYNAMIC-ALLOCATOR; ``"none"``:
-            the MAML-without-forecasts ablation).
-        n_train_tasks: Size of the training task pool drawn by ``train_tasks``.
-        task_seed: Seed of ``train_tasks`` (the test split of the same seed stays held out).
-        include_presets: Add the Low / Medium / High presets to the pool.
-        net_arch: Hidden layer widths of the Q-network.
-        meta_batch: Tasks per outer step.
-        inner_steps: SGD steps of the inner loop.
-        inner_lr: Step size of the inner loop (plain SGD).
-        outer_lr: Adam step size of the outer loop.
-        batch_size: Transitions per inner step (support) and in the query set.
-        gamma: Discount factor (the fine-tuning DQN's).
-        target_tau: Polyak rate of the meta-target network per outer step.
-        max_grad_norm: Clip of the meta-gradient's norm (SB3 DQN's default).
-        first_order: First-order MAML.
-        buffer_episodes: Episodes kept per task.
-        warmup_episodes: Episodes collected per task before the first outer step.
-        collect_every: Outer steps between new episodes of the meta-batch's tasks.
-        epsilon: (low, high) of the per-episode probability of a random action.
-        episode_steps: Steps per collected episode.
-        seed: Seed of the network initialisation and of every random draw of the run.
-    """
-
-    forecaster: str = "lstm"
-    n_train_tasks: int = 64
-    task_seed: int = 0
-    include_presets: bool = True
-    net_arch: tuple[int, ...] = (128, 128, 128)
-    meta_batch: int = 8
-    inner_steps: int = 3
-    inner_lr: float = 0.01
-    outer_lr: float = 3e-4
-    batch_size: int = 64
-    gamma: float = 0.99
-    target_tau: float = 0.05
-    max_grad_norm: float = 10.0
-    first_order: bool = False
-    buffer_episodes: int = 4
-    warmup_episodes: int = 2
-    collect_every: int = 1
-    epsilon: tuple[float, float] = (0.05, 0.3)
-    episode_steps: int = 200
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.forecaster, str):
-            raise TypeError(f"MetaTrainConfig.forecaster must be a name, got {self.forecaster!r}.")
-        _check("n_train_tasks", self.n_train_tasks, int, 1)
-        _check("task_seed", self.task_seed, int, 0)
-        arch = tuple(self.net_arch)
-        if not arch or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in arch):
-            raise ValueError(
-                f"MetaTrainConfig.net_arch must be positive layer widths, got {self.net_arch!r}."
-            )
-        object.__setattr__(self, "net_arch", arch)
-        _check("meta_batch", self.meta_batch, int, 1)
-        _check("inner_steps", self.inner_steps, int, 1)
-        _check("inner_lr", self.inner_lr, float, 1e-12)
-        _check("outer_lr", self.outer_lr, float, 1e-12)
-        _check("batch_size", self.batch_size, int, 1)
-        _check("gamma", self.gamma, float, 0.0, 1.0)
-        _check("target_tau", self.target_tau, float, 0.0, 1.0)
-        _check("max_grad_norm", self.max_grad_norm, float, 1e-12)
-        _check("buffer_episodes", self.buffer_episodes, int, 1)
-        _check("warmup_episodes", self.warmup_episodes, int, 1, self.buffer_episodes)
-        _check("collect_every", self.collect_every, int, 1)
-        _check("episode_steps", self.episode_steps, int, 1)
-        _check("seed", self.seed, int, 0)
-        eps = tuple(float(e) for e in self.epsilon)
-        if len(eps) != 2 or not 0.0 <= eps[0] <= eps[1] <= 1.0:
-            raise ValueError(
-                f"MetaTrainConfig.epsilon must be (low, high) with 0 <= low <= high <= 1, "
-                f"got {self.epsilon!r}."
-            )
-        object.__setattr__(self, "epsilon", eps)
-        n_pool = self.n_train_tasks + (3 if self.include_presets else 0)
-        if self.meta_batch > n_pool:
-            raise ValueError(
-                f"MetaTrainConfig.meta_batch ({self.meta_batch}) exceeds the task pool ({n_pool}); "
-                "lower meta_batch or raise n_train_tasks."
-            )
-        needed = (self.inner_steps + 1) * self.batch_size
-        if needed > self.warmup_episodes * self.episode_steps:
-            raise ValueError(
-                f"support and query sets need {needed} distinct transitions per task "
-                f"((inner_steps + 1) x batch_size) but warm-up gives only "
-                f"{self.warmup_episodes * self.episode_steps}; raise warmup_episodes or lower "
-                "batch_size."
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (JSON-serialisable)."""
-        out = dataclasses.asdict(self)
-        out["net_arch"], out["epsilon"] = list(self.net_arch), list(self.epsilon)
-        return out
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> MetaTrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise with the closest valid one."""
-        check_keys(values, [f.name for f in dataclasses.fields(cls)], "MetaTrainConfig")
-        data = dict(values)
-        for key in ("net_arch", "epsilon"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(**data)
-
-    def tasks(self) -> list[Task]:
-        """The meta-training task pool."""
-        pool = train_tasks(self.n_train_tasks, self.task_seed)
-        return pool + list(PRESETS.values()) if self.include_presets else pool
-
-
-# --------------------------------------------------------------------------- the meta-initialisation
-
-
-@dataclass(frozen=True)
-class MetaInit:
-    """A meta-learned Q-network initialisation and what it fits.
-
-    Attributes:
-        state_dict: Parameters of :func:`q_network` (keys ``0.weight``, ``0.bias``, ...).
-        obs_size: Length of the observation it reads.
-        n_actions: Number of discrete actions it scores.
-        forecaster: Forecaster of the observations it was trained on.
-        net_arch: Hidden layer widths.
-        metadata: Everything else (meta-training settings, outer steps, versions).
-    """
-
-    state_dict: dict[str, torch.Tensor]
-    obs_size: int
-    n_actions: int
-    forecaster: str
-    net_arch: tuple[int, ...]
-    metadata: dict[str, Any]
-
-    def network(self) -> nn.Module:
-        """A fresh :func:`q_network` holding these parameters."""
-        net = q_network(self.obs_size, self.n_actions, self.net_arch)
-        net.load_state_dict(self.state_dict)
-        return net
-
-    def check_compatible(
-        self,
-        obs_size: int,
-        n_actions: int,
-        net_arch: Sequence[int] | None = None,
-        forecaster: str | None = None,
-        where: str = "meta-initialisation",
-    ) -> None:
-        """Raise ``ValueError`` naming the mismatch and the fix if this does not fit a network."""
-        if forecaster is not None and forecaster != self.forecaster:
-            raise ValueError(
-                f"{where} was meta-trained on observations with forecaster {self.forecaster!r} "
-                f"but the env uses {forecaster!r}; make the env with "
-                f"forecaster={self.forecaster!r} or meta-train with --forecaster {forecaster}."
-            )
-        if obs_size != self.obs_size:
-            raise ValueError(
-                f"{where} expects observations of size {self.obs_size} (forecaster "
-                f"{self.forecaster!r}) but the network reads size {obs_size}; use an env with "
-                "the same configuration and forecaster, or meta-train for this one."
-            )
-        if n_actions != self.n_actions:
-            raise ValueError(
-                f"{where} scores {self.n_actions} actions but the network has {n_actions}; use "
-                "an env with the same number of edge nodes, or meta-train for this one."
-            )
-        if net_arch is not None and tuple(net_arch) != self.net_arch:
-            raise ValueError(
-                f"{where} has hidden layers {list(self.net_arch)} but the network has "
-                f"{list(net_arch)}; build the DQN with policy_kwargs=dict(net_arch="
-                f"{list(self.net_arch)})."
-            )
-
-
-def meta_init_state(init: MetaInit) -> dict[str, Any]:
-    """``init`` as the plain dict of tensors and values that :func:`save_meta_init` writes."""
-    return {
-        "format": META_INIT_FORMAT,
-        "model_version": MODEL_VERSION,
-        "state_dict": {k: v.detach().cpu().clone() for k, v in init.state_dict.items()},
-        "obs_size": int(init.obs_size),
-        "n_actions": int(init.n_actions),
-        "forecaster": init.forecaster,
-        "net_arch": list(init.net_arch),
-        "activation": "relu",
-        "metadata_json": json.dumps(init.metadata, sort_keys=True),
-    }
-
-
-def save_meta_init(init: MetaInit, path: str | Path) -> None:
-    """Write ``init`` to ``path`` (a torch file loadable with ``weights_only=True``), atomically."""
-    save_torch(meta_init_state(init), path)
-
-
-_META_INIT_FIX = "Create one with 'edgecloud meta-train'."
-
-
-def load_meta_init(source: str | Path | bytes) -> MetaInit:
-    """Read a meta-initialisation from a file written by :func:`save_meta_init` (or its bytes);
-    a foreign, corrupt or non-finite one raises ``ValueError`` naming it."""
-    data = load_torch(source, "meta-initialisation", _META_INIT_FIX)
-    where = "meta-initialisation" if isinstance(source, bytes) else str(source)
-    return meta_init_from_state(data, where)
-
-
-def meta_init_from_state(data: Any, where: str) -> MetaInit:
-    """The :class:`MetaInit` of a dict written by :func:`meta_init_state`, checked: its format,
-    model version, keys, shapes and finiteness (``ValueError`` naming ``where`` otherwise)."""
-    if not isinstance(data, dict) or data.get("format") != META_INIT_FORMAT:
-        raise ValueError(
-            f"{where} is not a meta-initialisation of format {META_INIT_FORMAT!r} (a checkpoint? "
-            "pass the meta_init.pt that 'edgecloud meta-train' writes)."
-        )
-    check_model_version(data.get("model_version"), f"meta-initialisation {where}")
-    missing = sorted({"state_dict", "obs_size", "n_actions", "forecaster", "net_arch"} - set(data))
-    if missing or not isinstance(data["state_dict"], dict):
-        raise ValueError(
-            f"{where}: the meta-initialisation lacks {missing or ['a state_dict']}; it is "
-            f"damaged. {_META_INIT_FIX}"
-        )
-    check_finite_weights(data["state_dict"], f"meta-initialisation {where}")
-    init = MetaInit(
-        state_dict=dict(data["state_dict"]),
-        obs_size=int(data["obs_size"]),
-        n_actions=int(data["n_actions"]),
-        forecaster=str(data["forecaster"]),
-        net_arch=tuple(int(w) for w in data["net_arch"]),
-        metadata=json.loads(data.get("metadata_json", "{}")),
-    )
-    expected = q_network(init.obs_size, init.n_actions, init.net_arch).state_dict()
-    bad = sorted(set(expected) ^ set(init.state_dict))
-    shapes = [
-        k
-        for k in expected
-        if k in init.state_dict and init.state_dict[k].shape != expected[k].shape
-    ]
-    if bad or shapes:
-        raise ValueError(
-            f"{where}: parameters do not match its own metadata (keys {bad}, shapes {shapes}); "
-            "the file is damaged, create it again with 'edgecloud meta-train'."
-        )
-    return init
-
-
-# --------------------------------------------------------------------------- per-task replay
-
-
-class EpisodeBuffer:
-    """The last ``capacity`` episodes of one task, stored per episode (T + 1 observations)."""
-
-    def __init__(self, capacity: int, steps: int, obs_size: int) -> None:
-        self.obs = np.zeros((capacity, steps + 1, obs_size), dtype=np.float32)
-        self.actions = np.zeros((capacity, steps), dtype=np.int64)
-        self.rewards = np.zeros((capacity, steps), dtype=np.float32)
-        self.filled = 0
-        self.next = 0
-
-    @property
-    def transitions(self) -> int:
-        """Transitions stored."""
-        return self.filled * self.actions.shape[1]
-
-    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
-        """Store one episode (obs (T + 1, D), actions (T,), rewards (T,)), replacing the oldest."""
-        self.obs[self.next], self.actions[self.next], self.rewards[self.next] = (
-            obs,
-            actions,
-            rewards,
-        )
-        self.next = (self.next + 1) % len(self.obs)
-        self.filled = min(self.filled + 1, len(self.obs))
-
-    def batch(self, flat: np.ndarray) -> tuple[torch.Tensor, ...]:
-        """(obs, actions, rewards, next_obs) of the transitions with flat indices ``flat``."""
-        e, t = np.divmod(flat, self.actions.shape[1])
-        return (
-            torch.from_numpy(self.obs[e, t]),
-            torch.from_numpy(self.actions[e, t]),
-            torch.from_numpy(self.rewards[e, t]),
-            torch.from_numpy(self.obs[e, t + 1]),
-        )
-
-    def state(self) -> dict[str, Any]:
-        """Contents as tensors (for checkpoints)."""
-        return {
-            "obs": torch.from_numpy(self.obs.copy()),
-            "actions": torch.from_numpy(self.actions.copy()),
-            "rewards": torch.from_numpy(self.rewards.copy()),
-            "filled": self.filled,
-            "next": self.next,
-        }
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Inverse of :meth:`state`."""
-        self.obs[...] = state["obs"].numpy()
-        self.actions[...] = state["actions"].numpy()
-        self.rewards[...] = state["rewards"].numpy()
-        self.filled, self.next = int(state["filled"]), int(state["next"])
-
-
-# --------------------------------------------------------------------------- the trainer
 
 
 class MetaTrainer:
@@ -736,7 +412,7 @@ class MetaTrainer:
             eval_every: Outer steps between evaluations (``meta/eval_return_*``; 0: none).
             progress: Show a tqdm progress bar.
         """
-        _check("outer_steps", outer_steps, int, 0)
+        check_setting("outer_steps", outer_steps, int, 0)
         if self.buffers[0].filled == 0:
             self.warmup()
         from tqdm.auto import tqdm

@@ -5,8 +5,13 @@ each edge node's arrivals for the next ``horizon`` steps, and scores every seque
 ``horizon`` discrete actions by stepping the pure, batched core
 (:func:`edgecloud_gym.core.dynamics.step`, no Gymnasium in the loop) on those forecasts, all
 sequences as one batch. It takes the first action of the sequence with the highest (discounted)
-sum of rewards and plans again at the next step: receding-horizon control with exact search
-over the discrete action set (``16 ** horizon`` sequences for six edge nodes: 16, 256, 4,096).
+sum of rewards and plans again at the next step: receding-horizon control. In the discrete
+action mode the search is exact over the action set (``16 ** horizon`` sequences for six edge
+nodes: 16, 256, 4,096); in the ``weights`` mode (the shares themselves) it is the cross-entropy
+method over the shares of the ``horizon`` steps (softmax of Gaussian logits; ``samples``
+candidates a round, the best ``elite`` fraction refitting the Gaussian for ``iterations``
+rounds, started from the current shares; the current and the static shares are candidates too,
+so a plan is never worse on the model than keeping either), seeded by ``seed``.
 
 Forecasts come from the package's forecasters, computed once per episode from the episode's
 arrivals and causal (``naive``, ``seasonal``, ``ewma``, ``lstm``), or from the truth:
@@ -44,16 +49,28 @@ class MPCAgent:
     """Receding-horizon planner with exact search over the discrete actions.
 
     Args:
-        env: The allocation env it acts in (wrapped or not), discrete action mode.
-        horizon: Steps H planned ahead (1 to 3 for six edge nodes: the sequences grow as 16^H).
+        env: The allocation env it acts in (wrapped or not), in the ``discrete`` or the
+            ``weights`` action mode.
+        horizon: Steps H planned ahead (discrete: 1 to 3 for six edge nodes, the sequences grow
+            as 16^H).
         forecaster: Where the planned arrivals come from (:data:`FORECAST_SOURCES`).
         discount: Weight ``discount ** h`` of the reward ``h`` steps ahead.
+        samples, iterations, elite, seed: The cross-entropy method's candidates per round,
+            rounds, refitting fraction and seed (``weights`` mode only).
     """
 
     name: ClassVar[str] = "mpc"
 
     def __init__(
-        self, env: Any, horizon: int = 1, forecaster: str = "naive", discount: float = 1.0
+        self,
+        env: Any,
+        horizon: int = 1,
+        forecaster: str = "naive",
+        discount: float = 1.0,
+        samples: int = 128,
+        iterations: int = 8,
+        elite: float = 0.125,
+        seed: int = 0,
     ) -> None:
         base = getattr(env, "unwrapped", env)
         if not isinstance(base, EdgeCloudEnv):
@@ -61,13 +78,21 @@ class MPCAgent:
                 f"mpc plans on an EdgeCloud allocation env (gym.make('EdgeCloud-...')), got "
                 f"{type(base).__name__}."
             )
-        if base.sim.action_mode != "discrete":
-            raise ValueError("mpc searches the discrete actions; make the env with "
-                             "action_mode='discrete' (the default).")  # fmt: skip
+        if base.sim.action_mode not in ("discrete", "weights"):
+            raise ValueError(
+                "mpc plans over the discrete actions or the shares themselves; make the env "
+                "with action_mode='discrete' (the default) or 'weights'."
+            )
         if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
             raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}.")
+        self.continuous = base.sim.action_mode == "weights"
+        for name, value, low in (("samples", samples, 4), ("iterations", iterations, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+        if not 0.0 < float(elite) <= 0.5:
+            raise ValueError(f"elite must be in (0, 0.5], got {elite!r}.")
         n_actions = base.sim.actions.n
-        if n_actions**horizon > MAX_SEQUENCES:
+        if not self.continuous and n_actions**horizon > MAX_SEQUENCES:
             raise ValueError(
                 f"horizon {horizon} means {n_actions}^{horizon} = {n_actions**horizon} action "
                 f"sequences per step; at most {MAX_SEQUENCES} are searched: use horizon <= "
@@ -81,9 +106,16 @@ class MPCAgent:
         self.horizon = int(horizon)
         self.forecaster = forecaster
         self.discount = float(discount)
-        grids = np.meshgrid(*[np.arange(n_actions)] * self.horizon, indexing="ij")
-        #: (M, H) every action sequence, the first action slowest
-        self.sequences = np.stack([g.ravel() for g in grids], axis=1).astype(np.int64)
+        self.samples, self.iterations, self.elite = int(samples), int(iterations), float(elite)
+        self.seed = int(seed)
+        self.spread = 0.5  # initial standard deviation of the logits
+        self.rng = np.random.default_rng(self.seed)
+        if self.continuous:  # candidates: the samples, the current shares, the static shares
+            self.sequences = np.zeros((self.samples + 3, self.horizon), dtype=np.int64)
+        else:
+            grids = np.meshgrid(*[np.arange(n_actions)] * self.horizon, indexing="ij")
+            #: (M, H) every action sequence, the first action slowest
+            self.sequences = np.stack([g.ravel() for g in grids], axis=1).astype(np.int64)
         self._task: Any = None
         self._params: Any = None
         self._episode: Any = None
@@ -95,9 +127,10 @@ class MPCAgent:
         """A planner does not learn: returns the agent unchanged."""
         return self
 
-    def predict(self, obs: np.ndarray, deterministic: bool = True) -> int:
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> Any:
         """The first action of the best plan from the env's current state (``obs`` is checked
-        for shape only: the planner reads the state itself)."""
+        for shape only: the planner reads the state itself): an action index in the discrete
+        mode, the shares (S,) as weights in the ``weights`` mode."""
         sim = self.env.sim
         obs = np.asarray(obs)
         if obs.shape != (sim.obs_size,):
@@ -109,6 +142,8 @@ class MPCAgent:
             raise RuntimeError("mpc: reset the env before asking for an action.")
         arrivals = self._arrivals_ahead()  # (H, N)
         params = self._batch_params()
+        if self.continuous:
+            return self._cross_entropy(params, arrivals)
         m = len(self.sequences)
         backlog = np.repeat(sim.backlog, m, axis=0)
         shares = np.repeat(sim.shares, m, axis=0)
@@ -120,10 +155,52 @@ class MPCAgent:
             backlog = res.backlog
         return int(self.sequences[int(np.argmax(total)), 0])
 
+    def _rollout(self, params: Any, arrivals: np.ndarray, shares: np.ndarray) -> np.ndarray:
+        """Discounted return on the model of each plan ``shares`` (M, H', S) from the env's
+        current state."""
+        sim, m = self.env.sim, shares.shape[0]
+        backlog = np.repeat(sim.backlog, m, axis=0)
+        total = np.zeros(m)
+        for h in range(arrivals.shape[0]):
+            x = np.ascontiguousarray(shares[:, h])
+            res = dynamics.step(params, backlog, x, np.repeat(arrivals[h][None], m, axis=0))
+            total += self.discount**h * res.reward
+            backlog = res.backlog
+        return total
+
+    def _cross_entropy(self, params: Any, arrivals: np.ndarray) -> np.ndarray:
+        """The cross-entropy method over the shares of the next H' steps (weights mode)."""
+        sim = self.env.sim
+        steps, s = arrivals.shape[0], sim.n_servers
+        current, static = sim.shares[0], sim.params.static_shares[0]
+        mean = np.broadcast_to(np.log(np.maximum(current, 1e-6)), (steps, s)).copy()
+        std = np.full((steps, s), self.spread)
+        keep = max(2, round(self.elite * self.samples))
+        fixed = np.stack(
+            [np.broadcast_to(current, (steps, s)), np.broadcast_to(static, (steps, s))]
+        )
+        best_plan, best_value = fixed[0], -np.inf
+        for _ in range(self.iterations):
+            logits = mean + std * self.rng.standard_normal((self.samples, steps, s))
+            plans = np.exp(logits - logits.max(axis=2, keepdims=True))
+            plans /= plans.sum(axis=2, keepdims=True)
+            plans = np.concatenate([plans, fixed])
+            values = self._rollout(params, arrivals, plans)
+            top = int(np.argmax(values))
+            if values[top] > best_value:
+                best_value, best_plan = float(values[top]), plans[top]
+            elite = np.argsort(values[: self.samples])[-keep:]
+            mean = logits[elite].mean(axis=0)
+            std = logits[elite].std(axis=0) + 0.05
+        first = best_plan[0]
+        return (first / first.max()).astype(np.float32)
+
     def save(self, path: str | Path) -> None:
         """Write the agent file: the planner's settings (it has no weights)."""
         config = {"horizon": self.horizon, "forecaster": self.forecaster,
-                  "discount": self.discount}  # fmt: skip
+                  "discount": self.discount, "samples": self.samples,
+                  "iterations": self.iterations, "elite": self.elite,
+                  "seed": self.seed}  # fmt: skip
         write_agent_file(path, agent=self.name, family="allocation", config=config)
 
     @classmethod
@@ -141,6 +218,10 @@ class MPCAgent:
             horizon=int(file.require("horizon")),
             forecaster=str(file.require("forecaster")),
             discount=float(file.require("discount")),
+            samples=int(file.require("samples")),
+            iterations=int(file.require("iterations")),
+            elite=float(file.require("elite")),
+            seed=int(file.require("seed")),
         )
 
     # ------------------------------------------------------------------ internals

@@ -51,7 +51,7 @@ from edgecloud_gym._validation import did_you_mean
 
 __all__ = [
     "AGENTS",
-    "FAMILIES",
+    "ENV_FAMILIES",
     "OFFLOADING_AGENTS",
     "AgentInfo",
     "agent_names",
@@ -65,7 +65,7 @@ __all__ = [
 
 #: The env families: ``allocation`` (``EdgeCloud-*-v0``) and ``offloading``
 #: (``EdgeCloud-Offload-*-v0``).
-FAMILIES: tuple[str, ...] = ("allocation", "offloading")
+ENV_FAMILIES: tuple[str, ...] = ("allocation", "offloading")
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class AgentInfo:
     Attributes:
         description: One line for tables and ``--help``.
         learns: Whether ``learn`` trains it (budgets apply).
-        family: The envs it acts in, one of :data:`FAMILIES`.
+        family: The envs it acts in, one of :data:`ENV_FAMILIES`.
         env_id: A registered id of its family that it acts in (the default of examples and
             tests).
         action_mode: The allocation env's action mode it acts in (None for the offloading
@@ -89,8 +89,8 @@ class AgentInfo:
     action_mode: str | None = "discrete"
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}.")
+        if self.family not in ENV_FAMILIES:
+            raise ValueError(f"family must be one of {ENV_FAMILIES}, got {self.family!r}.")
 
 
 def _dqn_env_kwargs(name: str) -> dict[str, Any]:
@@ -126,35 +126,39 @@ AGENTS: dict[str, AgentInfo] = {
     "ddlo": AgentInfo(
         "K parallel DNNs, best candidate by the env's model (DDLO)",
         True,
-        "offloading",
-        _MUMT,
-        None,
+        family="offloading",
+        env_id=_MUMT,
+        action_mode=None,
     ),
     "droo": AgentInfo(
         "one DNN, order-preserving quantisation, adaptive K (DROO)",
         True,
-        "offloading",
-        _WPMEC,
-        None,
+        family="offloading",
+        env_id=_WPMEC,
+        action_mode=None,
     ),
     "dmro": AgentInfo(
         "parallel DNNs from a meta-learned initialisation (DMRO)",
         True,
-        "offloading",
-        _MUMT,
-        None,
+        family="offloading",
+        env_id=_MUMT,
+        action_mode=None,
     ),
     "dqn-offload": AgentInfo(
-        "SB3 DQN on the Discrete wrapper (traditional DRL)", True, "offloading", _MUMT, None
+        "SB3 DQN on the Discrete wrapper (traditional DRL)",
+        True,
+        family="offloading",
+        env_id=_MUMT,
+        action_mode=None,
     ),
 }
 
 
 def agent_names(family: str | None = None) -> tuple[str, ...]:
     """Names of the agents of ``family`` (None: of both), in the order of :data:`AGENTS`."""
-    if family is not None and family not in FAMILIES:
+    if family is not None and family not in ENV_FAMILIES:
         raise ValueError(
-            f"family must be one of {FAMILIES}, got {family!r}.{did_you_mean(str(family), FAMILIES)}"
+            f"family must be one of {ENV_FAMILIES}, got {family!r}.{did_you_mean(str(family), ENV_FAMILIES)}"
         )
     return tuple(n for n, info in AGENTS.items() if family in (None, info.family))
 
@@ -190,7 +194,7 @@ def offloading_class(name: str) -> Any:
 def make_offloading_agent(name: str, env: Any, *, seed: int = 0, **kwargs: Any) -> Any:
     """A new offloading agent ``name`` for ``env`` (an offloading env or a registered
     ``EdgeCloud-Offload-*`` id); ``kwargs`` are the agent's own parameters."""
-    from edgecloud_agents.offloading import make_offloading_env
+    from edgecloud_agents.frame_learner import make_offloading_env
 
     cls = offloading_class(name)
     if isinstance(env, str):

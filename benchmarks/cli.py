@@ -15,6 +15,7 @@ from edgecloud_bench import (
     evaluation,
     forecast,
     headroom,
+    lp_bound,
     meta_train,
     offloading_suite,
     paper,
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     headroom.add_parser(bench_commands)
     paper.add_parser(bench_commands)
     offloading_suite.add_parser(bench_commands)
+    lp_bound.add_parser(bench_commands)
     train.add_parser(commands)
     evaluation.add_parser(commands)
     report.add_parser(commands)

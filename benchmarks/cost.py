@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from edgecloud_bench._io import atomic_write_text
-from edgecloud_bench.suite import RunSpec, Suite, builtin_suites, load_suite
+from edgecloud_bench.run import RunSpec
+from edgecloud_bench.suite import Suite, builtin_suites, load_suite
 
 __all__ = ["AgentCost", "add_parser", "measure_agent", "project_suite"]
 

@@ -117,10 +117,10 @@ def _check_count(name: str, value: Any) -> int:
 
 def _load_oracle_bound() -> Callable[[gym.Env], float]:
     try:
-        from edgecloud_agents.oracle import oracle_bound
+        from edgecloud_agents.lp_bound import oracle_bound
     except ImportError as exc:  # the zoo is an optional layer
         raise ValueError(
-            "oracle_bound=True needs edgecloud_agents.oracle (install edgecloud-gym[zoo])."
+            "oracle_bound=True needs edgecloud_agents.lp_bound (install edgecloud-gym[zoo])."
         ) from exc
     return _memoised(oracle_bound)
 
@@ -181,7 +181,7 @@ def evaluate(
             seeds give the same workload realisations to every agent, so comparisons are paired.
         deterministic: Passed to ``agent.predict``.
         oracle_bound: Also compute the clairvoyant LP bound of every episode
-            (``edgecloud_agents.oracle.oracle_bound``) and the gap to it.
+            (``edgecloud_agents.lp_bound.oracle_bound``) and the gap to it.
         env_kwargs: Keyword arguments of ``gym.make`` when ``env`` is an id or a task.
 
     Returns:

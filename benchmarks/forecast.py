@@ -3,7 +3,7 @@
 ``train`` fits the paper's LSTM on workloads of the train task distribution and writes weights
 plus metadata (see :func:`edgecloud_gym.forecasting.training.train_lstm`). ``eval`` scores every
 forecaster on held-out test tasks of each profile (see
-:func:`edgecloud_gym.forecasting.evaluation.profile_test_tasks`) and writes the scores as JSON,
+:func:`edgecloud_gym.forecasting.scoring.profile_test_tasks`) and writes the scores as JSON,
 a Markdown table and a PNG plot.
 """
 
@@ -21,7 +21,8 @@ from edgecloud_bench._io import atomic_write_json, atomic_write_text, check_writ
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core.workload import EpisodeWorkload
 from edgecloud_gym.forecasting import FORECASTERS, LSTMForecaster, make_forecaster
-from edgecloud_gym.forecasting.evaluation import (
+from edgecloud_gym.forecasting.lstm import DEFAULT_CONTEXT, PRECISIONS
+from edgecloud_gym.forecasting.scoring import (
     edge_service_rates,
     forecast_truth,
     mae_by_regime,
@@ -29,7 +30,6 @@ from edgecloud_gym.forecasting.evaluation import (
     sample_episodes,
     score_forecasters,
 )
-from edgecloud_gym.forecasting.lstm import DEFAULT_CONTEXT, PRECISIONS
 from edgecloud_gym.forecasting.training import TrainConfig, train_lstm
 
 __all__ = ["add_parser", "run_eval"]

@@ -20,8 +20,8 @@ import numpy as np
 
 from edgecloud_bench._help import DefaultsHelpFormatter
 from edgecloud_gym.config import EdgeCloudConfig
-from edgecloud_gym.forecasting.evaluation import edge_service_rates, sample_episodes
 from edgecloud_gym.forecasting.lstm import LSTMForecaster
+from edgecloud_gym.forecasting.scoring import edge_service_rates, sample_episodes
 from edgecloud_gym.tasks import HIGH
 
 __all__ = ["run"]

@@ -12,10 +12,13 @@ label                  policy
 ``least-loaded``       join the server with the least expected delay
 ``local-first``        keep arrivals local up to a tuned threshold (``agents/tuned/rules.json``)
 ``best-constant``      the best constant shares, tuned on other seeds
-``mpc-naive``          one-step model-predictive control on last-value forecasts
+``mpc-naive``          one-step model-predictive control on last-value forecasts (discrete
+                       actions, exact search)
 ``mpc-naive-h2``       the same, two steps ahead
+``mpc-cem-naive``      one-step MPC over the shares themselves (cross-entropy method)
 ``mpc-oracle``         one-step MPC on the true arrival rates (not causal)
 ``mpc-clairvoyant``    one-step MPC on the realised arrivals (not causal)
+``mpc-cem-clairvoyant``  the same over the shares themselves (not causal)
 =====================  =========================================================================
 
 Writes ``DIR/headroom.md`` and ``DIR/headroom.json``.
@@ -35,16 +38,19 @@ from edgecloud_bench._io import atomic_write_text, check_writable
 
 __all__ = ["POLICIES", "add_parser", "run_headroom"]
 
-#: label -> (agent name, make_agent kwargs, causal)
-POLICIES: dict[str, tuple[str, dict[str, Any], bool]] = {
-    "static": ("static", {}, True),
-    "least-loaded": ("least-loaded", {}, True),
-    "local-first": ("local-first", {}, True),
-    "best-constant": ("best-constant", {}, True),
-    "mpc-naive": ("mpc", {"forecaster": "naive"}, True),
-    "mpc-naive-h2": ("mpc", {"forecaster": "naive", "horizon": 2}, True),
-    "mpc-oracle": ("mpc", {"forecaster": "oracle"}, False),
-    "mpc-clairvoyant": ("mpc", {"forecaster": "clairvoyant"}, False),
+_WEIGHTS = {"action_mode": "weights"}
+#: label -> (agent name, make_agent kwargs, env kwargs, causal)
+POLICIES: dict[str, tuple[str, dict[str, Any], dict[str, Any], bool]] = {
+    "static": ("static", {}, {}, True),
+    "least-loaded": ("least-loaded", {}, {}, True),
+    "local-first": ("local-first", {}, {}, True),
+    "best-constant": ("best-constant", {}, {}, True),
+    "mpc-naive": ("mpc", {"forecaster": "naive"}, {}, True),
+    "mpc-naive-h2": ("mpc", {"forecaster": "naive", "horizon": 2}, {}, True),
+    "mpc-cem-naive": ("mpc", {"forecaster": "naive"}, _WEIGHTS, True),
+    "mpc-oracle": ("mpc", {"forecaster": "oracle"}, {}, False),
+    "mpc-clairvoyant": ("mpc", {"forecaster": "clairvoyant"}, {}, False),
+    "mpc-cem-clairvoyant": ("mpc", {"forecaster": "clairvoyant"}, _WEIGHTS, False),
 }
 PROFILES = ("EdgeCloud-Low-v0", "EdgeCloud-Medium-v0", "EdgeCloud-High-v0")
 
@@ -57,9 +63,9 @@ def run_headroom(envs: tuple[str, ...], seeds: list[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for env_id in envs:
         out[env_id] = {}
-        for label, (agent, kwargs, _) in POLICIES.items():
+        for label, (agent, kwargs, env_kwargs, _) in POLICIES.items():
             start = time.perf_counter()
-            env = make_env_for(agent, env_id, seed=0)
+            env = make_env_for(agent, env_id, seed=0, **env_kwargs)
             episodes = evaluate(make_agent(agent, env, **kwargs), env, None, seeds)
             out[env_id][label] = {
                 "returns": [e["return"] for e in episodes],
@@ -92,7 +98,7 @@ def headroom_markdown(data: dict[str, Any], command: str) -> str:
         for label, row in rows.items():
             ci = improvement_ci([row["returns"]], base, higher_is_better=True, paired=True)
             gains[(label, env_id)] = ci
-        causal = [lb for lb in rows if POLICIES[lb][2] and lb != "static"]
+        causal = [lb for lb in rows if POLICIES[lb][3] and lb != "static"]
         best[env_id] = max(causal, key=lambda lb: gains[(lb, env_id)].estimate)
     for label in POLICIES:
         cells = []
@@ -101,7 +107,7 @@ def headroom_markdown(data: dict[str, Any], command: str) -> str:
             ci = gains[(label, env_id)]
             text = f"{mean:.1f} ({ci.estimate:+.1f} % [{ci.low:+.1f}, {ci.high:+.1f}])"
             cells.append(f"**{text}**" if best[env_id] == label else text)
-        mark = "" if POLICIES[label][2] else "`*`"
+        mark = "" if POLICIES[label][3] else "`*`"
         lines.append(f"| {label}{mark} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

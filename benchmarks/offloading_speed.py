@@ -1,4 +1,4 @@
-"""Frames per second of the offloading models and oracles (issue 6, recorded in docs/offloading.md).
+"""Frames per second of the offloading models and their exact optima (figures in docs/offloading.md).
 
 Run: ``python -m edgecloud_bench.offloading_speed`` (installed) or
 ``PYTHONPATH=. python benchmarks/offloading_speed.py`` (from a checkout). Each figure is the best
@@ -26,9 +26,9 @@ from edgecloud_gym.offloading import (
     MUMTTask,
     WPMECEnv,
     WPMECTask,
-    edgecloud_oracle,
-    mumt_oracle,
-    wpmec_oracle,
+    edgecloud_optimum,
+    mumt_optimum,
+    wpmec_optimum,
     wpmec_rate,
 )
 
@@ -49,10 +49,10 @@ def _entry(seconds: float, frames: int) -> dict[str, float]:
 
 
 def run(n_frames: int = 200, json_path: str | Path | None = None) -> dict[str, Any]:
-    """Measure the oracles and ``wpmec_rate``; return (and optionally write) the figures.
+    """Measure the exact optima and ``wpmec_rate``; return (and optionally write) the figures.
 
     Args:
-        n_frames: frames per measurement (enumeration oracles at N = 10 use a quarter of them).
+        n_frames: frames per measurement (enumerations at N = 10 use a quarter of them).
         json_path: if given, write the result there as JSON (atomically).
 
     Returns:
@@ -73,25 +73,25 @@ def run(n_frames: int = 200, json_path: str | Path | None = None) -> dict[str, A
     def measure(name: str, fn: Callable[[], object], frames: int) -> None:
         results[name] = _entry(_best_of(fn), frames)
 
-    measure("mumt_oracle_3x3_per_user_batched", lambda: mumt_oracle(sizes), n_frames)
+    measure("mumt_oracle_3x3_per_user_batched", lambda: mumt_optimum(sizes), n_frames)
     measure(
         "mumt_oracle_3x3_per_user_per_frame",
-        lambda: [mumt_oracle(s) for s in sizes],
+        lambda: [mumt_optimum(s) for s in sizes],
         n_frames,
     )
     measure(
         "mumt_oracle_3x3_all_2^9_batched",
-        lambda: mumt_oracle(sizes, brute_force=True),
+        lambda: mumt_optimum(sizes, brute_force=True),
         n_frames,
     )
     measure(
         "edgecloud_oracle_3x3_all_3^9_batched",
-        lambda: edgecloud_oracle(sizes[:few], brute_force=True),
+        lambda: edgecloud_optimum(sizes[:few], brute_force=True),
         few,
     )
     measure(
         "edgecloud_oracle_3x3_per_user_per_frame",
-        lambda: [edgecloud_oracle(s) for s in sizes],
+        lambda: [edgecloud_optimum(s) for s in sizes],
         n_frames,
     )
     measure("wpmec_rate_N10_batched", lambda: wpmec_rate(h10, mode10), n_frames)
@@ -102,22 +102,22 @@ def run(n_frames: int = 200, json_path: str | Path | None = None) -> dict[str, A
     )
     measure(
         "wpmec_oracle_N10_enumerate_per_frame",
-        lambda: [wpmec_oracle(h, method="enumerate") for h in h10[:few]],
+        lambda: [wpmec_optimum(h, method="enumerate") for h in h10[:few]],
         few,
     )
     measure(
         "wpmec_oracle_N10_coordinate_descent_per_frame",
-        lambda: [wpmec_oracle(h, method="coordinate_descent") for h in h10[:few]],
+        lambda: [wpmec_optimum(h, method="coordinate_descent") for h in h10[:few]],
         few,
     )
     measure(
         "wpmec_oracle_N30_coordinate_descent_per_frame",
-        lambda: [wpmec_oracle(h, method="coordinate_descent") for h in h30],
+        lambda: [wpmec_optimum(h, method="coordinate_descent") for h in h30],
         len(h30),
     )
 
     def env_steps(oracle: str) -> None:
-        env = WPMECEnv(oracle=oracle)
+        env = WPMECEnv(optimum=oracle)
         env.reset(seed=0)
         for m in mode10[:few]:
             env.step(m)

@@ -98,7 +98,7 @@ _PLOTS = (
 
 def load_runs(out: str | Path) -> list[dict[str, Any]]:
     """Every run file of ``out/runs`` (sorted by name); a corrupt one raises naming it."""
-    from edgecloud_bench.suite import read_run
+    from edgecloud_bench.run import read_run
 
     runs_dir = Path(out) / "runs"
     if not runs_dir.is_dir():

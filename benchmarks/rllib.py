@@ -41,7 +41,7 @@ import gymnasium as gym
 from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.tune.registry import register_env
 
-from edgecloud_bench.evaluation import EpisodeMetrics
+from edgecloud_gym.metrics import EpisodeAccumulator
 
 __all__ = ["EnvMetricsCallback", "make_env", "register_rllib_envs"]
 
@@ -83,7 +83,7 @@ def register_rllib_envs(env_ids: Iterable[str] | None = None) -> list[str]:
 class EnvMetricsCallback(RLlibCallback):
     """Logs the metrics of every finished training episode as ``env/<metric>`` (RLlib callback).
 
-    Each env runner keeps one :class:`~edgecloud_bench.evaluation.EpisodeMetrics` per running
+    Each env runner keeps one :class:`~edgecloud_gym.metrics.EpisodeAccumulator` per running
     episode, adds every step's reward and ``info``, and at the episode's end logs each finite
     metric with ``reduce="mean"``: a result holds the mean over the episodes that ended in its
     iteration. Episodes of other envs (no ``arrived`` in ``info``) are ignored.
@@ -91,16 +91,16 @@ class EnvMetricsCallback(RLlibCallback):
 
     def __init__(self) -> None:
         super().__init__()
-        self._running: dict[str, EpisodeMetrics] = {}
+        self._running: dict[str, EpisodeAccumulator] = {}
 
     def on_episode_start(self, *, episode: Any, **kwargs: Any) -> None:
-        self._running[episode.id_] = EpisodeMetrics()
+        self._running[episode.id_] = EpisodeAccumulator()
 
     def on_episode_step(self, *, episode: Any, **kwargs: Any) -> None:
         info = episode.get_infos(-1)
         if "arrived" not in info:
             return
-        acc = self._running.setdefault(episode.id_, EpisodeMetrics())
+        acc = self._running.setdefault(episode.id_, EpisodeAccumulator())
         acc.add(float(episode.get_rewards(-1)), info)
 
     def on_episode_end(self, *, episode: Any, metrics_logger: Any = None, **kwargs: Any) -> None:

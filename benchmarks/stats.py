@@ -25,8 +25,11 @@ __all__ = [
     "convergence_step",
     "improvement_ci",
     "iqm",
+    "recovery_frames",
+    "rolling_mean",
     "stratified_bootstrap",
     "stratified_ci",
+    "tail_mean",
 ]
 
 Statistic = Callable[[np.ndarray], np.ndarray]
@@ -255,3 +258,39 @@ def convergence_step(
     outside = np.flatnonzero(~inside)
     first = 0 if outside.size == 0 else int(outside[-1]) + 1
     return float(x[first])
+
+
+def tail_mean(values: Sequence[float], fraction: float = 0.2) -> float:
+    """Mean of the last ``fraction`` of ``values`` (NaNs ignored; NaN when empty)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return math.nan
+    n = max(1, math.ceil(fraction * arr.size))
+    return float(np.nanmean(arr[-n:]))
+
+
+def rolling_mean(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing mean over ``window`` values (over fewer at the start)."""
+    arr = np.asarray(values, dtype=np.float64)
+    c = np.concatenate([[0.0], np.cumsum(arr)])
+    idx = np.arange(1, arr.size + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def recovery_frames(
+    ratios: Sequence[float], start: int, stop: int, threshold: float = 0.99, window: int = 100
+) -> float:
+    """Frames after ``start`` until the trailing ``window``-frame mean of ``ratios`` (over
+    frames since ``start`` only) first reaches ``threshold``; NaN if not before ``stop``.
+
+    The offloading counterpart of :func:`convergence_step`: how fast a learner is back at a
+    target score after its task changed at frame ``start``.
+    """
+    seg = np.asarray(ratios[start:stop], dtype=np.float64)
+    if seg.size == 0:
+        return math.nan
+    roll = rolling_mean(seg, window)
+    full = np.arange(1, seg.size + 1) >= min(window, seg.size)
+    hit = np.flatnonzero((roll >= threshold) & full)
+    return float(hit[0] + 1) if hit.size else math.nan

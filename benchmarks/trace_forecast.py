@@ -28,7 +28,7 @@ from edgecloud_gym.forecasting import (
     NaiveForecaster,
     SeasonalNaiveForecaster,
 )
-from edgecloud_gym.forecasting.evaluation import forecast_truth, score_forecasters
+from edgecloud_gym.forecasting.scoring import forecast_truth, score_forecasters
 from edgecloud_gym.traces import as_trace_spec
 from edgecloud_gym.traces.forecasting import (
     FinetuneConfig,

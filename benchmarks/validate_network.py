@@ -688,11 +688,11 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--seconds", type=float, default=8.0, help="measured simulated s per load")
     p.add_argument("--warmup", type=float, default=1.0, help="simulated warm-up s per load")
-    p.add_argument("--seed", type=int, default=0, help="seed of the arrivals (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the arrivals")
     p.add_argument(
         "--queue-bytes",
         type=int,
         default=QUEUE_BYTES,
-        help="DropTail queue capacity in bytes (7.5 MB: 60 ms at 1 Gbit/s)",
+        help=f"DropTail queue capacity in bytes ({QUEUE_BYTES / 1e6:g} MB is 60 ms at 1 Gbit/s)",
     )
     p.set_defaults(func=_main)

@@ -16,6 +16,9 @@ transitions and the resets (workload sampling and forecasts, once per 200-step e
 the timed loop. Rates are the best of ``repeats`` timed runs after a warm-up; the envs of one
 table are timed in turn, one run each per round, so that a change of load on a shared machine
 hits every row alike and the ratios between rows stay meaningful.
+
+The module stays whole above the harness's usual size for that reason: its tables are measured
+in one interleaved run, and their printing and plot read that run's result.
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ The envs own their time limit (the simulator draws whole episodes), so the ids r
 ``gym.make(id, max_episode_steps=n)`` or ``gym.make(id, episode_steps=n)`` gives n-step ones;
 ``env.spec.max_episode_steps`` says n either way.
 
+Offloading family (:data:`OFFLOADING_ENV_IDS`, :mod:`edgecloud_gym.offloading`):
+``EdgeCloud-Offload-MUMT-v0``, ``EdgeCloud-Offload-EdgeCloud-v0`` and
+``EdgeCloud-Offload-WPMEC-v0``, registered by :func:`register_offloading_envs`.
+
 Each id also has a native ``vector_entry_point`` (:class:`~edgecloud_gym.envs.vector.EdgeCloudVectorEnv`):
 ``gym.make_vec(id, num_envs=n)`` steps all n systems in one batched simulator.
 """
@@ -35,7 +39,14 @@ import gymnasium as gym
 from edgecloud_gym.envs.allocation import DEFAULT_EPISODE_STEPS
 from edgecloud_gym.tasks import TrainTaskSampler, test_tasks
 
-__all__ = ["ALLOCATION_IDS", "EPISODE_STEPS", "allocation_env_ids", "register_envs"]
+__all__ = [
+    "ALLOCATION_IDS",
+    "EPISODE_STEPS",
+    "OFFLOADING_ENV_IDS",
+    "allocation_env_ids",
+    "register_envs",
+    "register_offloading_envs",
+]
 
 #: Episode length of the registered allocation ids (steps of 1 s).
 EPISODE_STEPS = DEFAULT_EPISODE_STEPS
@@ -52,6 +63,26 @@ ALLOCATION_IDS: dict[str, dict[str, Any]] = {
 }
 
 
+#: The offloading ids: id -> (entry point, max_episode_steps).
+OFFLOADING_ENV_IDS: dict[str, tuple[str, int]] = {
+    "EdgeCloud-Offload-MUMT-v0": ("edgecloud_gym.offloading.envs:MUMTEnv", 100),
+    "EdgeCloud-Offload-EdgeCloud-v0": ("edgecloud_gym.offloading.envs:EdgeCloudOffloadEnv", 100),
+    "EdgeCloud-Offload-WPMEC-v0": ("edgecloud_gym.offloading.envs:WPMECEnv", 100),
+}
+
+
+def register_offloading_envs() -> None:
+    """Register the offloading family; ids already in ``gymnasium.registry`` are left alone.
+
+    Each step is an independent frame, so an episode is just a block of ``max_episode_steps``
+    frames (100, as DDLO and DROO evaluate in blocks of frames); pass ``max_episode_steps=`` to
+    ``gym.make`` for another length.
+    """
+    for env_id, (entry_point, max_steps) in OFFLOADING_ENV_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, max_episode_steps=max_steps)
+
+
 def register_envs() -> None:
     """Register every id of the package with Gymnasium; calling it again is harmless."""
     for env_id, kwargs in ALLOCATION_IDS.items():
@@ -63,7 +94,6 @@ def register_envs() -> None:
             vector_entry_point="edgecloud_gym.envs.vector:EdgeCloudVectorEnv",
             kwargs=kwargs,
         )
-    from edgecloud_gym.offloading.registration import register_offloading_envs
     from edgecloud_gym.traces.envs import register_trace_envs  # after the allocation env exists
 
     register_trace_envs()

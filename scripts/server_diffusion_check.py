@@ -36,15 +36,7 @@ from scipy.stats import norm
 
 from edgecloud_gym import AppClass, EdgeCloudConfig, Topology
 from edgecloud_gym.validation import simulate_requests
-
-
-def erlang_c(c: int, offered: float) -> float:
-    """Probability of waiting in a stationary M/M/c queue (offered = lambda / mu < c)."""
-    b = 1.0
-    for k in range(1, c + 1):
-        b = offered * b / (k + offered * b)
-    rho = offered / c
-    return b / (1.0 - rho * (1.0 - b))
+from edgecloud_gym.validation.theory import erlang_c
 
 
 def rbm_tail(z: np.ndarray, x: float, m: float, s2: float, t: float) -> np.ndarray:

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from edgecloud_bench.throughput import run_throughput
+from edgecloud_bench.throughput import _print, run_throughput
 from edgecloud_gym import ALLOCATION_IDS
 
 
-def test_throughput_reports_paired_cost_ratios():
+def test_throughput_reports_best_rounds_and_paired_cost_ratios(capsys):
     result = run_throughput(steps=30, repeats=2, forecasters=("none", "naive"))
     rows = result["single_env"]
-    assert {r["env_id"] for r in rows} == set(ALLOCATION_IDS)
+    assert [(r["env_id"], r["forecaster"]) for r in rows] == [
+        (env_id, fc) for env_id in ALLOCATION_IDS for fc in ("none", "naive")
+    ]
+    off = {r["env_id"]: np.asarray(r["round_seconds"]) for r in rows if r["forecaster"] == "none"}
     for r in rows:
-        assert len(r["round_seconds"]) == 2 and r["steps_per_s"] > 0
-        if r["forecaster"] == "none":
-            assert r["cost_vs_forecast_off"] == 1.0  # its own time over itself, round by round
-        else:
-            assert r["cost_vs_forecast_off"] > 0
+        seconds = np.asarray(r["round_seconds"])
+        assert seconds.shape == (2,)
+        # the best round, and the median of the round-by-round ratios to the same id's "none"
+        assert r["steps_per_s"] == pytest.approx(30 / seconds.min())
+        assert r["us_per_step"] == pytest.approx(1e6 / r["steps_per_s"])
+        assert r["ratio_to_cartpole"] == pytest.approx(
+            r["steps_per_s"] / result["cartpole_steps_per_s"]
+        )
+        paired = float(np.median(seconds / off[r["env_id"]]))
+        assert r["cost_vs_forecast_off"] == pytest.approx(paired)
+    _print(result)
+    printed = capsys.readouterr().out.splitlines()
+    for r, line in zip(rows, printed[2:], strict=True):
+        assert line.split()[:3] == [r["env_id"], r["forecaster"], f"{r['steps_per_s']:,.0f}"]
 
 
 def test_forecast_speed_times_both_precisions():
@@ -62,6 +75,8 @@ def test_vector_throughput_reports_best_and_median_runs(tmp_path, capsys):
     assert all(m["state_mb"] > 0 for m in result["memory"])
     print_vector(result)
     printed = capsys.readouterr().out
-    assert "median" in printed and "LSTM forecaster alone at reset, 4 episodes" in printed
+    for r in rows:  # every row's best and median run, as measured
+        assert f"{r['steps_per_s']:>14,.0f}{r['median_steps_per_s']:>12,.0f}" in printed
+    assert f"{lstm['forecaster_us_per_env_step']:.2f} us per env-step" in printed
     plot_vector(result, tmp_path / "vector.png")
     assert (tmp_path / "vector.png").stat().st_size > 0

@@ -188,18 +188,50 @@ def test_task_splits_are_disjoint_and_seeded():
     assert not set(train) & set(test)
     assert train == train_tasks(50, seed=3)
     assert train != train_tasks(50, seed=4)
+    arrivals = set()
     for task in train[:10] + test[:10]:
         env = EdgeCloudEnv(task=task)
-        env.reset(seed=0)
-        env.step(0)
+        obs, info = env.reset(seed=0)
+        assert info["task"] == task.name
+        obs, reward, _, _, info = env.step(0)
+        assert env.observation_space.contains(obs) and np.isfinite(reward)
+        assert info["task"] == task.name
+        arrivals.add(info["arrived"])
+    assert len(arrivals) > 10  # same seed, other task: other workloads
 
 
-def test_scenarios_run():
-    for name in edgecloud_gym.SCENARIOS:
-        env = gym.make("EdgeCloud-v0", task=name)
-        env.reset(seed=0)
-        for _ in range(5):
-            env.step(env.action_space.sample())
+def _scenario_rollout(task: str, steps: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arrivals and edge utilisation per step, and requests served per server, over ``steps``
+    steps of action 0."""
+    env = gym.make("EdgeCloud-v0", task=task)
+    obs, info = env.reset(seed=0)
+    assert info["task"] == task
+    arrived, served, util = [], [], []
+    for _ in range(steps):
+        obs, reward, _, _, info = env.step(0)
+        assert env.observation_space.contains(obs) and np.isfinite(reward)
+        arrived.append(info["arrived"])
+        served.append(np.sum(info["served_by_server_class"], axis=1))
+        util.append(info["utilisation_edge"])
+    return np.asarray(arrived), np.sum(served, axis=0), np.asarray(util)
+
+
+@pytest.mark.parametrize("name", sorted(edgecloud_gym.SCENARIOS))
+def test_scenarios_change_the_system_they_name(name):
+    task = edgecloud_gym.SCENARIOS[name]
+    base = "low" if name == "shift" else "medium"
+    arrived, served, util = _scenario_rollout(name)
+    base_arrived, base_served, base_util = _scenario_rollout(base)
+    assert not np.array_equal(util, base_util)
+    if name in ("degraded-node", "failed-node"):  # same work on less capacity
+        assert util.mean() > base_util.mean()
+    if name == "failed-node":
+        failed = task.capacity_factors.index(0)
+        assert served[failed] == 0 and base_served[failed] > 0
+    if name == "shift":  # the load triples at step shift_at; the base profile's does not
+        at = task.shift_at
+        assert arrived[at : at + 50].mean() > 2 * arrived[at - 50 : at].mean()
+        assert base_arrived[at : at + 50].mean() < 1.5 * base_arrived[at - 50 : at].mean()
 
 
 def test_render_modes():

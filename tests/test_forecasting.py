@@ -16,11 +16,6 @@ from edgecloud_gym.forecasting import (
     make_forecaster,
 )
 from edgecloud_gym.forecasting.baselines import EWMAForecaster, SeasonalNaiveForecaster, ewma
-from edgecloud_gym.forecasting.evaluation import (
-    edge_service_rates,
-    sample_episodes,
-    score_forecast,
-)
 from edgecloud_gym.forecasting.lstm import (
     DEFAULT_CONTEXT,
     DEFAULT_WEIGHTS,
@@ -30,6 +25,11 @@ from edgecloud_gym.forecasting.lstm import (
     load_weights,
     lstm_features,
     save_weights,
+)
+from edgecloud_gym.forecasting.scoring import (
+    edge_service_rates,
+    sample_episodes,
+    score_forecast,
 )
 from edgecloud_gym.tasks import MEDIUM, test_tasks
 
@@ -383,3 +383,15 @@ def test_bfloat16_bits_round_as_torch_does():
     np.testing.assert_array_equal(out[..., :5][~nan], expected.view(np.uint16)[~nan])
     assert (out[..., :5][nan] & 0x7FFF > 0x7F80).all()
     assert not out[..., 5:].any()  # the padding columns are left as they were
+
+
+def test_former_scoring_module_name_is_a_deprecated_alias():
+    import importlib
+
+    from edgecloud_gym.forecasting import scoring
+
+    former = importlib.import_module("edgecloud_gym.forecasting.evaluation")
+    with pytest.warns(DeprecationWarning, match="forecasting.scoring.score_forecast instead"):
+        assert former.score_forecast is scoring.score_forecast
+    with pytest.raises(AttributeError):
+        former.no_such_name  # noqa: B018

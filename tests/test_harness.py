@@ -523,3 +523,18 @@ def test_cli_forecast_eval_rejects_bad_lstm_options(
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert _files(tmp_path) == set()
+
+
+def test_lp_bound_command_prints_bound_agent_and_baseline(capsys):
+    from edgecloud_bench.cli import main
+
+    assert main(["bench", "lp-bound", "--envs", "EdgeCloud-Low-v0", "--seeds", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    row = dict(zip(header, [c.strip() for c in lines[2].strip("|").split("|")], strict=True))
+    assert row["env"] == "EdgeCloud-Low-v0" and row["seed"] == "3"
+    bound, oracle, static = (float(row[k]) for k in ("bound", "oracle", "static"))
+    assert bound >= oracle >= static  # no policy beats the bound; the plan beats the baseline
+    assert float(row["oracle_gap_pct"]) == pytest.approx(
+        100 * (bound - oracle) / abs(bound), abs=0.01
+    )

@@ -10,15 +10,7 @@ import pytest
 from edgecloud_gym import AppClass, EdgeCloudConfig, Topology
 from edgecloud_gym.validation import simulate_requests
 from edgecloud_gym.validation.des import ABANDONED, DROPPED, SERVED
-
-
-def _erlang_c(c: int, offered: float) -> float:
-    """Probability of waiting in a stationary M/M/c queue with ``offered`` = lambda / mu."""
-    b = 1.0
-    for k in range(1, c + 1):
-        b = offered * b / (k + offered * b)
-    rho = offered / c
-    return b / (1.0 - rho * (1.0 - b))
+from edgecloud_gym.validation.theory import erlang_c
 
 
 def _one_class_config(**topology) -> EdgeCloudConfig:
@@ -26,7 +18,7 @@ def _one_class_config(**topology) -> EdgeCloudConfig:
     return EdgeCloudConfig(topology=topo, apps=(AppClass("job", 0.1, 50.0, 100.0),))
 
 
-def test_stationary_mmc_wait_matches_erlang_c():
+def test_stationary_mmc_wait_matcheserlang_c():
     # 8 cores, mean service 50 Mcycles / 2.5 GHz = 20 ms: 400 requests/s at full load.
     cfg = _one_class_config(edge_buffer_s=100.0)
     rho, steps = 0.85, 2000
@@ -35,10 +27,10 @@ def test_stationary_mmc_wait_matches_erlang_c():
     log = simulate_requests(cfg, arrivals, rng, patience_ms=1e12)
     later = (log.step >= 100) & (log.outcome == SERVED)  # past the warm-up from empty
     mu_ms = 1.0 / 20.0
-    expected = _erlang_c(8, rho * 8) / (8 * mu_ms * (1.0 - rho))  # ms
+    expected = erlang_c(8, rho * 8) / (8 * mu_ms * (1.0 - rho))  # ms
     assert log.wait_ms[later].mean() == pytest.approx(expected, rel=0.08)
     waited = (log.wait_ms[later] > 0).mean()
-    assert waited == pytest.approx(_erlang_c(8, rho * 8), abs=0.03)
+    assert waited == pytest.approx(erlang_c(8, rho * 8), abs=0.03)
 
 
 def test_every_request_has_one_outcome_and_buffers_and_patience_act():
@@ -133,3 +125,10 @@ def test_validate_model_refuses_bad_arguments(tmp_path, capsys):
     assert main(["validate", "model", "--out", str(tmp_path), "--steps", "0"]) == 2
     assert "--steps and --replications must be at least 1" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_erlang_c_closed_form_and_its_domain():
+    assert erlang_c(1, 0.5) == pytest.approx(0.5)  # M/M/1: P(wait) = rho
+    assert erlang_c(2, 1.0) == pytest.approx(1.0 / 3.0)  # (a^2/2)(2/(2-a)) / (1 + a + that), a=1
+    with pytest.raises(ValueError, match="stationary queue"):
+        erlang_c(4, 4.0)

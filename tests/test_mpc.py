@@ -74,7 +74,7 @@ def test_bad_settings_say_the_fix(kwargs, message):
 
 
 def test_refuses_other_envs_and_batches():
-    with pytest.raises(ValueError, match="action_mode='discrete'"):
+    with pytest.raises(ValueError, match="action_mode='discrete' \\(the default\\) or 'weights'"):
         MPCAgent(gym.make("EdgeCloud-Low-v0", forecaster="none", action_mode="continuous"))
     with pytest.raises(TypeError, match="allocation env"):
         MPCAgent(gym.make("CartPole-v1"))
@@ -91,3 +91,48 @@ def test_registry_builds_saves_and_loads_it(tmp_path):
     env = gym.make("EdgeCloud-Low-v0", forecaster="none")
     back = load_agent(tmp_path / "mpc.agent", env=env, agent="mpc")
     assert (back.horizon, back.forecaster, back.discount) == (2, "oracle", 1.0)
+
+
+def test_shares_planner_is_never_worse_on_the_model_than_its_fixed_candidates():
+    env = gym.make("EdgeCloud-High-v0", forecaster="none", action_mode="weights")
+    obs, _ = env.reset(seed=4)
+    agent = MPCAgent(env, forecaster="clairvoyant", samples=16, iterations=2)
+    sim = env.unwrapped.sim
+    for _ in range(10):
+        weights = agent.predict(obs)
+        assert env.action_space.contains(weights)
+        arrivals = sim.workload.arrivals[:, sim.config.warmup_steps + int(sim.t[0])]
+        local = np.append(arrivals[0] / arrivals[0].sum(), 0.0)[None]
+
+        def reward(shares, arrivals=arrivals):
+            return dynamics.step(sim.params, sim.backlog, shares, arrivals).reward[0]
+
+        chosen = reward((weights / weights.sum())[None].astype(np.float64))
+        for fixed in (sim.shares, sim.params.static_shares, local):
+            assert chosen >= reward(fixed) - 1e-6
+        obs, *_ = env.step(weights)
+
+
+def test_shares_planner_is_seeded():
+    def actions(seed):
+        env = gym.make("EdgeCloud-Medium-v0", forecaster="none", action_mode="weights")
+        obs, _ = env.reset(seed=0)
+        agent = MPCAgent(env, samples=8, iterations=2, seed=seed)
+        out = []
+        for _ in range(3):
+            out.append(agent.predict(obs))
+            obs, *_ = env.step(out[-1])
+        return np.array(out)
+
+    np.testing.assert_array_equal(actions(1), actions(1))
+    assert not np.array_equal(actions(1), actions(2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"samples": 2}, "samples must be an integer >= 4"), ({"elite": 0.9}, "elite must be in")],
+)
+def test_bad_search_settings_say_the_fix(kwargs, message):
+    env = gym.make("EdgeCloud-Low-v0", forecaster="none", action_mode="weights")
+    with pytest.raises(ValueError, match=message):
+        MPCAgent(env, **kwargs)

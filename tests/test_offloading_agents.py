@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -19,9 +21,9 @@ from edgecloud_agents.registry import (
     make_env_for,
     make_offloading_agent,
 )
-from edgecloud_bench.offloading_suite import recovery_frames, tail_mean
+from edgecloud_bench.stats import recovery_frames, tail_mean
 from edgecloud_gym.offloading import (
-    EdgeCloudEnv,
+    EdgeCloudOffloadEnv,
     EdgeCloudTask,
     MUMTEnv,
     WPMECEnv,
@@ -69,7 +71,7 @@ def test_order_preserving_quantise_rejects_bad_k() -> None:
 
 
 def test_critic_scores_are_the_env_models() -> None:
-    env = EdgeCloudEnv()
+    env = EdgeCloudOffloadEnv()
     obs, _ = env.reset(seed=3)
     critic = OffloadingCritic.from_env(env)
     cands = np.random.default_rng(0).integers(0, 3, size=(5, 9))
@@ -80,7 +82,7 @@ def test_critic_scores_are_the_env_models() -> None:
         env.task.cloud_params_or_none(),
     )
     np.testing.assert_allclose(critic.score(obs, cands), expected)
-    wenv = WPMECEnv(data_file=5, oracle="none")
+    wenv = WPMECEnv(data_file=5, optimum="none")
     h_obs, _ = wenv.reset(seed=0)
     wcritic = OffloadingCritic.from_env(wenv)
     modes = np.array([[0, 1, 0, 1, 1], [1, 1, 1, 1, 1]])
@@ -104,11 +106,11 @@ def test_parallel_mlp_nets_are_independent() -> None:
 
 
 def test_droo_short_run_beats_random_on_n5() -> None:
-    env = WPMECEnv(data_file=5, oracle="none")
+    env = WPMECEnv(data_file=5, optimum="none")
     agent = DROO(env, seed=0).learn(1500)
     ratios = agent.history["ratio"]
     assert len(ratios) == 1500
-    random = _random_ratio(WPMECEnv(data_file=5, oracle="none"), 300, seed=1)
+    random = _random_ratio(WPMECEnv(data_file=5, optimum="none"), 300, seed=1)
     learned = tail_mean(ratios)
     assert learned > 0.97
     assert learned > random + 0.1
@@ -125,7 +127,7 @@ def test_ddlo_short_run_beats_random_on_mumt() -> None:
 
 
 def test_ddlo_places_tasks_in_the_cloud() -> None:
-    env = EdgeCloudEnv()
+    env = EdgeCloudOffloadEnv()
     agent = DDLO(env, n_nets=3, seed=0)
     assert agent.net.out_per_entry == 3
     agent.learn(300)
@@ -142,8 +144,8 @@ def test_ddlo_places_tasks_in_the_cloud() -> None:
 @pytest.mark.parametrize(
     ("cls", "make_env"),
     [
-        (DROO, lambda: WPMECEnv(data_file=6, oracle="none")),
-        (DDLO, lambda: EdgeCloudEnv(task=EdgeCloudTask(bandwidth_mbps=80.0))),
+        (DROO, lambda: WPMECEnv(data_file=6, optimum="none")),
+        (DDLO, lambda: EdgeCloudOffloadEnv(task=EdgeCloudTask(bandwidth_mbps=80.0))),
     ],
 )
 def test_save_load_acts_identically(tmp_path, cls, make_env) -> None:
@@ -171,7 +173,7 @@ def test_learn_is_deterministic_given_the_seed() -> None:
 
 def test_bad_input_raises_with_the_fix(tmp_path) -> None:
     with pytest.raises(ValueError, match="3 places"):
-        DROO(EdgeCloudEnv())
+        DROO(EdgeCloudOffloadEnv())
     with pytest.raises(ValueError, match="k_init"):
         DROO(WPMECEnv(data_file=5), k_init=6)
     with pytest.raises(TypeError, match="offloading env"):
@@ -206,17 +208,21 @@ def test_recovery_frames() -> None:
 @pytest.mark.parametrize("method", ["fomaml", "maml", "reptile"])
 def test_dmro_meta_train_runs_and_adapts(method) -> None:
     from edgecloud_agents.dmro import DMRO
-    from edgecloud_gym.offloading import test_tasks, train_tasks
+    from edgecloud_gym.offloading import offloading_test_tasks, offloading_train_tasks
 
-    tasks = train_tasks("edgecloud", 4, seed=0)
-    agent = DMRO(EdgeCloudEnv(task=tasks[0]), n_nets=3, meta_method=method, meta_batch_size=2)
+    tasks = offloading_train_tasks("edgecloud", 4, seed=0)
+    agent = DMRO(
+        EdgeCloudOffloadEnv(task=tasks[0]), n_nets=3, meta_method=method, meta_batch_size=2
+    )
     before = {k: v.clone() for k, v in agent.net.state_dict().items()}
     agent.meta_train(tasks, 3)
     assert agent.meta_iterations == 3
     assert len(agent.meta_history["query_loss"]) == 3
     assert any(not torch.equal(before[k], v) for k, v in agent.net.state_dict().items())
     meta_init = {k: v.clone() for k, v in agent.net.state_dict().items()}
-    adapted = agent.adapt(EdgeCloudEnv(task=test_tasks("edgecloud", 1, seed=0)[0]), 50)
+    adapted = agent.adapt(
+        EdgeCloudOffloadEnv(task=offloading_test_tasks("edgecloud", 1, seed=0)[0]), 50
+    )
     assert adapted is not agent and adapted.num_timesteps == 50
     assert len(adapted.history["ratio"]) == 50
     for k, v in agent.net.state_dict().items():  # the meta-initialisation is left unchanged
@@ -226,13 +232,13 @@ def test_dmro_meta_train_runs_and_adapts(method) -> None:
 def test_dmro_meta_init_helps_on_a_held_out_task() -> None:
     """A short meta-training already starts a new task better than a random initialisation."""
     from edgecloud_agents.dmro import DMRO
-    from edgecloud_gym.offloading import test_tasks, train_tasks
+    from edgecloud_gym.offloading import offloading_test_tasks, offloading_train_tasks
 
-    tasks = train_tasks("edgecloud", 8, seed=0)
-    agent = DMRO(EdgeCloudEnv(task=tasks[0]), n_nets=5, seed=0).meta_train(tasks, 40)
-    task = test_tasks("edgecloud", 1, seed=0)[0]
-    meta = agent.adapt(EdgeCloudEnv(task=task), 60).history["ratio"]
-    scratch = DDLO(EdgeCloudEnv(task=task), n_nets=5, seed=0).learn(60).history["ratio"]
+    tasks = offloading_train_tasks("edgecloud", 8, seed=0)
+    agent = DMRO(EdgeCloudOffloadEnv(task=tasks[0]), n_nets=5, seed=0).meta_train(tasks, 40)
+    task = offloading_test_tasks("edgecloud", 1, seed=0)[0]
+    meta = agent.adapt(EdgeCloudOffloadEnv(task=task), 60).history["ratio"]
+    scratch = DDLO(EdgeCloudOffloadEnv(task=task), n_nets=5, seed=0).learn(60).history["ratio"]
     assert np.mean(meta) > np.mean(scratch)
 
 
@@ -241,8 +247,8 @@ def test_dmro_bad_input(tmp_path) -> None:
     from edgecloud_gym.offloading import MUMTTask, WPMECTask
 
     with pytest.raises(ValueError, match="Did you mean 'maml'"):
-        DMRO(EdgeCloudEnv(), meta_method="mamll")
-    agent = DMRO(EdgeCloudEnv(), n_nets=2)
+        DMRO(EdgeCloudOffloadEnv(), meta_method="mamll")
+    agent = DMRO(EdgeCloudOffloadEnv(), n_nets=2)
     with pytest.raises(ValueError, match="at least one task"):
         agent.meta_train([], 1)
     with pytest.raises(TypeError, match="MUMTTask"):
@@ -282,9 +288,9 @@ def test_dqn_offload_decodes_like_the_wrapper() -> None:
     from edgecloud_agents.dqn_offload import OffloadDQN
     from edgecloud_gym.offloading import DiscreteDecisionWrapper
 
-    env = EdgeCloudEnv()
+    env = EdgeCloudOffloadEnv()
     agent = OffloadDQN(env, seed=0, buffer_size=1000)
-    wrapper = DiscreteDecisionWrapper(EdgeCloudEnv())
+    wrapper = DiscreteDecisionWrapper(EdgeCloudOffloadEnv())
     obs = np.stack([env.reset(seed=s)[0] for s in range(5)])
     actions, _ = agent.model.predict((obs - agent.shift) * agent.scale, deterministic=True)
     expected = np.stack([wrapper.action(int(a)) for a in actions])
@@ -332,3 +338,17 @@ def test_registry_rejects_unknown_offloading_agent(tmp_path) -> None:
     bad.write_text("not an agent")
     with pytest.raises(ValueError, match="not a saved agent"):
         load_offloading_agent(bad)
+
+
+def test_meta_train_command_dispatches_on_the_family(tmp_path, capsys) -> None:
+    from edgecloud_bench.cli import main
+
+    args = ["meta-train", "--agent", "dmro", "--family", "mumt", "--out", str(tmp_path)]
+    assert main([*args, "--steps", "1", "--tasks", "2", "--meta-batch", "2"]) == 0
+    config = json.loads((tmp_path / "dmro_config.json").read_text())
+    assert config["family"] == "mumt" and config["iterations"] == 1
+    assert config["params"]["meta_batch_size"] == 2 and config["params"]["inner_lr"] == 0.1
+    loaded = load_agent(tmp_path / "dmro_meta_init.zip")
+    assert loaded.name == "dmro"
+    assert main(["meta-train", "--family", "mumt", "--out", str(tmp_path / "a")]) == 2
+    assert "--family chooses the offloading task family" in capsys.readouterr().err

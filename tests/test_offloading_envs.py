@@ -11,7 +11,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from edgecloud_gym.offloading import (
     OFFLOADING_ENV_IDS,
     DiscreteDecisionWrapper,
-    EdgeCloudEnv,
+    EdgeCloudOffloadEnv,
     EdgeCloudTask,
     MUMTEnv,
     MUMTTask,
@@ -19,8 +19,8 @@ from edgecloud_gym.offloading import (
     WPMECTask,
     load_mumt_data,
     load_wpmec_data,
+    offloading_train_tasks,
     register_offloading_envs,
-    train_tasks,
 )
 
 register_offloading_envs()
@@ -124,7 +124,7 @@ def test_wpmec_replay_with_published_mode_gives_ratio_one(n):
 
 
 def test_edgecloud_env_without_cloud_reduces_exactly_to_mumt():
-    ec = EdgeCloudEnv(task=EdgeCloudTask(cloud_enabled=False))
+    ec = EdgeCloudOffloadEnv(task=EdgeCloudTask(cloud_enabled=False))
     mumt = MUMTEnv()
     assert ec.action_space.nvec.tolist() == [2] * 9
     o1, _ = ec.reset(seed=3)
@@ -141,7 +141,7 @@ def test_edgecloud_env_without_cloud_reduces_exactly_to_mumt():
 
 
 def test_edgecloud_oracle_decision_is_optimal_in_the_env():
-    env = EdgeCloudEnv()
+    env = EdgeCloudOffloadEnv()
     for seed in range(10):
         env.reset(seed=seed)
         probe = env.step(np.zeros(9, dtype=np.int8))[4]
@@ -172,9 +172,9 @@ def test_set_task_changes_frames_and_keeps_spaces():
 
 @pytest.mark.parametrize("family", ["mumt", "edgecloud", "wpmec"])
 def test_every_train_task_runs(family):
-    env = {"mumt": MUMTEnv, "edgecloud": EdgeCloudEnv, "wpmec": WPMECEnv}[family]()
+    env = {"mumt": MUMTEnv, "edgecloud": EdgeCloudOffloadEnv, "wpmec": WPMECEnv}[family]()
     env.reset(seed=0)
-    for task in train_tasks(family, 5):
+    for task in offloading_train_tasks(family, 5):
         env.unwrapped.set_task(task)
         info = env.step(env.action_space.sample())[4]
         assert 0 < info["ratio"] <= 1 + 1e-12
@@ -193,7 +193,7 @@ def test_bad_actions_raise(action, match):
 
 def test_bad_constructor_arguments_raise():
     with pytest.raises(ValueError, match="Did you mean 'enumerate'"):
-        WPMECEnv(oracle="enumarate")
+        WPMECEnv(optimum="enumarate")
     with pytest.raises(ValueError, match="must match the data file"):
         WPMECEnv(task=WPMECTask(n_devices=10), data_file=5)
     with pytest.raises(FileNotFoundError, match="Did you mean 'mumt_3x3'"):
@@ -209,7 +209,7 @@ def test_bad_constructor_arguments_raise():
 
 
 def test_wpmec_without_oracle_reports_nan():
-    env = WPMECEnv(oracle="none")
+    env = WPMECEnv(optimum="none")
     env.reset(seed=0)
     info = env.step(np.ones(10, dtype=np.int8))[4]
     assert np.isnan(info["optimal"]) and np.isnan(info["ratio"])
@@ -217,7 +217,7 @@ def test_wpmec_without_oracle_reports_nan():
 
 
 def test_discrete_wrapper_numbering_round_trips():
-    env = DiscreteDecisionWrapper(EdgeCloudEnv())
+    env = DiscreteDecisionWrapper(EdgeCloudOffloadEnv())
     assert env.action_space.n == 3**9
     decisions = env.decisions()
     for k in (0, 1, 5, 19682):
@@ -227,3 +227,21 @@ def test_discrete_wrapper_numbering_round_trips():
         env.action(3**9)
     with pytest.raises(ValueError, match="exceed max_actions"):
         DiscreteDecisionWrapper(WPMECEnv(task=WPMECTask(n_devices=20)))
+
+
+def test_former_names_are_deprecated_aliases() -> None:
+    import edgecloud_gym.offloading as offloading
+
+    for old, new in (
+        ("EdgeCloudEnv", EdgeCloudOffloadEnv),
+        ("train_tasks", offloading_train_tasks),
+        ("test_tasks", offloading.offloading_test_tasks),
+        ("wpmec_oracle", offloading.wpmec_optimum),
+        ("OffloadOracleResult", offloading.OffloadOptimum),
+    ):
+        with pytest.warns(DeprecationWarning, match=f"offloading.{old} is deprecated"):
+            assert getattr(offloading, old) is new
+    with pytest.raises(AttributeError, match="no attribute 'EdgeCloudEnvv'"):
+        offloading.EdgeCloudEnvv  # noqa: B018
+    with pytest.warns(DeprecationWarning, match="pass optimum="):
+        assert WPMECEnv(oracle="none").optimum == "none"

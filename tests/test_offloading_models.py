@@ -15,15 +15,15 @@ from edgecloud_gym.offloading import (
     all_decisions,
     default_weights,
     edgecloud_cost,
-    edgecloud_oracle,
+    edgecloud_optimum,
     load_mumt_data,
     load_wpmec_data,
     mumt_cost,
-    mumt_oracle,
-    test_tasks,
-    train_tasks,
+    mumt_optimum,
+    offloading_test_tasks,
+    offloading_train_tasks,
     wpmec_objective,
-    wpmec_oracle,
+    wpmec_optimum,
     wpmec_rate,
 )
 
@@ -44,7 +44,7 @@ def droo(request):
 
 
 def test_mumt_oracle_reproduces_gain_min_of_every_row(mumt_data):
-    best = mumt_oracle(mumt_data.task_sizes_mb)
+    best = mumt_optimum(mumt_data.task_sizes_mb)
     np.testing.assert_allclose(best.cost, mumt_data.cost, rtol=1e-9, atol=0)
     assert mumt_data.n_frames == 20000
 
@@ -56,15 +56,15 @@ def test_published_gain_mode_attains_gain_min(mumt_data):
 
 def test_brute_force_enumeration_of_all_2_pow_9_decisions_agrees(mumt_data):
     sizes = mumt_data.task_sizes_mb[:400]
-    brute = mumt_oracle(sizes, brute_force=True)
-    np.testing.assert_array_equal(brute.cost, mumt_oracle(sizes).cost)
+    brute = mumt_optimum(sizes, brute_force=True)
+    np.testing.assert_array_equal(brute.cost, mumt_optimum(sizes).cost)
     np.testing.assert_allclose(brute.cost, mumt_data.cost[:400], rtol=1e-9, atol=0)
 
 
 def test_edgecloud_brute_force_over_3_pow_9_agrees_with_per_user_oracle(mumt_data):
     sizes = mumt_data.task_sizes_mb[:12]
-    brute = edgecloud_oracle(sizes, brute_force=True)
-    fast = edgecloud_oracle(sizes)
+    brute = edgecloud_optimum(sizes, brute_force=True)
+    fast = edgecloud_optimum(sizes)
     np.testing.assert_allclose(brute.cost, fast.cost, rtol=1e-12)
     np.testing.assert_allclose(edgecloud_cost(sizes, brute.decision), brute.cost, rtol=1e-12)
 
@@ -72,7 +72,7 @@ def test_edgecloud_brute_force_over_3_pow_9_agrees_with_per_user_oracle(mumt_dat
 def test_mumt_oracle_is_a_lower_bound_on_random_decisions():
     rng = np.random.default_rng(1)
     sizes = rng.uniform(1, 40, size=(50, 4, 2))
-    best = mumt_oracle(sizes)
+    best = mumt_optimum(sizes)
     for d in all_decisions(8).reshape(-1, 4, 2)[::7]:
         assert np.all(mumt_cost(sizes, np.broadcast_to(d, sizes.shape)) >= best.cost - 1e-9)
 
@@ -84,19 +84,21 @@ def test_edgecloud_without_cloud_is_exactly_mumt():
     np.testing.assert_array_equal(
         edgecloud_cost(sizes, decision, cloud=None), mumt_cost(sizes, decision)
     )
-    a, b = edgecloud_oracle(sizes, cloud=None), mumt_oracle(sizes)
+    a, b = edgecloud_optimum(sizes, cloud=None), mumt_optimum(sizes)
     np.testing.assert_array_equal(a.cost, b.cost)
     np.testing.assert_array_equal(a.decision, b.decision)
 
 
 def test_cloud_can_only_lower_the_optimum_and_is_used(mumt_data):
     sizes = mumt_data.task_sizes_mb[:200]
-    with_cloud = edgecloud_oracle(sizes)
-    assert np.all(with_cloud.cost <= mumt_oracle(sizes).cost + 1e-9)
+    with_cloud = edgecloud_optimum(sizes)
+    assert np.all(with_cloud.cost <= mumt_optimum(sizes).cost + 1e-9)
     assert set(np.unique(with_cloud.decision)) == {0, 1, 2}
     # A slow, distant cloud is never chosen.
     useless = CloudParams(cloud_cpu_hz=1e6, wan_latency_s=1e6)
-    np.testing.assert_allclose(edgecloud_oracle(sizes, cloud=useless).cost, mumt_oracle(sizes).cost)
+    np.testing.assert_allclose(
+        edgecloud_optimum(sizes, cloud=useless).cost, mumt_optimum(sizes).cost
+    )
 
 
 def test_mumt_single_frame_returns_a_scalar_and_params_change_cost():
@@ -161,7 +163,7 @@ def test_wpmec_objective_of_published_allocation_is_output_obj(droo):
 
 def test_enumeration_never_beats_output_obj_on_a_sample(droo):
     rows = np.random.default_rng(10 + droo.n_devices).choice(droo.n_frames, 8, replace=False)
-    best = wpmec_oracle(droo.h[rows], method="enumerate")
+    best = wpmec_optimum(droo.h[rows], method="enumerate")
     assert best.exact
     assert np.all(best.rate <= droo.rate[rows] * (1 + 1e-4))
     np.testing.assert_allclose(best.rate, droo.rate[rows], rtol=1e-4)
@@ -169,7 +171,7 @@ def test_enumeration_never_beats_output_obj_on_a_sample(droo):
 
 @pytest.mark.slow
 def test_enumeration_never_beats_output_obj_on_every_row(droo):
-    best = wpmec_oracle(droo.h, method="enumerate")
+    best = wpmec_optimum(droo.h, method="enumerate")
     assert np.all(best.rate <= droo.rate * (1 + 1e-4))
 
 
@@ -205,8 +207,8 @@ def test_switched_off_device_contributes_nothing():
 
 def test_coordinate_descent_is_marked_not_exact_and_never_beats_enumeration(droo):
     h = droo.h[:30]
-    cd = wpmec_oracle(h, method="coordinate_descent")
-    enum = wpmec_oracle(h, method="enumerate")
+    cd = wpmec_optimum(h, method="coordinate_descent")
+    enum = wpmec_optimum(h, method="enumerate")
     assert not cd.exact
     assert np.all(cd.rate <= enum.rate * (1 + 1e-12))
     assert np.mean(cd.rate >= enum.rate * (1 - 1e-9)) > 0.9
@@ -214,8 +216,8 @@ def test_coordinate_descent_is_marked_not_exact_and_never_beats_enumeration(droo
 
 def test_auto_oracle_falls_back_to_coordinate_descent_for_large_n():
     h = WPMECTask(n_devices=14).sample_h(np.random.default_rng(0))
-    assert not wpmec_oracle(h).exact
-    assert wpmec_oracle(h[:6]).exact
+    assert not wpmec_optimum(h).exact
+    assert wpmec_optimum(h[:6]).exact
 
 
 @pytest.mark.parametrize(
@@ -237,7 +239,7 @@ def test_wpmec_weights_and_method_are_validated():
     with pytest.raises(ValueError, match="weights must have shape"):
         wpmec_rate(np.ones(3) * 1e-6, np.ones(3), weights=[1, 1])
     with pytest.raises(ValueError, match="method must be one of"):
-        wpmec_oracle(np.ones(3) * 1e-6, method="greedy")
+        wpmec_optimum(np.ones(3) * 1e-6, method="greedy")
 
 
 # --- data files ----------------------------------------------------------------------------------
@@ -286,13 +288,15 @@ def test_malformed_data_files_raise_value_errors(tmp_path):
 
 @pytest.mark.parametrize("family", ["mumt", "edgecloud", "wpmec"])
 def test_train_and_test_tasks_are_seeded_distinct_and_disjoint(family):
-    train = train_tasks(family, 20, seed=3)
-    test = test_tasks(family, 10, seed=3)
-    assert train == train_tasks(family, 20, seed=3)
-    assert train != train_tasks(family, 20, seed=4)
+    train = offloading_train_tasks(family, 20, seed=3)
+    test = offloading_test_tasks(family, 10, seed=3)
+    assert train == offloading_train_tasks(family, 20, seed=3)
+    assert train != offloading_train_tasks(family, 20, seed=4)
     assert len(set(train)) == 20 and len(set(test)) == 10
     assert not set(train) & set(test)
-    assert not set(train_tasks(family, 50, seed=9)) & set(test_tasks(family, 50, seed=3))
+    assert not set(offloading_train_tasks(family, 50, seed=9)) & set(
+        offloading_test_tasks(family, 50, seed=3)
+    )
 
 
 def test_tasks_are_frozen_and_validated():
@@ -306,7 +310,7 @@ def test_tasks_are_frozen_and_validated():
     with pytest.raises(ValueError, match="one entry per device"):
         WPMECTask(n_devices=3, weights=(1.0, 2.0))
     with pytest.raises(ValueError, match="family must be one of"):
-        train_tasks("mumtt", 2)
+        offloading_train_tasks("mumtt", 2)
 
 
 def test_default_wpmec_task_matches_the_published_channel_scale():

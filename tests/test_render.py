@@ -9,7 +9,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 
 from edgecloud_gym.envs import render
-from edgecloud_gym.offloading.registration import OFFLOADING_ENV_IDS
+from edgecloud_gym.registration import OFFLOADING_ENV_IDS
 
 matplotlib.use("Agg")  # the human window draws off-screen in tests
 

@@ -8,8 +8,12 @@ pretrained weights ship with the package, torch is imported only when it is buil
 - :mod:`~edgecloud_gym.forecasting.baselines`: seasonal naive and EWMA;
 - :mod:`~edgecloud_gym.forecasting.lstm`: the LSTM, its features and its weights files;
 - :mod:`~edgecloud_gym.forecasting.training`: the training pipeline (``edgecloud forecast train``);
-- :mod:`~edgecloud_gym.forecasting.evaluation`: MAE / RMSE / MASE on held-out tasks.
+- :mod:`~edgecloud_gym.forecasting.scoring`: MAE / RMSE / MASE on held-out tasks.
 """
+
+import sys
+import types
+import warnings
 
 from edgecloud_gym.forecasting.base import (
     FORECASTERS,
@@ -40,3 +44,25 @@ __all__ = [
     "make_forecaster",
     "register_forecaster",
 ]
+
+
+class _FormerModule(types.ModuleType):
+    """``edgecloud_gym.forecasting.evaluation``, the former name of :mod:`.scoring` (it collided
+    with the harness's ``edgecloud_bench.evaluation``): every name still reads, with a warning."""
+
+    def __getattr__(self, name: str) -> object:
+        from edgecloud_gym.forecasting import scoring
+
+        if name.startswith("__"):  # module metadata that tools look up (inspect, hypothesis)
+            raise AttributeError(name)
+        value = getattr(scoring, name)
+        warnings.warn(
+            "edgecloud_gym.forecasting.evaluation is deprecated; import "
+            f"edgecloud_gym.forecasting.scoring.{name} instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return value
+
+
+sys.modules[f"{__name__}.evaluation"] = _FormerModule(f"{__name__}.evaluation")

@@ -26,13 +26,13 @@ import numpy as np
 
 from edgecloud_gym._validation import check_fraction, check_int, check_positive
 from edgecloud_gym.core.workload import EpisodeWorkload
-from edgecloud_gym.forecasting.evaluation import sample_episodes
 from edgecloud_gym.forecasting.lstm import (
     PAPER_ARCHITECTURE,
     build_network,
     lstm_features,
     save_weights,
 )
+from edgecloud_gym.forecasting.scoring import sample_episodes
 from edgecloud_gym.tasks import Task, train_tasks
 
 __all__ = ["TrainConfig", "TrainResult", "train_lstm"]

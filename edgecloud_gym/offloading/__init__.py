@@ -1,35 +1,36 @@
 """The offloading family: DDLO multi-user multi-task, its edge-cloud extension, and DROO's
-wireless-powered MEC, with exact oracles validated on the authors' published data.
+wireless-powered MEC, with exact optima validated on the authors' published data.
 
 Pure array models (leading batch axis, no Gymnasium):
 
 * :func:`mumt_cost`, :func:`edgecloud_cost`: cost of a decision [J + s];
-  :func:`mumt_oracle`, :func:`edgecloud_oracle`: exact minimum over all decisions.
+  :func:`mumt_optimum`, :func:`edgecloud_optimum`: exact minimum over all decisions.
 * :func:`wpmec_rate`: optimal (a, tau) and weighted sum computation rate [bits/s] of a mode;
-  :func:`wpmec_oracle`: best mode (exact enumeration, or coordinate descent, not exact).
+  :func:`wpmec_optimum`: best mode (exact enumeration, or coordinate descent, not exact).
 
-Environments (thin adapters): :class:`MUMTEnv`, :class:`EdgeCloudEnv`, :class:`WPMECEnv`, and
+Environments (thin adapters): :class:`MUMTEnv`, :class:`EdgeCloudOffloadEnv`, :class:`WPMECEnv`, and
 :class:`DiscreteDecisionWrapper` for SB3 DQN. Tasks: :class:`MUMTTask`, :class:`EdgeCloudTask`,
-:class:`WPMECTask`, their distributions, and :func:`train_tasks` / :func:`test_tasks`.
+:class:`WPMECTask`, their distributions, and :func:`offloading_train_tasks` / :func:`offloading_test_tasks`.
 Published data: :func:`load_mumt_data`, :func:`load_wpmec_data`. See ``docs/offloading.md``.
 """
 
+from edgecloud_gym.registration import OFFLOADING_ENV_IDS, register_offloading_envs
+
 from .data import BUNDLED_FILES, MUMTData, WPMECData, load_mumt_data, load_wpmec_data
-from .envs import DiscreteDecisionWrapper, EdgeCloudEnv, MUMTEnv, WPMECEnv
+from .envs import DiscreteDecisionWrapper, EdgeCloudOffloadEnv, MUMTEnv, WPMECEnv
 from .mumt import (
     CLOUD,
     EDGE,
     LOCAL,
     CloudParams,
     MUMTParams,
-    OffloadOracleResult,
+    OffloadOptimum,
     all_decisions,
     edgecloud_cost,
-    edgecloud_oracle,
+    edgecloud_optimum,
     mumt_cost,
-    mumt_oracle,
+    mumt_optimum,
 )
-from .registration import OFFLOADING_ENV_IDS, register_offloading_envs
 from .tasks import (
     FAMILIES,
     EdgeCloudTask,
@@ -38,17 +39,17 @@ from .tasks import (
     MUMTTaskDistribution,
     WPMECTask,
     WPMECTaskDistribution,
-    test_tasks,
-    train_tasks,
+    offloading_test_tasks,
+    offloading_train_tasks,
 )
 from .wpmec import (
     MAX_ENUMERATE_DEVICES,
-    WPMECOracleResult,
+    WPMECOptimum,
     WPMECParams,
     WPMECResult,
     default_weights,
     wpmec_objective,
-    wpmec_oracle,
+    wpmec_optimum,
     wpmec_rate,
 )
 
@@ -62,7 +63,7 @@ __all__ = [
     "OFFLOADING_ENV_IDS",
     "CloudParams",
     "DiscreteDecisionWrapper",
-    "EdgeCloudEnv",
+    "EdgeCloudOffloadEnv",
     "EdgeCloudTask",
     "EdgeCloudTaskDistribution",
     "MUMTData",
@@ -70,10 +71,10 @@ __all__ = [
     "MUMTParams",
     "MUMTTask",
     "MUMTTaskDistribution",
-    "OffloadOracleResult",
+    "OffloadOptimum",
     "WPMECData",
     "WPMECEnv",
-    "WPMECOracleResult",
+    "WPMECOptimum",
     "WPMECParams",
     "WPMECResult",
     "WPMECTask",
@@ -81,15 +82,43 @@ __all__ = [
     "all_decisions",
     "default_weights",
     "edgecloud_cost",
-    "edgecloud_oracle",
+    "edgecloud_optimum",
     "load_mumt_data",
     "load_wpmec_data",
     "mumt_cost",
-    "mumt_oracle",
+    "mumt_optimum",
+    "offloading_test_tasks",
+    "offloading_train_tasks",
     "register_offloading_envs",
-    "test_tasks",
-    "train_tasks",
     "wpmec_objective",
-    "wpmec_oracle",
+    "wpmec_optimum",
     "wpmec_rate",
 ]
+
+#: Former names, kept as deprecated aliases: the allocation family has its own ``EdgeCloudEnv``
+#: and ``train_tasks`` / ``test_tasks`` (:mod:`edgecloud_gym`), and "oracle" names the
+#: clairvoyant forecaster and agent of that family, not these exact optima.
+_DEPRECATED = {
+    "EdgeCloudEnv": "EdgeCloudOffloadEnv",
+    "train_tasks": "offloading_train_tasks",
+    "test_tasks": "offloading_test_tasks",
+    "mumt_oracle": "mumt_optimum",
+    "edgecloud_oracle": "edgecloud_optimum",
+    "wpmec_oracle": "wpmec_optimum",
+    "OffloadOracleResult": "OffloadOptimum",
+    "WPMECOracleResult": "WPMECOptimum",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _DEPRECATED:
+        import warnings
+
+        new = _DEPRECATED[name]
+        warnings.warn(
+            f"edgecloud_gym.offloading.{name} is deprecated; use {new}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[new]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

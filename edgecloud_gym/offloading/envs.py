@@ -6,9 +6,9 @@ next observation is a fresh frame, drawn from the task with the env's ``Generato
 a published data file (``data_file=``). Episodes never terminate; registration truncates them
 with ``max_episode_steps``.
 
-``info`` of every step describes the frame just scored: ``optimal`` (the oracle's value of the
+``info`` of every step describes the frame just scored: ``optimal`` (the exact optimum of the
 frame), ``ratio`` (1 is best; MUMT / edge-cloud: optimal cost / agent cost, WPMEC: agent rate /
-optimal rate), the agent's raw ``cost`` or ``rate``, the oracle's decision, and ``frame`` (the row
+optimal rate), the agent's raw ``cost`` or ``rate``, the optimal decision, and ``frame`` (the row
 of the data file, or the count of frames drawn since reset). With a data file, ``published``
 holds the file's optimal value for the frame.
 """
@@ -33,13 +33,13 @@ from edgecloud_gym.envs.render import (
 )
 
 from .data import load_mumt_data, load_wpmec_data
-from .mumt import CloudParams, _check_decision, _check_sizes, _oracle, _user_cost, all_decisions
+from .mumt import CloudParams, _check_decision, _check_sizes, _optimum, _user_cost, all_decisions
 from .tasks import EdgeCloudTask, MUMTTask, WPMECTask
-from .wpmec import WPMECParams, _check_mode, _solve, wpmec_oracle
+from .wpmec import WPMECParams, _check_mode, _solve, wpmec_optimum
 
-__all__ = ["DiscreteDecisionWrapper", "EdgeCloudEnv", "MUMTEnv", "WPMECEnv"]
+__all__ = ["DiscreteDecisionWrapper", "EdgeCloudOffloadEnv", "MUMTEnv", "WPMECEnv"]
 
-_ORACLES = ("auto", "enumerate", "coordinate_descent", "none")
+_OPTIMUM_METHODS = ("auto", "enumerate", "coordinate_descent", "none")
 _PARAMS = WPMECParams()
 
 
@@ -76,7 +76,7 @@ class _FrameEnv(gym.Env):
 
     def render(self) -> str | np.ndarray | None:
         """``"ansi"``: a text table; ``"rgb_array"``: a (400, 640, 3) uint8 frame of the current
-        frame's inputs and the last decision next to the oracle's; ``"human"``: that frame in
+        frame's inputs and the last decision next to the optimal one; ``"human"``: that frame in
         a window (drawn at every step; returns None)."""
         if self.render_mode is None:
             return None
@@ -129,7 +129,7 @@ class _FrameEnv(gym.Env):
     _entry_name = "decision"
 
 
-class EdgeCloudEnv(_FrameEnv):
+class EdgeCloudOffloadEnv(_FrameEnv):
     """N users with M tasks each choose device, edge server or cloud for every task.
 
     ## Description
@@ -166,7 +166,7 @@ class EdgeCloudEnv(_FrameEnv):
     * ``data_file``: replay task sizes from ``"mumt_3x3"`` or a ``.mat`` file of that layout.
     * ``reward_scale``: factor on the cost in the reward (default 1).
     * ``render_mode``: ``None``, ``"ansi"``, ``"rgb_array"`` (the frame's task sizes, the last
-      decision and the oracle's) or ``"human"``.
+      decision and the optimal one) or ``"human"``.
 
     ## Version History
     * v0: initial version.
@@ -265,7 +265,7 @@ class EdgeCloudEnv(_FrameEnv):
         )
         params, cloud = self.task.params(), self._cloud()
         cost = float(_user_cost(sizes, place, sizes.shape[0], params, cloud).sum())
-        best = _oracle(sizes, params, cloud, brute_force=False)
+        best = _optimum(sizes, params, cloud, brute_force=False)
         optimal = float(best.cost)
         info: dict[str, Any] = {
             "cost": cost,
@@ -282,7 +282,7 @@ class EdgeCloudEnv(_FrameEnv):
         return self._obs(), -self.reward_scale * cost, False, False, info
 
 
-class MUMTEnv(EdgeCloudEnv):
+class MUMTEnv(EdgeCloudOffloadEnv):
     """DDLO's multi-user multi-task offloading: each task on the device or the edge server.
 
     ## Description
@@ -299,7 +299,7 @@ class MUMTEnv(EdgeCloudEnv):
     ``-reward_scale * cost``, cost = sum over users of energy [J] + max(local, offload time) [s].
 
     ## Starting State, Episode End
-    As :class:`EdgeCloudEnv`.
+    As :class:`EdgeCloudOffloadEnv`.
 
     ## Info
     ``cost``, ``optimal`` (exact minimum over all 2^(NM) decisions), ``ratio`` (optimal / cost),
@@ -331,7 +331,7 @@ class MUMTEnv(EdgeCloudEnv):
         if isinstance(task, EdgeCloudTask) and task.cloud_enabled:
             raise ValueError(
                 "MUMTEnv has no cloud place; pass a MUMTTask, an EdgeCloudTask with "
-                "cloud_enabled=False, or use EdgeCloudEnv."
+                "cloud_enabled=False, or use EdgeCloudOffloadEnv."
             )
 
 
@@ -363,7 +363,7 @@ class WPMECEnv(_FrameEnv):
 
     ## Info
     ``rate`` (agent's rate, bits/s), ``optimal`` (best rate over modes, bits/s), ``ratio``
-    (rate / optimal, 1 is best; NaN when ``oracle="none"``), ``optimal_mode``, ``oracle_exact``
+    (rate / optimal, 1 is best; NaN when ``optimum="none"``), ``optimal_mode``, ``oracle_exact``
     (False for coordinate descent), ``a`` and ``tau`` (the agent mode's optimal allocation),
     ``frame``; with a data file, ``published`` (the file's ``output_obj``).
 
@@ -372,10 +372,11 @@ class WPMECEnv(_FrameEnv):
     * ``data_file``: replay channels of ``"droo_5"`` .. ``"droo_9"`` (or 5..9, or a path); the
       task's ``n_devices`` must match (default: taken from the file).
     * ``h_scale``, ``reward_scale``: observation and reward factors.
-    * ``oracle``: ``"auto"`` (enumerate up to 12 devices, else coordinate descent),
-      ``"enumerate"``, ``"coordinate_descent"`` (not exact) or ``"none"`` (skip, fastest).
+    * ``optimum``: how each frame's best mode is found: ``"auto"`` (enumerate up to 12 devices,
+      else coordinate descent), ``"enumerate"``, ``"coordinate_descent"`` (not exact) or
+      ``"none"`` (skip, fastest). ``oracle=`` is its former, deprecated name.
     * ``render_mode``: ``None``, ``"ansi"``, ``"rgb_array"`` (the channel gains, the last mode
-      and the oracle's) or ``"human"``.
+      and the optimal one) or ``"human"``.
 
     ## Version History
     * v0: initial version.
@@ -389,8 +390,9 @@ class WPMECEnv(_FrameEnv):
         data_file: str | Path | int | None = None,
         h_scale: float = 1e6,
         reward_scale: float = 1e-6,
-        oracle: str = "auto",
+        optimum: str = "auto",
         render_mode: str | None = None,
+        oracle: str | None = None,
     ) -> None:
         self.render_mode = check_render_mode(render_mode)
         self._data = None
@@ -409,12 +411,21 @@ class WPMECEnv(_FrameEnv):
         self.task = task
         self.h_scale = check_positive("h_scale", h_scale)
         self.reward_scale = check_positive("reward_scale", reward_scale)
-        if oracle not in _ORACLES:
-            raise ValueError(
-                f"oracle must be one of {_ORACLES}, got {oracle!r}."
-                f"{did_you_mean(str(oracle), _ORACLES)}"
+        if oracle is not None:
+            import warnings
+
+            warnings.warn(
+                "WPMECEnv(oracle=...) is deprecated; pass optimum=... (the same values).",
+                DeprecationWarning,
+                stacklevel=2,
             )
-        self.oracle = oracle
+            optimum = oracle
+        if optimum not in _OPTIMUM_METHODS:
+            raise ValueError(
+                f"optimum must be one of {_OPTIMUM_METHODS}, got {optimum!r}."
+                f"{did_you_mean(str(optimum), _OPTIMUM_METHODS)}"
+            )
+        self.optimum = optimum
         n = task.n_devices
         self.action_space = spaces.MultiBinary(n)
         self.observation_space = spaces.Box(0.0, np.inf, shape=(n,), dtype=np.float32)
@@ -431,7 +442,9 @@ class WPMECEnv(_FrameEnv):
             title += f"   optimal {info['optimal'] / 1e6:.4g} Mbit/s"
             panels += [
                 Panel("mode on the previous frame (1 offload)", self._last_action, labels, 1.0, 1),
-                Panel("optimal mode there (-1: no oracle)", info["optimal_mode"], labels, 1.0, 2),
+                Panel(
+                    "optimal mode there (-1: not computed)", info["optimal_mode"], labels, 1.0, 2
+                ),
             ]
         return title, panels
 
@@ -476,11 +489,11 @@ class WPMECEnv(_FrameEnv):
         res = _solve(self._h, mode, weights, _PARAMS)
         rate = float(res.rate)
         info: dict[str, Any] = {"rate": rate, "a": float(res.a), "tau": res.tau}
-        if self.oracle == "none":
+        if self.optimum == "none":
             info.update(optimal=float("nan"), ratio=float("nan"), oracle_exact=False)
             info["optimal_mode"] = np.full(self._h.shape, -1, dtype=np.int8)
         else:
-            best = wpmec_oracle(self._h, weights, _PARAMS, method=self.oracle)
+            best = wpmec_optimum(self._h, weights, _PARAMS, method=self.optimum)
             optimal = float(best.rate)
             info.update(
                 optimal=optimal,

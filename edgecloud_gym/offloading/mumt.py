@@ -1,4 +1,4 @@
-"""DDLO's multi-user multi-task offloading cost, its edge-cloud extension, and exact oracles.
+"""DDLO's multi-user multi-task offloading cost, its edge-cloud extension, and their exact optima.
 
 The model (L. Huang, X. Feng, A. Feng, Y. Huang, L. P. Qian, "Distributed deep learning-based
 offloading for mobile edge computing networks", Mobile Networks and Applications, 2018; data and
@@ -25,7 +25,7 @@ an edge task (the device only transmits to the access point). With the cloud dis
 
 All functions take a leading batch axis: task sizes of shape ``(N, M)`` or ``(..., N, M)``.
 The cost separates over users (the only coupling, the equal bandwidth share, depends on N
-alone), so the exact oracle minimises each user's 2^M (or 3^M) choices independently; the
+alone), so the exact optimum minimises each user's 2^M (or 3^M) choices independently; the
 ``brute_force=True`` path enumerates all 2^(NM) (3^(NM)) joint decisions and gives the same
 result, which the tests check.
 """
@@ -45,12 +45,12 @@ __all__ = [
     "LOCAL",
     "CloudParams",
     "MUMTParams",
-    "OffloadOracleResult",
+    "OffloadOptimum",
     "all_decisions",
     "edgecloud_cost",
-    "edgecloud_oracle",
+    "edgecloud_optimum",
     "mumt_cost",
-    "mumt_oracle",
+    "mumt_optimum",
 ]
 
 #: Place indices of a decision entry.
@@ -121,8 +121,8 @@ class CloudParams:
 _DEFAULT_CLOUD = CloudParams()
 
 
-class OffloadOracleResult(NamedTuple):
-    """Result of an exact offloading oracle.
+class OffloadOptimum(NamedTuple):
+    """The exact optimum of an offloading frame.
 
     Attributes:
         cost: minimal cost, shape of the batch axes (0-d for one frame).
@@ -272,12 +272,12 @@ def mumt_cost(
     return _scalar_or_array(_user_cost(sizes, place, sizes.shape[-2], params, None).sum(-1))
 
 
-def _oracle(
+def _optimum(
     sizes: np.ndarray,
     params: MUMTParams,
     cloud: CloudParams | None,
     brute_force: bool,
-) -> OffloadOracleResult:
+) -> OffloadOptimum:
     n_users, n_tasks = sizes.shape[-2:]
     n_places = 2 if cloud is None else 3
     batch = sizes.shape[:-2]
@@ -296,12 +296,12 @@ def _oracle(
         costs = _user_cost(sizes[..., None, :], cands, n_users, params, cloud)  # (..., N, K)
         decision = cands[np.argmin(costs, axis=-1)]  # (..., N, M)
     cost = _user_cost(sizes, decision, n_users, params, cloud).sum(-1)
-    return OffloadOracleResult(_scalar_or_array(cost), decision)
+    return OffloadOptimum(_scalar_or_array(cost), decision)
 
 
-def mumt_oracle(
+def mumt_optimum(
     task_sizes_mb: object, params: MUMTParams | None = None, *, brute_force: bool = False
-) -> OffloadOracleResult:
+) -> OffloadOptimum:
     """Exact minimum of :func:`mumt_cost` over all 2^(NM) binary decisions.
 
     Args:
@@ -315,19 +315,19 @@ def mumt_oracle(
         the first decision in :func:`all_decisions` order).
     """
     params = MUMTParams() if params is None else params
-    return _oracle(_check_sizes(task_sizes_mb), params, None, brute_force)
+    return _optimum(_check_sizes(task_sizes_mb), params, None, brute_force)
 
 
-def edgecloud_oracle(
+def edgecloud_optimum(
     task_sizes_mb: object,
     params: MUMTParams | None = None,
     cloud: CloudParams | None = _DEFAULT_CLOUD,
     *,
     brute_force: bool = False,
-) -> OffloadOracleResult:
+) -> OffloadOptimum:
     """Exact minimum of :func:`edgecloud_cost` over all 3^(NM) placements (2^(NM) without cloud).
 
-    Arguments and result as :func:`mumt_oracle`, plus ``cloud`` (``None``: no cloud place).
+    Arguments and result as :func:`mumt_optimum`, plus ``cloud`` (``None``: no cloud place).
     """
     params = MUMTParams() if params is None else params
-    return _oracle(_check_sizes(task_sizes_mb), params, cloud, brute_force)
+    return _optimum(_check_sizes(task_sizes_mb), params, cloud, brute_force)

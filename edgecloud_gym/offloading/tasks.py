@@ -4,7 +4,7 @@ A task is a frozen, hashable description of one offloading scenario; an environm
 frames (task sizes or channel gains) from the task with the env's ``Generator``. Tasks are
 swapped with ``env.unwrapped.set_task(task)`` (Meta-World's pattern).
 
-``train_tasks(family, n, seed)`` and ``test_tasks(family, n, seed)`` draw from the family's
+``offloading_train_tasks(family, n, seed)`` and ``offloading_test_tasks(family, n, seed)`` draw from the family's
 distribution and split the task space deterministically: a task belongs to the test split when a
 hash of its parameters falls in one bucket of five, so the two splits are disjoint for every
 ``n`` and ``seed``.
@@ -39,8 +39,8 @@ __all__ = [
     "MUMTTaskDistribution",
     "WPMECTask",
     "WPMECTaskDistribution",
-    "test_tasks",
-    "train_tasks",
+    "offloading_test_tasks",
+    "offloading_train_tasks",
 ]
 
 Family = Literal["mumt", "edgecloud", "wpmec"]
@@ -414,7 +414,7 @@ def _draw(family: str, n: int, seed: int, distribution: object, test: bool) -> l
     return tasks
 
 
-def train_tasks(
+def offloading_train_tasks(
     family: Family, n: int, seed: int = 0, distribution: object = None
 ) -> list[MUMTTask] | list[EdgeCloudTask] | list[WPMECTask]:
     """``n`` distinct training tasks of ``family`` (``"mumt"``, ``"edgecloud"`` or ``"wpmec"``).
@@ -425,16 +425,13 @@ def train_tasks(
         seed: seed of the draw; the same seed gives the same tasks.
         distribution: a task distribution (default: the family's default distribution).
 
-    Never shares a task with :func:`test_tasks` of any ``n`` and ``seed``.
+    Never shares a task with :func:`offloading_test_tasks` of any ``n`` and ``seed``.
     """
     return _draw(family, n, seed, distribution, test=False)
 
 
-def test_tasks(
+def offloading_test_tasks(
     family: Family, n: int, seed: int = 0, distribution: object = None
 ) -> list[MUMTTask] | list[EdgeCloudTask] | list[WPMECTask]:
-    """``n`` distinct held-out tasks of ``family``, disjoint from :func:`train_tasks`."""
+    """``n`` distinct held-out tasks of ``family``, disjoint from :func:`offloading_train_tasks`."""
     return _draw(family, n, seed, distribution, test=True)
-
-
-test_tasks.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported

@@ -1,4 +1,4 @@
-"""Wireless-powered MEC (DROO; model of Bi & Zhang): optimal rate for a mode, and oracles.
+"""Wireless-powered MEC (DROO; model of Bi & Zhang): optimal rate for a mode, and the best mode.
 
 Model (S. Bi and Y. J. Zhang, "Computation rate maximization for wireless powered mobile-edge
 computing with binary computation offloading", IEEE TWC 17(6), 2018; used by L. Huang, S. Bi,
@@ -49,16 +49,16 @@ from .mumt import all_decisions
 
 __all__ = [
     "MAX_ENUMERATE_DEVICES",
-    "WPMECOracleResult",
+    "WPMECOptimum",
     "WPMECParams",
     "WPMECResult",
     "default_weights",
     "wpmec_objective",
-    "wpmec_oracle",
+    "wpmec_optimum",
     "wpmec_rate",
 ]
 
-#: ``wpmec_oracle(method="auto")`` enumerates all modes up to this many devices.
+#: ``wpmec_optimum(method="auto")`` enumerates all modes up to this many devices.
 MAX_ENUMERATE_DEVICES = 12
 
 _LOG_TOL = 1e-13  # the search stops when hi / lo < exp(_LOG_TOL) ...
@@ -126,8 +126,8 @@ class WPMECResult(NamedTuple):
     tau: np.ndarray
 
 
-class WPMECOracleResult(NamedTuple):
-    """Best mode found by :func:`wpmec_oracle`.
+class WPMECOptimum(NamedTuple):
+    """Best mode found by :func:`wpmec_optimum`.
 
     Attributes:
         rate: best weighted sum computation rate [bits/s], shape of the batch axes.
@@ -335,7 +335,7 @@ def wpmec_objective(
     return out[()] if out.ndim == 0 else out
 
 
-def _enumerate(h: np.ndarray, w: np.ndarray, p: WPMECParams) -> WPMECOracleResult:
+def _enumerate(h: np.ndarray, w: np.ndarray, p: WPMECParams) -> WPMECOptimum:
     n = h.shape[-1]
     modes = all_decisions(n, 2)  # (2^N, N)
     batch = h.shape[:-1]
@@ -349,10 +349,10 @@ def _enumerate(h: np.ndarray, w: np.ndarray, p: WPMECParams) -> WPMECOracleResul
         best[sl] = np.argmax(rates, axis=-1)
     mode = modes[best].reshape(*batch, n)
     res = _solve(h, mode, w, p)
-    return WPMECOracleResult(res.rate, mode, res.a, res.tau, True)
+    return WPMECOptimum(res.rate, mode, res.a, res.tau, True)
 
 
-def _coordinate_descent(h: np.ndarray, w: np.ndarray, p: WPMECParams) -> WPMECOracleResult:
+def _coordinate_descent(h: np.ndarray, w: np.ndarray, p: WPMECParams) -> WPMECOptimum:
     n = h.shape[-1]
     batch = h.shape[:-1]
     hf = h.reshape(-1, n)
@@ -372,16 +372,16 @@ def _coordinate_descent(h: np.ndarray, w: np.ndarray, p: WPMECParams) -> WPMECOr
         rate = np.where(better, rates[rows, j], rate)
     mode = mode.reshape(*batch, n)
     res = _solve(h, mode, w, p)
-    return WPMECOracleResult(res.rate, mode, res.a, res.tau, False)
+    return WPMECOptimum(res.rate, mode, res.a, res.tau, False)
 
 
-def wpmec_oracle(
+def wpmec_optimum(
     h: object,
     weights: object = None,
     params: WPMECParams | None = None,
     *,
     method: Literal["auto", "enumerate", "coordinate_descent"] = "auto",
-) -> WPMECOracleResult:
+) -> WPMECOptimum:
     """Best offloading mode for channel gains ``h`` (shape ``(N,)`` or ``(..., N)``).
 
     Args:
@@ -394,7 +394,7 @@ def wpmec_oracle(
             optimum, **not exact**); ``"auto"`` enumerates when N <= MAX_ENUMERATE_DEVICES.
 
     Returns:
-        ``WPMECOracleResult(rate, mode, a, tau, exact)``.
+        ``WPMECOptimum(rate, mode, a, tau, exact)``.
     """
     params = WPMECParams() if params is None else params
     h_arr = _check_h(h)
@@ -408,5 +408,5 @@ def wpmec_oracle(
     else:
         res = _coordinate_descent(h_arr, w, params)
     if res.rate.ndim == 0:
-        return WPMECOracleResult(res.rate[()], res.mode, res.a[()], res.tau, res.exact)
+        return WPMECOptimum(res.rate[()], res.mode, res.a[()], res.tau, res.exact)
     return res
