@@ -412,6 +412,7 @@ def _run_locked(
             initial=sum(c for k, c in costs.items() if k not in todo_keys),
             desc=f"suite {suite.name} ({done}/{total} runs)",
             bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]",
+            smoothing=0.0,  # the mean rate since the start: parallel runs finish in bursts
             disable=not progress,
             file=sys.stderr,
         )
