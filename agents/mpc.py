@@ -55,8 +55,10 @@ class MPCAgent:
             as 16^H).
         forecaster: Where the planned arrivals come from (:data:`FORECAST_SOURCES`).
         discount: Weight ``discount ** h`` of the reward ``h`` steps ahead.
-        samples, iterations, elite, seed: The cross-entropy method's candidates per round,
-            rounds, refitting fraction and seed (``weights`` mode only).
+        samples: The cross-entropy method's candidates per round (``weights`` mode only).
+        iterations: Its rounds.
+        elite: The fraction of a round's candidates that refits the Gaussian.
+        seed: Seed of its candidates.
     """
 
     name: ClassVar[str] = "mpc"

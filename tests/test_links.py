@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from edgecloud_bench import cli
+from edgecloud_bench import cli, ns3_link
 from edgecloud_bench import validate_network as vn
 from edgecloud_gym.config import DEFAULT_APPS
 from edgecloud_gym.core import links
@@ -186,7 +186,7 @@ def test_buffer_bytes_to_ms():
 
 def test_validate_network_without_ns3_says_how_to_install(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(__import__("sys").modules, "ns", None)
-    monkeypatch.setattr(vn, "_SCENARIO_CLASS", None)
+    monkeypatch.setattr(ns3_link, "_SCENARIO_CLASS", None)
     out = tmp_path / "out"
     assert cli.main(["validate", "network", "--out", str(out), "--loads", "0.3"]) == 2
     err = capsys.readouterr().err

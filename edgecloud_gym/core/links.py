@@ -196,7 +196,10 @@ def request_delay(
     """Delay and loss of one class of requests on a link in the state of :func:`link_workload`.
 
     Args:
-        theta, p_idle, scale, edge: The link's workload, from :func:`link_workload`.
+        theta: The exponent θ of the link's workload density (1/ms), from :func:`link_workload`.
+        p_idle: ``P(V = 0)``, the probability that the link is idle, from the same.
+        scale: The workload density's scale (1/ms), from the same.
+        edge: The density's unscaled value at the buffer's edge, from the same.
         buffer_ms: Buffer ``K`` (ms of transmission), as given to :func:`link_workload`.
         service_ms: Transmission time ``S_k`` of the whole request on the wire (ms).
         propagation_ms: One-way propagation delay of the link (ms).

@@ -17,6 +17,7 @@ describe (it has no other distribution); the simulator's over its requests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -207,7 +208,7 @@ def compare_model(
     steps: int = 200,
     replications: int = 200,
     seed: int = 0,
-    progress=None,
+    progress: Callable[[str], object] | None = None,
 ) -> list[ComparisonRow]:
     """Run every operating point (see the module docstring) and return the comparison rows.
 
