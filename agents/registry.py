@@ -34,6 +34,10 @@ for the same seed). The DQN variants take their env kwargs from their hyperparam
     >>> from edgecloud_agents.registry import make_agent, make_env_for
     >>> env = make_env_for("dqn", "EdgeCloud-High-v0", seed=0)
     >>> agent = make_agent("dqn", env, seed=0).learn(10_000)  # doctest: +SKIP
+
+One module on purpose, above the zoo's usual size: the table of agents and the three doors that
+build, place and load them (with their argument checks) are read together whenever an agent is
+added, so they stay side by side.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ Local workers die with the command, even when it is killed (:func:`~edgecloud_be
 die_with_parent`), and one folder takes one run at a time: a second run into it is refused while
 the first lives, and the lock of a killed run is recognised as stale and taken over
 (:func:`~edgecloud_bench.run_lock.output_lock`).
+
+One module on purpose, at about the harness's usual limit: a suite's file format, its expansion
+into runs and the executors that run them change together (a field of the file reaches a run
+through all three); one run itself is :mod:`edgecloud_bench.run`.
 """
 
 from __future__ import annotations
