@@ -26,6 +26,7 @@ from typing import Any
 
 from edgecloud_bench.evaluation import evaluate, summarise_episodes
 from edgecloud_bench.stats import convergence_step
+from edgecloud_gym.model_version import MODEL_VERSION, check_model_version
 from edgecloud_gym.traces.envs import heldout_kwargs
 
 __all__ = [
@@ -172,6 +173,7 @@ def run_one(spec: RunSpec, tb_dir: str | Path | None = None) -> dict[str, Any]:
         metrics["convergence_steps"] = convergence_step(steps, returns)
     record = {
         "format": RUN_FORMAT,
+        "model_version": MODEL_VERSION,
         "spec": spec.to_dict(),
         "run_name": name,
         "metrics": metrics,
@@ -201,6 +203,7 @@ def read_run(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not a valid run file (not UTF-8 text); {fix}.") from None
     if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
         raise ValueError(f"{path} is not a run file of format {RUN_FORMAT!r}; {fix}.")
+    check_model_version(data.get("model_version"), f"run file {path}")
     missing = {"spec", "metrics", "episodes"} - set(data)
     if missing:
         raise ValueError(f"{path} is a truncated run file (missing {sorted(missing)}); {fix}.")

@@ -37,6 +37,7 @@ from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.workload import EpisodeWorkload
+from edgecloud_gym.model_version import MODEL_VERSION, check_model_version
 
 __all__ = [
     "DEFAULT_CONTEXT",
@@ -232,7 +233,7 @@ def save_weights(
 ) -> Path:
     """Write ``arrays`` (float32) to ``path`` (``.npz``) and the metadata next to it (``.json``).
 
-    The format, the feature layout and the checksum are filled in here; ``metadata`` gives the
+    The format, the feature layout, the model version and the checksum are filled in here; ``metadata`` gives the
     architecture and whatever else should be recorded (training set-up, metrics).
 
     Returns:
@@ -250,6 +251,7 @@ def save_weights(
         "feature_layout": FEATURE_LAYOUT,
         "normalisation": NORMALISATION,
         **metadata,
+        "model_version": MODEL_VERSION,
         "sha256": weights_checksum(arrays),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -328,6 +330,7 @@ def load_weights(
             f"{meta_path}: format {meta.get('format')!r} v{meta.get('format_version')} is not "
             f"{WEIGHTS_FORMAT!r} v{WEIGHTS_FORMAT_VERSION}; retrain with `edgecloud forecast train`."
         )
+    check_model_version(meta.get("model_version"), f"LSTM weights {path}")
     if meta.get("architecture") != expected:
         raise WeightsMismatchError(
             f"{path}: weights were trained for architecture {meta.get('architecture')}, but this "
