@@ -65,8 +65,8 @@ class _FrameEnv(gym.Env):
     _window: HumanWindow | None = None
 
     def _panels(self) -> tuple[str, list[Panel]]:
-        """The title and panels of a rendered frame (per env)."""
-        raise NotImplementedError
+        """The title and panels of a rendered frame (each env defines its own)."""
+        raise TypeError(f"{type(self).__name__} must define _panels to render")
 
     def _record(self, action: np.ndarray | None, info: dict[str, Any] | None) -> None:
         """Keep what the next render shows; in ``"human"`` mode, show it now."""

@@ -1,7 +1,9 @@
 """Trace-driven workloads: real request traces as the arrivals of the edge nodes.
 
-- :mod:`~edgecloud_gym.traces.loading`: reading and validating trace CSVs (:func:`load_trace`,
-  :class:`TraceData`, :class:`TraceFormatError`).
+- :mod:`~edgecloud_gym.traces.loading`: reading and validating trace CSVs (:func:`load_trace`),
+  in chunks.
+- :mod:`~edgecloud_gym.traces.data`: :class:`TraceData`, a validated trace in memory, and
+  :class:`TraceFormatError`.
 - :mod:`~edgecloud_gym.traces.spec`: :class:`TraceSpec`, the workload source held in
   ``Task.trace``: which trace, and the model that turns it into arrivals.
 - :mod:`~edgecloud_gym.traces.files`: reading a spec's trace (bundled names, paths, a cache).
@@ -21,7 +23,8 @@ from edgecloud_gym.traces.bundled import (
     as_trace_spec,
     get_trace,
 )
-from edgecloud_gym.traces.loading import TraceData, TraceFormatError, load_trace
+from edgecloud_gym.traces.data import TraceData, TraceFormatError
+from edgecloud_gym.traces.loading import load_trace
 from edgecloud_gym.traces.spec import TraceSlice, TraceSpec
 
 __all__ = [
