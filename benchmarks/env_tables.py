@@ -112,13 +112,22 @@ def observation_table(env: gym.Env) -> str:
 
 
 def action_table(env: gym.Env) -> str:
-    """Markdown table of ``env``'s actions: each discrete action, or each component of the Box."""
+    """Markdown table of ``env``'s actions: each discrete action, or each component of the Box.
+
+    Raises:
+        KeyError: A discrete action's name has no description here (add one).
+    """
     space = env.action_space
     servers = [*(f"edge{i}" for i in range(env.unwrapped.layout.n_edge)), "cloud"]
     if isinstance(space, gym.spaces.Discrete):
         rows = []
         for index, name in enumerate(env.unwrapped.action_names):
-            prefix = next(p for p in _ACTION_DOCS if name == p or name.startswith(p))
+            prefix = next((p for p in _ACTION_DOCS if name == p or name.startswith(p)), None)
+            if prefix is None:
+                raise KeyError(
+                    f"action {name!r} has no description in "
+                    "edgecloud_bench.env_tables._ACTION_DOCS; add one."
+                )
             server = name[len(prefix) :] if prefix.endswith("-") else ""
             rows.append((index, f"`{name}`", _ACTION_DOCS[prefix].format(server=server)))
         return _rows(("index", "name", "effect"), rows)
