@@ -5,6 +5,8 @@
   application class, and writes ``DIR/model.md`` (the table), ``DIR/model.csv``,
   ``DIR/model.json`` and ``DIR/model_latency.png`` (mean and 95th-percentile latency against
   utilisation).
+- ``edgecloud validate feasibility [--out DIR]``: which class can meet its deadline at which
+  placement at all (zero-load latency, :mod:`edgecloud_gym.validation.feasibility`).
 - ``edgecloud validate network --out DIR``: the link model against ns-3
   (:mod:`edgecloud_bench.validate_network`; needs the ``ns3`` extra).
 """
@@ -23,7 +25,7 @@ from typing import Any
 from edgecloud_bench import validate_network
 from edgecloud_bench._io import atomic_write_text, check_writable, save_png
 
-__all__ = ["add_parser", "model_markdown", "plot_model", "run_model"]
+__all__ = ["add_parser", "model_markdown", "plot_model", "run_feasibility", "run_model"]
 
 
 def add_parser(commands: Any) -> None:
@@ -47,6 +49,15 @@ def add_parser(commands: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of arrivals and the simulator")
     p.set_defaults(func=run_model)
+    f = sub.add_parser(
+        "feasibility",
+        help="zero-load latency of every class at every placement against its deadline",
+        description="Which application class can meet its deadline at which placement at all: "
+        "the latency of a request that no queue holds up, for the default configuration.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    f.add_argument("--out", type=Path, default=None, help="also write DIR/feasibility.md")
+    f.set_defaults(func=run_feasibility)
     validate_network.add_parser(sub)
     for parser in sub.choices.values():
         parser.set_defaults(func=_needs_optional(parser.get_default("func")))
@@ -94,6 +105,17 @@ def run_model(args: argparse.Namespace) -> int:
     atomic_write_text(out / "model.json", json.dumps({**meta, "rows": data}, indent=1) + "\n")
     atomic_write_text(out / "model.md", text)
     plot_model(data, out / "model_latency.png")
+    print(text)
+    return 0
+
+
+def run_feasibility(args: argparse.Namespace) -> int:
+    """The ``validate feasibility`` command."""
+    from edgecloud_gym.validation.feasibility import feasibility_markdown, feasibility_table
+
+    text = feasibility_markdown(feasibility_table())
+    if args.out is not None:
+        atomic_write_text(check_writable(args.out) / "feasibility.md", text)
     print(text)
     return 0
 

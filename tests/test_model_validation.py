@@ -132,3 +132,19 @@ def test_erlang_c_closed_form_and_its_domain():
     assert erlang_c(2, 1.0) == pytest.approx(1.0 / 3.0)  # (a^2/2)(2/(2-a)) / (1 + a + that), a=1
     with pytest.raises(ValueError, match="stationary queue"):
         erlang_c(4, 4.0)
+
+
+def test_feasibility_table_finds_the_class_no_placement_can_serve_in_time(tmp_path, capsys):
+    from edgecloud_bench.cli import main
+    from edgecloud_gym.validation.feasibility import feasibility_table
+
+    rows = {(r.app, r.placement): r for r in feasibility_table()}
+    cloud = rows[("ar_vr", "cloud")]
+    # 5 ms access + 30 ms WAN + 1.6 ms transfer + 40 Mcycles / 3 GHz = 49.9 ms > 40 ms
+    assert cloud.latency_ms == pytest.approx(5 + 30 + 1.6 + 40 / 3)
+    assert not cloud.feasible
+    assert rows[("ar_vr", "own edge node")].feasible
+    assert sum(not r.feasible for r in rows.values()) == 1
+    assert main(["validate", "feasibility", "--out", str(tmp_path)]) == 0
+    assert "| ar_vr | cloud | 36.6 | 13.3 | 49.9 | 40 | **no** |" in capsys.readouterr().out
+    assert (tmp_path / "feasibility.md").is_file()
