@@ -322,12 +322,13 @@ _FIX = "Save the agent again with agent.save(path) (or 'edgecloud train')."
 
 
 def read_agent_file(
-    path: str | Path, *, agents: Collection[str] | None = None, trusted: bool = False
+    path: str | Path | AgentFile, *, agents: Collection[str] | None = None, trusted: bool = False
 ) -> AgentFile:
     """Read and check an agent file; no code in it runs.
 
     Args:
-        path: A file written by an agent's ``save``.
+        path: A file written by an agent's ``save``, or one already read (returned as it is, so
+            that a class's ``load`` accepts either).
         agents: The agent names the caller can build (checked against the file's).
         trusted: Accept a Stable-Baselines3 zip (whose reading may run code; see the module
             docstring). Its model is then read by :func:`load_sb3_zip`.
@@ -338,6 +339,8 @@ def read_agent_file(
             another format version, another model version, an agent not in ``agents``, or
             non-finite weights; the message names the file, what is wrong and the fix.
     """
+    if isinstance(path, AgentFile):
+        return path
     path = Path(path)
     _check_is_file(path, "saved agent", _FIX)
     try:

@@ -387,7 +387,7 @@ class DQNAgent:
                 unpickles objects and can run any code its author put in it: pass True only
                 for files from a source you trust.
         """
-        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        file = read_agent_file(path, trusted=trusted)
         if file.sb3_zip:
             model = load_sb3_zip(file, DQN, env)
             meta = {"agent": file.agent or "dqn", **file.config}

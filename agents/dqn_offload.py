@@ -195,7 +195,7 @@ class OffloadDQN:
                 agent. Reading one unpickles objects and can run any code its author put in it:
                 pass True only for files from a source you trust.
         """
-        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        file = read_agent_file(path, trusted=trusted)
         if file.agent != cls.name:
             raise AgentFileError(
                 f"{file.path} holds agent {file.agent!r}, not {cls.name!r}; load it with "

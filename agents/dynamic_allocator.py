@@ -271,7 +271,7 @@ class DynamicAllocator:
         ``trusted`` is accepted for the loaders' common signature; this agent's files never
         need it (an SB3 zip holds no meta-initialisation, so it is refused either way).
         """
-        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        file = read_agent_file(path, trusted=trusted)
         if file.sb3_zip or file.agent not in VARIANTS:
             raise AgentFileError(
                 f"{file.path} holds {'an SB3 zip' if file.sb3_zip else repr(file.agent)}, not "

@@ -309,7 +309,7 @@ class FrameLearner:
 
         ``trusted`` is accepted for the loaders' common signature; these files never need it.
         """
-        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        file = read_agent_file(path, trusted=trusted)
         if file.agent != cls.name:
             raise AgentFileError(
                 f"{file.path} holds a {file.agent!r} agent; load it with that agent's class or "

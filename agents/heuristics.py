@@ -100,7 +100,7 @@ class HeuristicAgent:
 
         ``trusted`` is accepted for the loaders' common signature; rule files never need it.
         """
-        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        file = read_agent_file(path, trusted=trusted)
         if file.agent != cls.name:
             raise AgentFileError(f"{file.path} holds agent {file.agent!r}, not {cls.name!r}.")
         if env is None:

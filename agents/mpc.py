@@ -210,7 +210,7 @@ class MPCAgent:
         cls, path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False
     ) -> MPCAgent:
         """Read a planner written by :meth:`save`; ``env`` (the env it plans on) is required."""
-        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        file = read_agent_file(path, trusted=trusted)
         if file.agent != cls.name:
             raise AgentFileError(f"{file.path} holds agent {file.agent!r}, not {cls.name!r}.")
         if env is None:

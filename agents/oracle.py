@@ -103,7 +103,7 @@ class Oracle:
 
         ``trusted`` is accepted for the loaders' common signature; oracle files never need it.
         """
-        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        file = read_agent_file(path, trusted=trusted)
         if file.agent != cls.name:
             raise AgentFileError(f"{file.path} holds agent {file.agent!r}, not 'oracle'.")
         if env is None:

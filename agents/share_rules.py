@@ -111,7 +111,7 @@ class ShareRule:
     @classmethod
     def load(cls, path: str | Path | AgentFile, env: Any = None, *, trusted: bool = False) -> Any:
         """Read a rule written by :meth:`save`; ``env`` is required."""
-        file = path if isinstance(path, AgentFile) else read_agent_file(path, trusted=trusted)
+        file = read_agent_file(path, trusted=trusted)
         if file.agent != cls.name:
             raise AgentFileError(f"{file.path} holds agent {file.agent!r}, not {cls.name!r}.")
         if env is None:
