@@ -18,7 +18,7 @@ describe (it has no other distribution); the simulator's over its requests.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -222,7 +222,7 @@ def compare_model(
     """
     config = EdgeCloudConfig() if config is None else config
     # the cloud points: a WAN wide enough not to limit (it is validated separately)
-    wide = config.replace(topology=_replace(config.topology, wan_gbps=1e4))
+    wide = config.replace(topology=replace(config.topology, wan_gbps=1e4))
     apps = [a.name for a in config.apps]
     rng = np.random.default_rng(seed)
     rows: list[ComparisonRow] = []
@@ -239,9 +239,3 @@ def compare_model(
             cores = [*cfg.topology.edge_cores, cfg.topology.cloud_cores]
             rows += tally.rows(scenario, rho, _servers(cfg, cloud), cores, apps)
     return rows
-
-
-def _replace(obj, **changes):
-    import dataclasses
-
-    return dataclasses.replace(obj, **changes)
