@@ -1,5 +1,10 @@
 """The episode LP: a linear program over a whole episode given its true arrivals, and its bound.
 
+**Model v0 only**: the LP relaxes model v0's dynamics. On model v1 (within-step waiting from a
+diffusion, per-request lateness, congesting links, abandonment, per-core energy; see
+``docs/lp_bound.md``) it is not a bound, and the ``oracle`` agent that plays its plans is a
+planning heuristic. :data:`BOUNDED_MODEL` names the model version it bounds.
+
 Arrivals are exogenous, so once an episode is reset its whole realisation is known
 (``sim.workload.arrivals``). :func:`solve_episode` builds a linear program over every step of the
 episode and solves it with HiGHS (``scipy.optimize.linprog``). Its optimal cost is a **lower bound
@@ -56,7 +61,17 @@ from scipy.optimize import linprog
 from edgecloud_gym.core.dynamics import REWARD_PARTS
 from edgecloud_gym.core.simulator import BatchSimulator
 
-__all__ = ["EpisodeLP", "OraclePlan", "oracle_bound", "simulator_of", "solve_episode"]
+__all__ = [
+    "BOUNDED_MODEL",
+    "EpisodeLP",
+    "OraclePlan",
+    "oracle_bound",
+    "simulator_of",
+    "solve_episode",
+]
+
+#: The model version whose returns :func:`oracle_bound` bounds (model v0's dynamics).
+BOUNDED_MODEL = 0
 
 _TINY = 1e-9  # capacity (requests/step) below which a server counts as failed
 _SHARE_FLOOR = 1e-6  # smallest share a plan holds

@@ -112,7 +112,7 @@ class MPCAgent:
         self.seed = int(seed)
         self.spread = 0.5  # initial standard deviation of the logits
         self.rng = np.random.default_rng(self.seed)
-        if self.continuous:  # candidates: the samples, the current shares, the static shares
+        if self.continuous:  # candidates: the samples, the current, static and local shares
             self.sequences = np.zeros((self.samples + 3, self.horizon), dtype=np.int64)
         else:
             grids = np.meshgrid(*[np.arange(n_actions)] * self.horizon, indexing="ij")
@@ -148,13 +148,15 @@ class MPCAgent:
             return self._cross_entropy(params, arrivals)
         m = len(self.sequences)
         backlog = np.repeat(sim.backlog, m, axis=0)
+        queue = np.repeat(sim.queue_state, m, axis=0)
         shares = np.repeat(sim.shares, m, axis=0)
         total = np.zeros(m)
         for h in range(arrivals.shape[0]):
             shares = sim.actions.apply(shares, self.sequences[:, h])
-            res = dynamics.step(params, backlog, shares, np.repeat(arrivals[h][None], m, axis=0))
+            a = np.repeat(arrivals[h][None], m, axis=0)
+            res = dynamics.step(params, backlog, shares, a, queue)
             total += self.discount**h * res.reward
-            backlog = res.backlog
+            backlog, queue = res.backlog, res.queue_state
         return int(self.sequences[int(np.argmax(total)), 0])
 
     def _rollout(self, params: Any, arrivals: np.ndarray, shares: np.ndarray) -> np.ndarray:
@@ -162,12 +164,13 @@ class MPCAgent:
         current state."""
         sim, m = self.env.sim, shares.shape[0]
         backlog = np.repeat(sim.backlog, m, axis=0)
+        queue = np.repeat(sim.queue_state, m, axis=0)
         total = np.zeros(m)
         for h in range(arrivals.shape[0]):
             x = np.ascontiguousarray(shares[:, h])
-            res = dynamics.step(params, backlog, x, np.repeat(arrivals[h][None], m, axis=0))
+            res = dynamics.step(params, backlog, x, np.repeat(arrivals[h][None], m, axis=0), queue)
             total += self.discount**h * res.reward
-            backlog = res.backlog
+            backlog, queue = res.backlog, res.queue_state
         return total
 
     def _cross_entropy(self, params: Any, arrivals: np.ndarray) -> np.ndarray:
@@ -178,9 +181,9 @@ class MPCAgent:
         mean = np.broadcast_to(np.log(np.maximum(current, 1e-6)), (steps, s)).copy()
         std = np.full((steps, s), self.spread)
         keep = max(2, round(self.elite * self.samples))
-        fixed = np.stack(
-            [np.broadcast_to(current, (steps, s)), np.broadcast_to(static, (steps, s))]
-        )
+        ahead = arrivals[0]
+        local = np.append(ahead / ahead.sum(), 0.0) if ahead.sum() > 0 else static
+        fixed = np.stack([np.broadcast_to(x, (steps, s)) for x in (current, static, local)])
         best_plan, best_value = fixed[0], -np.inf
         for _ in range(self.iterations):
             logits = mean + std * self.rng.standard_normal((self.samples, steps, s))

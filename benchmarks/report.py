@@ -317,8 +317,8 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
         "mean (IQM) over runs and its 95 % stratified bootstrap interval (2000 resamples). "
         "Improvements are in percent of the baseline's IQM, positive = better, paired by seed "
         "(every agent's run with seed s is evaluated on the same workloads). `dqn` is reactive RL "
-        "(DQN without forecasts); `gap to LP` is the return's gap to the clairvoyant LP bound of "
-        "the same episodes.",
+        "(DQN without forecasts); `gap to LP` is the return's gap to the clairvoyant LP of the "
+        "same episodes, a bound of model v0's returns only (docs/lp_bound.md).",
         "",
         "## Settings",
         "",

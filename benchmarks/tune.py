@@ -121,8 +121,10 @@ def _run_cli(args: argparse.Namespace) -> int:
         raise ValueError("--iterations must be at least 1 and --samples at least 2.")
     out = args.out or Path(str(resources.files("edgecloud_agents") / "tuned" / "rules.json"))
     data = json.loads(out.read_text("utf-8")) if out.exists() else {}
-    if data.get("model_version", MODEL_VERSION) != MODEL_VERSION:
-        data = {}  # tuned on another model: start afresh
+    if data.get("model_version", 0) != MODEL_VERSION:
+        # tuned on another model: start afresh (the rules fall back to their defaults meanwhile)
+        data = {"model_version": MODEL_VERSION}
+        out.write_text(json.dumps(data, indent=1) + "\n", "utf-8")
     data["model_version"] = MODEL_VERSION
     data["command"] = "edgecloud tune (see 'tuning' for each entry's seeds)"
     print("| env | agent | params | train return | test: static | test: tuned | improvement |")

@@ -1,6 +1,6 @@
 """``edgecloud validate``: the simulator's model against reference simulators.
 
-- ``edgecloud validate model --out DIR`` runs the fluid model and the request-level simulator
+- ``edgecloud validate model --out DIR`` runs the model and the request-level simulator
   (:mod:`edgecloud_gym.validation`) with the same configuration and arrivals, per server and
   application class, and writes ``DIR/model.md`` (the table), ``DIR/model.csv``,
   ``DIR/model.json`` and ``DIR/model_latency.png`` (mean and 95th-percentile latency against
@@ -36,8 +36,8 @@ def add_parser(commands: Any) -> None:
     sub = validate.add_subparsers(dest="validate_command", metavar="VALIDATE", required=True)
     p = sub.add_parser(
         "model",
-        help="fluid model vs request-level simulator, per server and class",
-        description="Run the fluid model and the request-level discrete-event simulator with "
+        help="model vs request-level simulator, per server and class",
+        description="Run the model and the request-level discrete-event simulator with "
         "the same configuration and arrivals at steady loads and in transient overloads; write "
         "a table (Markdown, CSV, JSON) and a plot into DIR.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -46,6 +46,12 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--steps", type=int, default=200, help="steps of each steady-load episode")
     p.add_argument(
         "--replications", type=int, default=400, help="episodes of each one-step transient point"
+    )
+    p.add_argument(
+        "--steady-replications",
+        type=int,
+        default=10,
+        help="episodes of each steady-load point",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of arrivals and the simulator")
     p.set_defaults(func=run_model)
@@ -80,20 +86,21 @@ def run_model(args: argparse.Namespace) -> int:
     """The ``validate model`` command."""
     from edgecloud_gym.validation.model_check import compare_model
 
-    if args.steps < 1 or args.replications < 1:
-        raise ValueError("--steps and --replications must be at least 1.")
+    if args.steps < 1 or args.replications < 1 or args.steady_replications < 1:
+        raise ValueError("--steps, --replications and --steady-replications must be at least 1.")
     out = check_writable(args.out)
     start = time.perf_counter()
     rows = compare_model(
         steps=args.steps,
         replications=args.replications,
+        steady_replications=args.steady_replications,
         seed=args.seed,
         progress=lambda label: print(f"  {label}", file=sys.stderr, flush=True),
     )
     data = [r.as_dict() for r in rows]
     meta = {
         "command": f"edgecloud validate model --steps {args.steps} --replications "
-        f"{args.replications} --seed {args.seed}",
+        f"{args.replications} --steady-replications {args.steady_replications} --seed {args.seed}",
         "seconds": round(time.perf_counter() - start, 1),
     }
     text = model_markdown(data, meta)
@@ -124,7 +131,7 @@ def model_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The comparison as a Markdown page: one row per (point, server, class)."""
     within = sum(abs(r["mean_gap"]) <= 0.1 and abs(r["p95_gap"]) <= 0.1 for r in rows)
     lines = [
-        "# Fluid model vs request-level simulator",
+        "# Model vs request-level simulator",
         "",
         f"`{meta['command']}` ({meta['seconds']} s). Latency in ms: request path + wait + "
         "service (+ response path); gap = model / simulator - 1; failed = dropped or abandoned "

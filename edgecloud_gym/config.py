@@ -35,13 +35,16 @@ class AppClass:
         name: Identifier, e.g. ``"ar_vr"``.
         data_mbit: Input data sent with one request (Mbit).
         work_mcycles: CPU work of one request (10^6 cycles), executed on one core.
-        deadline_ms: Latency deadline (ms); a request served later violates its SLA.
+        deadline_ms: Round-trip latency budget (ms): request path, waiting, service and
+            response path; a request answered later violates its SLA.
+        response_mbit: Result data sent back to the user (Mbit).
     """
 
     name: str
     data_mbit: float
     work_mcycles: float
     deadline_ms: float
+    response_mbit: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -49,16 +52,21 @@ class AppClass:
         check_range(f"AppClass({self.name}).data_mbit", self.data_mbit, 0, 1e5, "Mbit")
         check_range(f"AppClass({self.name}).work_mcycles", self.work_mcycles, 1e-2, 1e7, "Mcycles")
         check_range(f"AppClass({self.name}).deadline_ms", self.deadline_ms, 1e-3, 1e7, "ms")
+        check_range(f"AppClass({self.name}).response_mbit", self.response_mbit, 0, 1e5, "Mbit")
 
 
-#: Default application classes. Orders of magnitude follow the MEC literature: an AR/VR frame of
-#: ~200 kB with a motion-to-photon budget of tens of ms (Mao et al., IEEE COMST 2017, Table I),
-#: video analytics on ~0.5 MB frames within a few hundred ms, and small IoT sensor messages with
-#: relaxed deadlines.
+#: Default application classes (model v1). Orders of magnitude follow the MEC literature: an AR
+#: frame of ~200 kB offloaded for recognition and answered with a small overlay (~10 kB) within a
+#: 100 ms round trip, the bound below which users of wearable cognitive assistants and mobile AR
+#: rate responses as immediate (Chen et al., ACM/IEEE SEC 2017, Table 3; Mao et al., IEEE COMST
+#: 2017, Table I); video analytics on ~0.5 MB frames answered with labels (~10 kB) within a few
+#: hundred ms; and small IoT sensor messages with a 1 kB acknowledgement and relaxed deadlines.
+#: Every class can meet its deadline at every placement at low load (``edgecloud validate
+#: feasibility``).
 DEFAULT_APPS: tuple[AppClass, ...] = (
-    AppClass("ar_vr", data_mbit=1.6, work_mcycles=40.0, deadline_ms=40.0),
-    AppClass("video", data_mbit=4.0, work_mcycles=200.0, deadline_ms=200.0),
-    AppClass("iot", data_mbit=0.08, work_mcycles=10.0, deadline_ms=500.0),
+    AppClass("ar_vr", data_mbit=1.6, work_mcycles=40.0, deadline_ms=100.0, response_mbit=0.08),
+    AppClass("video", data_mbit=4.0, work_mcycles=200.0, deadline_ms=300.0, response_mbit=0.08),
+    AppClass("iot", data_mbit=0.08, work_mcycles=10.0, deadline_ms=500.0, response_mbit=0.008),
 )
 
 
@@ -96,9 +104,17 @@ class Topology:
         backhaul_gbps: Egress bandwidth of each edge node towards the other edges (Gbit/s).
         wan_ms: One-way edge -> cloud WAN latency (ms); tens of ms to a regional cloud.
         wan_gbps: Egress bandwidth of each edge node towards the cloud (Gbit/s).
-        edge_idle_w, edge_max_w: Power of one edge node idle and at full load (W).
-        cloud_idle_w, cloud_max_w: Power of the cloud slice idle and at full load (W). Idle
-            power about half of peak follows Fan, Weber and Barroso, ISCA 2007.
+        backhaul_buffer_ms: Egress buffer of each backhaul link, in ms of transmission at its
+            bandwidth (a FIFO DropTail queue; 60 ms is 7.5 MB at 1 Gbit/s).
+        wan_buffer_ms: Egress buffer of each WAN link, in ms of transmission at its bandwidth.
+        edge_core_idle_w, edge_core_max_w: Power of one edge core idle and at full load (W),
+            node overheads (memory, disks, fans, power supply) shared out per core: a node of
+            ``c`` cores draws ``c`` times these. Idle power about half of peak follows Fan,
+            Weber and Barroso (ISCA 2007) and the full-load figures of published SPECpower_ssj2008
+            results of 2-socket servers (about 5-10 W per core at full load).
+        cloud_core_idle_w, cloud_core_max_w: The same for a cloud core (W); a hyperscale server
+            is more efficient per core (Barroso, Hölzle and Ranganathan, *The Datacenter as a
+            Computer*, 3rd ed., 2018, ch. 5).
         backhaul_nj_per_bit, wan_nj_per_bit: Transfer energy (nJ/bit) on the metro backhaul and
             the WAN, orders of magnitude from Baliga et al., Proc. IEEE 2011.
     """
@@ -114,10 +130,12 @@ class Topology:
     backhaul_gbps: float = 1.0
     wan_ms: float = 30.0
     wan_gbps: float = 1.0
-    edge_idle_w: float = 120.0
-    edge_max_w: float = 250.0
-    cloud_idle_w: float = 1200.0
-    cloud_max_w: float = 2500.0
+    backhaul_buffer_ms: float = 60.0
+    wan_buffer_ms: float = 60.0
+    edge_core_idle_w: float = 4.0
+    edge_core_max_w: float = 10.0
+    cloud_core_idle_w: float = 3.0
+    cloud_core_max_w: float = 8.0
     backhaul_nj_per_bit: float = 10.0
     wan_nj_per_bit: float = 100.0
 
@@ -146,24 +164,23 @@ class Topology:
             ("access_ms", 0.0, 1e4, "ms"),
             ("backhaul_hop_ms", 0.0, 1e4, "ms"),
             ("wan_ms", 0.0, 1e4, "ms"),
-            ("edge_idle_w", 0.0, 1e7, "W"),
-            ("cloud_idle_w", 0.0, 1e7, "W"),
+            ("backhaul_buffer_ms", 1e-3, 1e5, "ms"),
+            ("wan_buffer_ms", 1e-3, 1e5, "ms"),
+            ("edge_core_idle_w", 0.0, 1e5, "W"),
+            ("cloud_core_idle_w", 0.0, 1e5, "W"),
             ("backhaul_nj_per_bit", 0.0, 1e6, "nJ/bit"),
             ("wan_nj_per_bit", 0.0, 1e6, "nJ/bit"),
         ):
             check_range(f"Topology.{name}", getattr(self, name), low, high, unit)
-        for name in ("edge_max_w", "cloud_max_w"):
-            check_range(f"Topology.{name}", getattr(self, name), 0, 1e7, "W", open_low=True)
-        if self.edge_max_w < self.edge_idle_w:
-            raise ValueError(
-                f"Topology.edge_max_w ({self.edge_max_w} W) must be >= edge_idle_w "
-                f"({self.edge_idle_w} W)."
-            )
-        if self.cloud_max_w < self.cloud_idle_w:
-            raise ValueError(
-                f"Topology.cloud_max_w ({self.cloud_max_w} W) must be >= cloud_idle_w "
-                f"({self.cloud_idle_w} W)."
-            )
+        for name in ("edge_core_max_w", "cloud_core_max_w"):
+            check_range(f"Topology.{name}", getattr(self, name), 0, 1e5, "W", open_low=True)
+        for where in ("edge", "cloud"):
+            idle, peak = getattr(self, f"{where}_core_idle_w"), getattr(self, f"{where}_core_max_w")
+            if peak < idle:
+                raise ValueError(
+                    f"Topology.{where}_core_max_w ({peak} W) must be >= {where}_core_idle_w "
+                    f"({idle} W)."
+                )
 
     @property
     def n_edge(self) -> int:
@@ -181,9 +198,11 @@ class RewardWeights:
     """Weights of the named reward parts; the reward is minus their weighted sum.
 
     Attributes:
-        latency: Weight per 100 ms of mean request latency.
-        sla: Weight of the SLA-violation rate (fraction of arrivals late or dropped).
-        drops: Weight of the drop rate (fraction of arrivals dropped at full buffers).
+        latency: Weight per 100 ms of mean round-trip latency per arrival, a failed request
+            (dropped or abandoned) counting as the client timeout.
+        sla: Weight of the SLA-violation rate (fraction of arrivals late, dropped or abandoned).
+        drops: Weight of the failure rate (fraction of arrivals dropped at a full buffer or a
+            full link, or abandoned after waiting the client timeout).
         energy: Weight of the energy used, as a fraction of the energy at full power of all
             servers over one step.
     """
@@ -208,8 +227,9 @@ class EdgeCloudConfig:
         reward: Weights of the reward parts.
         step_s: Decision interval (s); arrivals are counted per step.
         day_steps: Length of one (compressed) diurnal cycle (steps).
-        timeout_ms: Client timeout (ms): a request's latency is capped here, and counts as an
-            SLA violation.
+        timeout_ms: Client timeout (ms): a request that has waited this long at a server without
+            starting service abandons (it fails, as a drop does), and a failed request counts
+            at this latency in the reward's latency part.
         share_step: Share moved by one discrete shift action, as a fraction of the server's
             capacity-proportional share (see :mod:`edgecloud_gym.core.actions`).
         obs_window: Number of past steps of per-node arrivals in the observation.

@@ -10,10 +10,12 @@ import torch
 import edgecloud_gym
 from edgecloud_agents import Agent
 from edgecloud_agents.dqn import DQNAgent, load_hyperparams
+from edgecloud_agents.lp_bound import BOUNDED_MODEL
 from edgecloud_agents.oracle import EpisodeLP, Oracle, oracle_bound, solve_episode
 from edgecloud_agents.registry import AGENTS, agent_names, load_agent, make_agent, make_env_for
 from edgecloud_gym import EdgeCloudConfig, EdgeCloudEnv, RewardWeights, Topology
 from edgecloud_gym.core.dynamics import METRIC_COLUMNS
+from edgecloud_gym.model_version import MODEL_VERSION
 
 ALLOCATION_AGENTS = agent_names("allocation")
 
@@ -64,6 +66,10 @@ RELAXATION_CASES = {
 # ---------------------------------------------------------------------------- oracle
 
 
+@pytest.mark.skipif(
+    MODEL_VERSION != BOUNDED_MODEL,
+    reason="the episode LP relaxes model v0; on model v1 it is not a bound (docs/lp_bound.md)",
+)
 @pytest.mark.parametrize("case", sorted(RELAXATION_CASES))
 @pytest.mark.parametrize("kind", ["uniform", "sparse", "walk"])
 def test_oracle_relaxation_holds_on_env_trajectories(case, kind):
@@ -89,6 +95,10 @@ def test_oracle_relaxation_holds_on_env_trajectories(case, kind):
         assert optimum <= relaxed + 1e-6 * abs(relaxed)
 
 
+@pytest.mark.skipif(
+    MODEL_VERSION != BOUNDED_MODEL,
+    reason="the episode LP relaxes model v0; on model v1 it is not a bound (docs/lp_bound.md)",
+)
 def test_oracle_is_near_its_bound_where_queues_stay_short():
     """On the Low profile the relaxations barely bind: the Oracle agent's return is within 1 %
     of the bound (a looser LP, or shares that don't realise the plan, would show here)."""
@@ -265,6 +275,10 @@ SEEDS_AND_TASKS = [
 ]
 
 
+@pytest.mark.skipif(
+    MODEL_VERSION != BOUNDED_MODEL,
+    reason="the episode LP relaxes model v0; on model v1 it is not a bound (docs/lp_bound.md)",
+)
 @pytest.mark.parametrize(("env_id", "seed"), SEEDS_AND_TASKS)
 def test_no_agent_beats_the_oracle_bound(env_id, seed):
     """Every agent of the zoo, the Oracle and a tiny DQN included, on the same seeds and tasks."""

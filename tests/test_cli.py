@@ -148,7 +148,15 @@ def test_progress_bar_advances_by_expected_cost(
             return shown
 
     def fake(spec: dict, tb: str | None) -> dict:  # what a run returns, without running it
-        return {"format": suite_mod.RUN_FORMAT, "spec": spec, "metrics": {}, "episodes": []}
+        from edgecloud_gym.model_version import MODEL_VERSION
+
+        return {
+            "format": suite_mod.RUN_FORMAT,
+            "model_version": MODEL_VERSION,
+            "spec": spec,
+            "metrics": {},
+            "episodes": [],
+        }
 
     monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
     monkeypatch.setattr(suite_mod, "_execute", fake)

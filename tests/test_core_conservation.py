@@ -45,21 +45,31 @@ def test_conservation_every_step_and_server(task_idx, seed, mode, batch):
         arrivals = sim.workload.arrivals[np.arange(batch), sim.config.warmup_steps + sim.t]
         _, metrics, res = sim.step(shares)
 
-        # per server: inflow = processed + dropped + change in backlog
+        # per server: inflow = processed + dropped + abandoned + change in backlog
         np.testing.assert_allclose(
-            res.inflow, res.processed + res.dropped + (res.backlog - before), atol=1e-9
+            res.inflow,
+            res.processed + res.dropped + res.abandoned + (res.backlog - before),
+            atol=1e-9,
         )
-        # in total: arrivals = inflow
-        np.testing.assert_allclose(res.inflow.sum(axis=1), arrivals.sum(axis=1), rtol=1e-12)
-        for arr in (res.inflow, res.processed, res.dropped, res.backlog, res.served):
+        # in total: arrivals = inflow + requests lost on the links
+        np.testing.assert_allclose(
+            res.inflow.sum(axis=1) + res.link_dropped.sum(axis=(1, 2)),
+            arrivals.sum(axis=1),
+            rtol=1e-12,
+        )
+        for arr in (res.inflow, res.processed, res.dropped, res.abandoned, res.backlog,
+                    res.served, res.link_dropped):  # fmt: skip
             assert np.all(arr >= -1e-9)
+        assert np.all((res.late >= 0) & (res.late <= 1))
         assert np.all(res.backlog <= sim.params.buffer + 1e-9)
         assert np.all((res.utilisation >= 0) & (res.utilisation <= 1 + 1e-12))
         assert np.all(res.latency_ms <= sim.config.timeout_ms)
         for key in ("sla_violation_rate", "drop_rate", "utilisation", "utilisation_edge"):
             assert np.all((metrics[:, COL[key]] >= 0) & (metrics[:, COL[key]] <= 1 + 1e-12))
         np.testing.assert_allclose(
-            metrics[:, COL["processed"]] + metrics[:, COL["dropped"]],
+            metrics[:, COL["processed"]]
+            + metrics[:, COL["dropped"]]
+            + metrics[:, COL["abandoned"]],
             metrics[:, COL["arrived"]] - (res.backlog.sum(axis=1) - before.sum(axis=1)),
             atol=1e-9,
         )

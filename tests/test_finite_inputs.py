@@ -149,8 +149,8 @@ def test_each_field_at_the_top_of_its_range_simulates_finitely(top):
         value = min(value, 100_000)  # the top is fine, only slow to draw
     # fields bounded by another one move with it
     companions = {
-        "edge_idle_w": {"edge_max_w": value},
-        "cloud_idle_w": {"cloud_max_w": value},
+        "edge_core_idle_w": {"edge_core_max_w": value},
+        "cloud_core_idle_w": {"cloud_core_max_w": value},
         "obs_window": {"warmup_steps": value},
         "burst_duration": {"burst_period": value},
     }.get(name, {})
@@ -160,8 +160,8 @@ def test_each_field_at_the_top_of_its_range_simulates_finitely(top):
 def test_messages_name_the_field_the_range_and_the_documentation():
     with pytest.raises(ValueError, match=r"RewardWeights.latency must lie in \[0, 1e\+06\]"):
         RewardWeights(latency=1e308)
-    with pytest.raises(ValueError, match=r"Topology.edge_max_w must lie in \(0, 1e\+07\] W"):
-        Topology(edge_max_w=1e308)
+    with pytest.raises(ValueError, match=r"Topology.edge_core_max_w must lie in \(0, 100000\] W"):
+        Topology(edge_core_max_w=1e308)
     with pytest.raises(ValueError, match=r"docs/environment\.md"):
         Topology(edge_cores=(8, 1e9))
     with pytest.raises(ValueError, match="warmup_steps must be <= 1000000"):

@@ -14,7 +14,9 @@ from edgecloud_gym.model_version import ModelVersionError, check_model_version
 
 def test_check_names_the_file_and_both_versions():
     check_model_version(MODEL_VERSION, "x")
-    check_model_version(None, "an old file")  # files from before versions were recorded: v0
+    # files from before versions were recorded are model v0, refused by model v1
+    with pytest.raises(ModelVersionError, match=r"an old file was made on model version 0"):
+        check_model_version(None, "an old file")
     with pytest.raises(ModelVersionError, match=r"run file a\.json was made on model version 7"):
         check_model_version(7, "run file a.json")
 

@@ -100,7 +100,7 @@ def test_misspelt_config_key_suggests():
         ({"edge_buffer_s": float("nan")}, "edge_buffer_s"),
         ({"edge_cores": ()}, "at least one edge node"),
         ({"edge_cores": 8}, "sequence"),
-        ({"edge_max_w": 10.0}, "edge_max_w"),
+        ({"edge_core_max_w": 1.0}, "edge_core_max_w"),
     ],
 )
 def test_bad_topology(kwargs, field):

@@ -1,35 +1,43 @@
-"""One decision step of the edge-cloud fluid model, for a batch of systems.
+"""One decision step of the edge-cloud model (model v1), for a batch of systems.
 
-``step(params, backlog, shares, arrivals)`` returns the new backlog, the step's flows, latency,
-energy, metrics and reward parts. It is a pure function of arrays with a leading batch axis and no
-Gymnasium dependency; the single environment (a batch of one) and the vector environment call
-the same code. The kernel loops over the batch and is compiled by numba (see ``_jit``), because at
-small batch sizes the cost of a step would otherwise be the ~1 us overhead of each of ~100 numpy
-calls. Equations and their sources are in ``docs/environment.md``.
+``step(params, backlog, shares, arrivals, queue_state)`` returns the new backlog and queue state,
+the step's flows, latency, energy, metrics and reward parts. It is a pure function of arrays with
+a leading batch axis and no Gymnasium dependency; the single environment (a batch of one) and the
+vector environment call the same code. The kernel loops over the batch and is compiled by numba
+(see ``_jit``). Equations and their sources are in ``docs/environment.md``.
 
 Per step, for each system of the batch:
 
 1. **Routing.** The shares ``x`` (a point on the simplex over N edge nodes and the cloud) set
    each server's target inflow ``d = x * A`` of the step's total arrivals ``A``. Each edge node
    keeps ``min(a_i, d_i)`` of its own arrivals; its surplus ``r_i`` is split between the other
-   edges (in proportion to their spare share ``p_j = d_j - min(a_j, d_j)``) and the cloud, each
-   part limited by the node's backhaul or WAN egress capacity; what can't leave stays at the node.
-2. **Queues.** Fluid queues: ``processed = min(backlog + inflow, mu)``; what exceeds the buffer
-   is dropped (tail drop, so only this step's inflow is dropped); the rest carries over.
-3. **Latency** of this step's served requests, per server and class: access, backhaul (mean hop
-   latency of the senders + transfer) or WAN (latency + transfer), waiting (end-of-step backlog
-   over the service rate, by Little's law, plus Sakasegawa's M/M/c approximation
-   ``E[s]/c * rho^(sqrt(2(c+1)) - 1) / (1 - rho)`` for queueing within the step) and service time
-   on one core, capped at the client timeout.
-4. **Energy**: ``(P_idle + (P_max - P_idle) * utilisation) * step`` per server, plus transfer
-   energy per bit on the backhaul and the WAN.
+   edges (in proportion to their spare share) and the cloud, each part limited by the node's
+   backhaul or WAN egress bandwidth; what can't leave stays at the node.
+2. **Links.** Each node's backhaul and WAN egress link is a FIFO queue with a finite buffer
+   (:mod:`edgecloud_gym.core.links`, validated against ns-3): its load sets the queueing delay
+   and the fraction of requests lost at its full buffer.
+3. **Servers.** The number of requests at a server is a reflected Brownian motion ``Z`` between
+   0 and ``K = L + buffer`` (drift ``lambda - c mu``, variance rate ``lambda (1 + SCV)``), whose
+   law is kept in the family with density proportional to ``exp(kappa z)`` on ``[0, K]`` and
+   carried from step to step by its mean (``queue_state``, relative to the all-cores-busy level).
+   ``L`` is set so that the stationary probability of waiting is Erlang C. The mean moves by
+   ``m + (v / 2) (f(0) - f(K))`` (drift plus the two reflections); requests wait ``(Z - L)^+ /
+   (c mu)``; the upper reflection is the buffer's drops, and waits beyond the client timeout
+   abandon. See :func:`_server_step`.
+4. **Latency** per (server, class): round trip (access both ways, link delays, hops or WAN
+   latency both ways, transfer of request and response), the step's mean wait and the class's
+   service time; the SLA part counts the expected fraction of requests whose round trip exceeds
+   the deadline (the wait law convolved with an exponential service time).
+5. **Energy**: ``cores * (P_idle + (P_max - P_idle) * utilisation) * step`` per server, plus
+   transfer energy per bit on the backhaul and the WAN.
 
-Conservation holds per server: ``inflow = processed + dropped + (backlog' - backlog)``, and in
-total ``sum(arrivals) = sum(inflow)``, both to floating-point rounding.
+Conservation holds per server: ``inflow = processed + dropped + abandoned + (backlog' -
+backlog)``, and in total ``sum(arrivals) = sum(inflow) + link drops``, both to rounding.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -37,23 +45,29 @@ import numpy as np
 
 from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym.core._jit import jit
+from edgecloud_gym.core.links import link_workload, request_delay
 from edgecloud_gym.core.params import (
+    CONST_BH_BUFFER_MS,
     CONST_STEP_S,
     CONST_TIMEOUT_MS,
     CONST_W_DROPS,
     CONST_W_ENERGY,
     CONST_W_LATENCY,
     CONST_W_SLA,
+    CONST_WAN_BUFFER_MS,
+    RHO_STEP,
     SCAL_BACKHAUL_J,
+    SCAL_BH_M1,
+    SCAL_BH_M2,
     SCAL_REFERENCE_J,
+    SCAL_SCV,
     SCAL_WAN_J,
+    SCAL_WAN_M1,
+    SCAL_WAN_M2,
     SRV_BUFFER,
     SRV_DYNAMIC_W,
     SRV_IDLE_W,
-    SRV_INV_MU,
     SRV_MU,
-    SRV_WAIT_EXP,
-    SRV_WAIT_SCALE,
     SystemParams,
 )
 
@@ -62,7 +76,11 @@ __all__ = [
     "METRIC_KEYS",
     "N_METRICS",
     "REWARD_PARTS",
+    "SUBSTEPS",
     "StepResult",
+    "family_shape",
+    "initial_queue_state",
+    "late_fraction",
     "prepare_step",
     "step",
 ]
@@ -82,6 +100,7 @@ METRIC_KEYS: tuple[str, ...] = (
     "energy_j",
     "backhaul_requests",
     "wan_requests",
+    "abandoned",
 )
 #: Names of the reward parts, in the order of ``RewardWeights``.
 REWARD_PARTS: tuple[str, ...] = ("latency", "sla", "drops", "energy")
@@ -105,30 +124,206 @@ N_METRICS = len(METRIC_COLUMNS)
     _ENERGY,
     _BACKHAUL,
     _WAN,
+    _ABANDONED,
     _R_LATENCY,
     _R_SLA,
     _R_DROPS,
     _R_ENERGY,
 ) = range(N_METRICS)
 
-_RHO_MAX = 0.99  # cap of the utilisation in the M/M/c waiting-time term
+#: Substeps of the integration of a server's queue law over one step (midpoint rule).
+SUBSTEPS = 4
+_RHO_MAX = 0.99  # utilisation at which the barrier L is taken at or above it
+_EDGE = 1e-9  # the mean of Z is kept this far (relative to K) inside (0, K)
+
+# Shape of the family: for the density proportional to exp(x u) on u in [0, 1], the mean is
+# g(x) = 1 / (1 - exp(-x)) - 1 / x. _H[j] = x y (1 - y) at y = j / (len - 1), where g(x) = y: a
+# smooth function from -1 (y -> 0, an exponential law) to 1 (y -> 1, piled at the top) that the
+# kernel interpolates to invert g.
+_N_SHAPE = 4097
+
+
+def family_shape(n: int = _N_SHAPE) -> np.ndarray:
+    """``x y (1 - y)`` on ``n`` equally spaced means ``y`` in [0, 1], where ``x`` is the exponent
+    whose law (density proportional to ``exp(x u)`` on [0, 1]) has mean ``y``."""
+    x = np.concatenate([-np.geomspace(1e7, 1e-5, 20000), [0.0], np.geomspace(1e-5, 1e7, 20000)])
+    with np.errstate(all="ignore"):
+        g = np.where(np.abs(x) < 1e-4, 0.5 + x / 12.0, 1.0 / (-np.expm1(-x)) - 1.0 / x)
+    y = np.linspace(0.0, 1.0, n)
+    xs = np.interp(y, g, x)
+    h = xs * y * (1.0 - y)
+    h[0], h[-1] = -1.0, 1.0
+    return h
+
+
+_H = family_shape()
 
 
 class StepResult(NamedTuple):
     """Outcome of one step for a batch of B systems with S servers and K classes.
 
-    Request counts are fluid (real-valued) numbers of requests in the step.
+    Request counts are expected (real-valued) numbers of requests in the step.
     """
 
-    backlog: np.ndarray  #: (B, S) requests queued at the end of the step
-    inflow: np.ndarray  #: (B, S) requests routed to each server this step
+    backlog: np.ndarray  #: (B, S) requests waiting at the end of the step
+    inflow: np.ndarray  #: (B, S) requests reaching each server this step
     processed: np.ndarray  #: (B, S) requests served this step
-    dropped: np.ndarray  #: (B, S) requests dropped at full buffers this step
+    dropped: np.ndarray  #: (B, S) requests dropped at a full server buffer this step
     utilisation: np.ndarray  #: (B, S) processed / capacity, in [0, 1]
-    latency_ms: np.ndarray  #: (B, S, K) latency of served requests per server and class (ms)
-    served: np.ndarray  #: (B, S, K) served (not dropped) requests per server and class
+    latency_ms: np.ndarray  #: (B, S, K) mean round-trip latency of served requests (ms)
+    served: np.ndarray  #: (B, S, K) requests served per server and class
     metrics: np.ndarray  #: (B, N_METRICS) the step's metrics and signed reward parts
     reward: np.ndarray  #: (B,) the reward (sum of the signed reward parts)
+    abandoned: np.ndarray  #: (B, S) requests that abandoned after waiting the timeout
+    queue_state: np.ndarray  #: (B, S) mean of Z minus L at the end of the step (requests)
+    late: np.ndarray  #: (B, S, K) expected fraction of served requests later than the deadline
+    #: (B, S, 6) the step's wait law: exponent x of Z's law at mid-step, K and L (requests), the
+    #: service rate c mu (requests/ms), P(wait) and the mean wait (ms), both over the step
+    wait_law: np.ndarray
+    link_dropped: np.ndarray  #: (B, 2, N) requests lost at each node's backhaul and WAN link
+
+
+@jit
+def _shape(y):  # pragma: no cover - compiled
+    """The exponent ``x = kappa K`` of the law whose mean is ``y K``."""
+    pos = y * (_N_SHAPE - 1)
+    j = int(pos)
+    if j >= _N_SHAPE - 1:
+        j = _N_SHAPE - 2
+    f = pos - j
+    h = _H[j] + f * (_H[j + 1] - _H[j])
+    return h / (y * (1.0 - y))
+
+
+@jit
+def _ends(x, k):  # pragma: no cover - compiled
+    """Densities of the law at 0 and at K (per request)."""
+    if abs(x) < 1e-6:
+        return 1.0 / k, 1.0 / k
+    if x > 0.0:
+        e = math.exp(-x)
+        top = x / k / (1.0 - e)
+        return top * e, top
+    e = math.exp(x)
+    bottom = -x / k / (1.0 - e)
+    return bottom, bottom * e
+
+
+@jit
+def _tail(x, k, z):  # pragma: no cover - compiled
+    """P(Z > z) for z in [0, K]."""
+    if z >= k:
+        return 0.0
+    if z <= 0.0:
+        return 1.0
+    if abs(x) < 1e-6:
+        return (k - z) / k
+    kap = x / k
+    if x > 0.0:
+        return -math.expm1(kap * (z - k)) / -math.expm1(-x)
+    return (math.exp(kap * z) - math.exp(x)) / -math.expm1(x)
+
+
+@jit
+def _excess(x, k, lvl):  # pragma: no cover - compiled
+    """E[(Z - lvl)^+] for lvl in [0, K]."""
+    if lvl >= k:
+        return 0.0
+    d = k - lvl
+    if abs(x) < 1e-6:
+        return d * d / (2.0 * k)
+    kap = x / k
+    if x > 0.0:
+        return (d + math.expm1(-kap * d) / kap) / -math.expm1(-x)
+    ex = math.exp(x)
+    return ((math.exp(kap * lvl) - ex) / -kap - d * ex) / -math.expm1(x)
+
+
+@jit
+def _late_fraction(x, k, lvl, rate, slack, pw):  # pragma: no cover - compiled
+    """P((Z - lvl)^+ + S > slack) with S exponential of the given rate (per request of work),
+    for the law of exponent x on [0, K]; slack in requests of work, pw = P(Z > lvl)."""
+    if slack <= 0.0:
+        return 1.0
+    no_wait = (1.0 - pw) * math.exp(-rate * slack)
+    if pw <= 1e-12 or lvl >= k:
+        return no_wait
+    top = lvl + slack  # where the wait alone reaches the slack
+    v = min(top, k)
+    # density A exp(kap (z - ref)) with ref = K (x > 0) or 0 (x <= 0)
+    if abs(x) < 1e-6:
+        kap, a, ref = 0.0, 1.0 / k, 0.0
+    else:
+        kap = x / k
+        a = abs(kap) / -math.expm1(-abs(x))
+        ref = k if x > 0.0 else 0.0
+    g = kap + rate
+    lo = math.exp(kap * (lvl - ref) - rate * slack)
+    if abs(g * (v - lvl)) < 1e-9:
+        part = a * (v - lvl) * lo
+    else:
+        hi = math.exp(kap * (v - ref) + rate * (v - lvl - slack))
+        part = a * (hi - lo) / g
+    beyond = _tail(x, k, top) if top < k else 0.0
+    return min(max(no_wait + part + beyond, 0.0), 1.0)
+
+
+@jit
+def _server_step(z0, k, lvl, m, half_v, steps, buf):  # pragma: no cover - compiled
+    """Integrate one server's law over the step (time unit: the step).
+
+    The mean ``z`` of Z moves by ``m + (v / 2) (f(0) - f(K))``. Near a barrier that is stiff (the
+    law relaxes in a fraction of a step at low load), so each substep is semi-implicit in the
+    distance ``w`` to the nearer barrier: with ``phi = w f(barrier)`` (between 1/2 for a uniform
+    law and 1 for an exponential one) held at its start value, ``w^2`` grows by ``h (v phi + 2 w'
+    m')``, a quadratic in the new ``w'`` whose root is stable for any step ``h`` and has the
+    exact stationary point ``w = v phi / (2 |m'|)``.
+
+    Returns the end mean, the step's mean queue and probability of waiting (trapezoid over the
+    substeps, i.e. averaged over arrival instants), the dropped requests (the upper reflection)
+    and the exponent at mid-step.
+    """
+    h = 1.0 / steps
+    z = z0
+    x = _shape(min(max(z / k, _EDGE), 1.0 - _EDGE))
+    f0, fk = _ends(x, k)
+    q_prev = _excess(x, k, lvl)
+    p_prev = _tail(x, k, lvl)
+    queue = 0.0
+    pw = 0.0
+    lost = 0.0
+    x_mid = x
+    for j in range(steps):
+        lower = z < 0.5 * k
+        w = z if lower else k - z  # distance to the nearer barrier
+        mp = m - half_v * fk if lower else -(m + half_v * f0)  # drift away from it
+        phi = w * (f0 if lower else fk)
+        if mp > 0.0:
+            # moving away from the barrier (not stiff): midpoint rule in w^2, phi at mid-substep
+            wm = math.sqrt(w * w + h * (2.0 * w * mp + 2.0 * half_v * phi) * 0.5)
+            zm = wm if lower else k - wm
+            xm = _shape(min(max(zm / k, _EDGE), 1.0 - _EDGE))
+            g0, gk = _ends(xm, k)
+            mpm = m - half_v * gk if lower else -(m + half_v * g0)
+            w = math.sqrt(
+                max(w * w + h * (2.0 * wm * mpm + 2.0 * half_v * wm * (g0 if lower else gk)), 0.0)
+            )
+        else:
+            c = h * mp
+            w = c + math.sqrt(c * c + w * w + 2.0 * h * half_v * phi)
+        z = w if lower else k - w
+        z = min(max(z, _EDGE * k), (1.0 - _EDGE) * k)
+        x = _shape(z / k)
+        f0, fk = _ends(x, k)
+        q = _excess(x, k, lvl)
+        p = _tail(x, k, lvl)
+        queue += 0.5 * (q_prev + q)
+        pw += 0.5 * (p_prev + p)
+        lost += half_v * fk * h
+        q_prev, p_prev = q, p
+        if j == (steps - 1) // 2:
+            x_mid = x
+    return z, min(queue * h, buf), pw * h, lost, x_mid
 
 
 @jit
@@ -136,18 +331,24 @@ def _kernel(
     arrivals,  # (B, N)
     shares,  # (B, S)
     backlog,  # (B, S)
-    srv,  # (B, 7, S): rows named by params.SRV_ROWS
+    qstate,  # (B, S)
+    srv,  # (B, 6, S): rows named by params.SRV_ROWS
     egress,  # (B, 2, N): backhaul and WAN egress capacity (requests/step)
     hop_ms,  # (N, N)
     mix,  # (B, K)
     base_ms,  # (S, K)
     remote_ms,  # (K,)
+    service_ms,  # (S, K)
     deadline_ms,  # (K,)
-    scal,  # (B, 3): columns named by params.SCAL_ROWS
-    consts,  # (6,): named by params.CONST_ROWS
-    srv_out,  # (B, 5, S): backlog, inflow, processed, dropped, utilisation
+    scal,  # (B, 8): columns named by params.SCAL_ROWS
+    consts,  # (8,): named by params.CONST_ROWS
+    erl,  # (S, 256): ln(1 / Erlang C)
+    srv_out,  # (B, 7, S): backlog, inflow, processed, dropped, utilisation, abandoned, state
     latency,  # (B, S, K)
     served,  # (B, S, K)
+    late_out,  # (B, S, K)
+    law,  # (B, S, 6)
+    link_lost,  # (B, 2, N)
     metrics,  # (B, N_METRICS)
     reward,  # (B,)
 ):
@@ -155,9 +356,12 @@ def _kernel(
     s_all = n + 1
     n_cls = mix.shape[1]
     timeout, step_s = consts[CONST_TIMEOUT_MS], consts[CONST_STEP_S]
+    step_ms = step_s * 1e3
     surplus = np.empty(n)
     spare = np.empty(n)
     to_edges = np.empty(n)
+    bh_wait = np.empty(n)
+    bh_keep = np.empty(n)
     for b in range(n_batch):
         # 1. routing
         total = 0.0
@@ -174,127 +378,253 @@ def _kernel(
         safe = surplus_sum if surplus_sum > 0.0 else 1.0
         frac_edges = spare_sum / safe
         frac_cloud = shares[b, n] * total / safe
+        # 2. links: each node's backhaul and WAN egress queue
         sent = 0.0
+        delivered = 0.0
         wan = 0.0
+        wan_in = 0.0
+        wan_wait = 0.0
+        lost_sum = 0.0
+        bh_m1, bh_m2 = scal[b, SCAL_BH_M1], scal[b, SCAL_BH_M2]
+        wan_m1, wan_m2 = scal[b, SCAL_WAN_M1], scal[b, SCAL_WAN_M2]
         for i in range(n):
             to_edges[i] = min(surplus[i] * frac_edges, egress[b, 0, i])
             to_cloud = min(surplus[i] * frac_cloud, egress[b, 1, i])
             sent += to_edges[i]
             wan += to_cloud
             srv_out[b, 1, i] = arrivals[b, i] - to_edges[i] - to_cloud
-        recv_frac = sent / spare_sum if spare_sum > 0.0 else 0.0
+            bh_wait[i] = 0.0
+            bh_keep[i] = 1.0
+            if to_edges[i] > 0.0:
+                st = link_workload(to_edges[i] / step_ms * bh_m1, bh_m1, bh_m2,
+                                   consts[CONST_BH_BUFFER_MS])  # fmt: skip
+                d, _, drop = request_delay(st[0], st[1], st[2], st[3],
+                                           consts[CONST_BH_BUFFER_MS], bh_m1, 0.0, 1e300)  # fmt: skip
+                bh_wait[i] = d - bh_m1
+                bh_keep[i] = 1.0 - drop
+            link_lost[b, 0, i] = to_edges[i] * (1.0 - bh_keep[i])
+            delivered += to_edges[i] * bh_keep[i]
+            link_lost[b, 1, i] = 0.0
+            if to_cloud > 0.0:
+                st = link_workload(to_cloud / step_ms * wan_m1, wan_m1, wan_m2,
+                                   consts[CONST_WAN_BUFFER_MS])  # fmt: skip
+                d, _, drop = request_delay(st[0], st[1], st[2], st[3],
+                                           consts[CONST_WAN_BUFFER_MS], wan_m1, 0.0, 1e300)  # fmt: skip
+                link_lost[b, 1, i] = to_cloud * drop
+                wan_in += to_cloud * (1.0 - drop)
+                wan_wait += to_cloud * (1.0 - drop) * (d - wan_m1)
+            lost_sum += link_lost[b, 0, i] + link_lost[b, 1, i]
+        wan_wait = wan_wait / wan_in if wan_in > 0.0 else 0.0
+        recv_frac = delivered / spare_sum if spare_sum > 0.0 else 0.0
         for i in range(n):
             # A share of exactly 0 can leave -1e-16 by rounding: inflow is never negative.
             srv_out[b, 1, i] = max(srv_out[b, 1, i] + spare[i] * recv_frac, 0.0)
-        srv_out[b, 1, n] = wan
+        srv_out[b, 1, n] = wan_in
 
-        # 2. queues, 3. latency, 4. energy
+        # 3. servers, 4. latency, 5. energy
+        scv = scal[b, SCAL_SCV]
         processed_sum = 0.0
         processed_edge = 0.0
         mu_sum = 0.0
         mu_edge = 0.0
-        dropped_sum = 0.0
+        dropped_sum = lost_sum
+        abandoned_sum = 0.0
         backlog_sum = 0.0
         late = 0.0
         lat_weighted = 0.0
         power = 0.0
         for s in range(s_all):
             mu = srv[b, SRV_MU, s]
-            inv_mu = srv[b, SRV_INV_MU, s]
             inflow = srv_out[b, 1, s]
-            queued = backlog[b, s] + inflow
-            processed = min(queued, mu)
-            dropped = max(queued - processed - srv[b, SRV_BUFFER, s], 0.0)
-            new_backlog = queued - processed - dropped
-            util = processed * inv_mu
+            buf = srv[b, SRV_BUFFER, s]
+            q0 = backlog[b, s]
+            if mu <= 1e-12:  # a failed server drops everything it receives
+                srv_out[b, 0, s] = 0.0
+                srv_out[b, 2, s] = 0.0
+                srv_out[b, 3, s] = inflow + q0
+                srv_out[b, 4, s] = 0.0
+                srv_out[b, 5, s] = 0.0
+                srv_out[b, 6, s] = 0.0
+                dropped_sum += inflow + q0
+                law[b, s, 0] = 0.0
+                law[b, s, 1] = 1.0
+                law[b, s, 2] = 1.0
+                law[b, s, 3] = 0.0
+                law[b, s, 4] = 0.0
+                law[b, s, 5] = 0.0
+                for kk in range(n_cls):
+                    latency[b, s, kk] = 0.0
+                    served[b, s, kk] = 0.0
+                    late_out[b, s, kk] = 0.0
+                power += srv[b, SRV_IDLE_W, s]
+                continue
+            rho = inflow / mu
+            r = min(rho, _RHO_MAX)
+            pos = r / RHO_STEP
+            j = min(int(pos), 254)
+            ln_c = erl[s, j] + (pos - j) * (erl[s, j + 1] - erl[s, j])
+            theta = r * (1.0 + scv) / (2.0 * (1.0 - r)) if r > 0.0 else 0.0
+            lvl = theta * ln_c  # the barrier L (requests below all cores busy)
+            k = max(lvl + buf, 1e-6)  # a server without a buffer still has a law to keep
+            z0 = min(max(qstate[b, s] + lvl, _EDGE * k), (1.0 - _EDGE) * k)
+            m = inflow - mu  # per step
+            half_v = 0.5 * inflow * (1.0 + scv)
+            z1, queue, pw, lost, x_mid = _server_step(z0, k, lvl, m, half_v, SUBSTEPS, buf)
+            cmu_ms = mu / step_ms  # requests of work per ms
+            # abandonment: waits beyond the timeout leave
+            patience = lvl + timeout * cmu_ms
+            p_ab = _tail(x_mid, k, patience) if patience < k else 0.0
+            dropped = min(lost, inflow + q0)
+            abandoned = min(p_ab * inflow, inflow + q0 - dropped)
+            new_backlog = min(_excess(_shape(z1 / k), k, lvl), buf)
+            processed = q0 + inflow - dropped - abandoned - new_backlog
+            if processed > mu:
+                new_backlog += processed - mu
+                processed = mu
+                if new_backlog > buf:
+                    dropped += new_backlog - buf
+                    new_backlog = buf
+            elif processed < 0.0:
+                new_backlog += processed
+                processed = 0.0
+            util = processed / mu
             srv_out[b, 0, s] = new_backlog
             srv_out[b, 2, s] = processed
             srv_out[b, 3, s] = dropped
             srv_out[b, 4, s] = util
+            srv_out[b, 5, s] = abandoned
+            srv_out[b, 6, s] = z1 - lvl
+            law[b, s, 0] = x_mid
+            law[b, s, 1] = k
+            law[b, s, 2] = lvl
+            law[b, s, 3] = cmu_ms
+            law[b, s, 4] = pw
             processed_sum += processed
             mu_sum += mu
             if s < n:
                 processed_edge += processed
                 mu_edge += mu
             dropped_sum += dropped
+            abandoned_sum += abandoned
             backlog_sum += new_backlog
             power += srv[b, SRV_IDLE_W, s] + srv[b, SRV_DYNAMIC_W, s] * util
 
-            rho = min(util, _RHO_MAX)
-            wait = new_backlog * inv_mu * step_s * 1e3 + srv[b, SRV_WAIT_SCALE, s] * rho ** srv[
-                b, SRV_WAIT_EXP, s
-            ] / (1.0 - rho)
+            wait = queue / cmu_ms  # ms, mean over the step's arrivals
+            law[b, s, 5] = wait
             remote = 0.0
-            hop = 0.0
+            path = 0.0
             if s < n and inflow > 0.0:
                 remote = spare[s] * recv_frac / inflow
-                if sent > 0.0:
+                if delivered > 0.0:
                     for i in range(n):
-                        hop += to_edges[i] * hop_ms[i, s]
-                    hop /= sent
-            ok = inflow - dropped
-            for k in range(n_cls):
-                lat = base_ms[s, k] + wait + remote * (hop + remote_ms[k])
-                lat = min(lat, timeout)
-                latency[b, s, k] = lat
-                w = ok * mix[b, k]
-                served[b, s, k] = w
+                        w_i = to_edges[i] * bh_keep[i]
+                        path += w_i * (2.0 * hop_ms[i, s] + bh_wait[i])
+                    path /= delivered
+            elif s == n:
+                path = wan_wait
+            ok = inflow - dropped - abandoned
+            if ok < 0.0:
+                ok = 0.0
+            for kk in range(n_cls):
+                fixed = base_ms[s, kk]
+                if s < n:
+                    fixed += remote * (path + remote_ms[kk])
+                else:
+                    fixed += path
+                lat = min(fixed + wait, timeout)
+                latency[b, s, kk] = lat
+                w = ok * mix[b, kk]
+                served[b, s, kk] = w
                 lat_weighted += w * lat
-                if lat > deadline_ms[k]:
-                    late += w
+                slack = (deadline_ms[kk] - (fixed - service_ms[s, kk])) * cmu_ms
+                rate = 1.0 / (service_ms[s, kk] * cmu_ms)
+                f_late = _late_fraction(x_mid, k, lvl, rate, slack, pw)
+                late_out[b, s, kk] = f_late
+                late += w * f_late
 
-        served_sum = total - dropped_sum
+        failed = dropped_sum + abandoned_sum
+        served_sum = total - failed
         lat_mean = lat_weighted / served_sum if served_sum > 0.0 else 0.0
         per_arrival = 1.0 / total if total > 0.0 else 0.0
-        sla = (late + dropped_sum) * per_arrival
+        sla = (late + failed) * per_arrival
         drop_rate = dropped_sum * per_arrival
         energy = power * step_s + sent * scal[b, SCAL_BACKHAUL_J] + wan * scal[b, SCAL_WAN_J]
-        m = metrics[b]
-        m[_ARRIVED] = total
-        m[_PROCESSED] = processed_sum
-        m[_DROPPED] = dropped_sum
-        m[_BACKLOG] = backlog_sum
-        m[_LATENCY] = lat_mean
-        m[_SLA] = sla
-        m[_DROP_RATE] = drop_rate
-        m[_UTIL] = processed_sum / mu_sum
-        m[_UTIL_EDGE] = processed_edge / mu_edge if mu_edge > 0.0 else 0.0  # all edge nodes failed
-        m[_UTIL_CLOUD] = srv_out[b, 4, n]
-        m[_ENERGY] = energy
-        m[_BACKHAUL] = sent
-        m[_WAN] = wan
-        m[_R_LATENCY] = -consts[CONST_W_LATENCY] * lat_mean / 100.0
-        m[_R_SLA] = -consts[CONST_W_SLA] * sla
-        m[_R_DROPS] = -consts[CONST_W_DROPS] * drop_rate
-        m[_R_ENERGY] = -consts[CONST_W_ENERGY] * energy / scal[b, SCAL_REFERENCE_J]
-        reward[b] = m[_R_LATENCY] + m[_R_SLA] + m[_R_DROPS] + m[_R_ENERGY]
+        m_ = metrics[b]
+        m_[_ARRIVED] = total
+        m_[_PROCESSED] = processed_sum
+        m_[_DROPPED] = dropped_sum
+        m_[_BACKLOG] = backlog_sum
+        m_[_LATENCY] = lat_mean
+        m_[_SLA] = sla
+        m_[_DROP_RATE] = drop_rate
+        m_[_UTIL] = processed_sum / mu_sum if mu_sum > 0.0 else 0.0
+        m_[_UTIL_EDGE] = processed_edge / mu_edge if mu_edge > 0.0 else 0.0
+        m_[_UTIL_CLOUD] = srv_out[b, 4, n]
+        m_[_ENERGY] = energy
+        m_[_BACKHAUL] = sent
+        m_[_WAN] = wan
+        m_[_ABANDONED] = abandoned_sum
+        # a failed request counts at the timeout: failing never costs less than serving
+        m_[_R_LATENCY] = (
+            -consts[CONST_W_LATENCY] * ((lat_weighted + failed * timeout) * per_arrival) / 100.0
+        )
+        m_[_R_SLA] = -consts[CONST_W_SLA] * sla
+        m_[_R_DROPS] = -consts[CONST_W_DROPS] * failed * per_arrival
+        m_[_R_ENERGY] = -consts[CONST_W_ENERGY] * energy / scal[b, SCAL_REFERENCE_J]
+        reward[b] = m_[_R_LATENCY] + m_[_R_SLA] + m_[_R_DROPS] + m_[_R_ENERGY]
+
+
+def late_fraction(law: np.ndarray, service_ms: float, path_ms: float, t_ms: float) -> float:
+    """P(round trip > ``t_ms``) for a request of one server's step whose wait law is ``law``
+    (a row of ``StepResult.wait_law``), exponential service of mean ``service_ms`` and a fixed
+    path of ``path_ms`` (both ways, without waiting or service)."""
+    x, k, lvl, cmu, pw = (float(v) for v in law[:5])
+    if cmu <= 0.0:
+        return 0.0
+    return float(_late_fraction(x, k, lvl, 1.0 / (service_ms * cmu), (t_ms - path_ms) * cmu, pw))
 
 
 #: Systems per thread below which a step runs in one thread (see :mod:`edgecloud_gym._threads`).
 MIN_ROWS_PER_THREAD = 256
 #: Which of ``_kernel``'s arguments have the batch axis first (split between threads).
-_PER_SYSTEM = (True,) * 5 + (False, True, False, False, False, True, False) + (True,) * 5
+_PER_SYSTEM = (True,) * 6 + (False, True) + (False,) * 4 + (True, False, False) + (True,) * 8
+
+
+def initial_queue_state(params: SystemParams, backlog: np.ndarray) -> np.ndarray:
+    """The queue state of systems of which only the backlog is known: empty servers where the
+    backlog is 0, otherwise ``backlog`` requests waiting (all cores busy)."""
+    return np.where(np.asarray(backlog) > 0.0, backlog, -1e300)
 
 
 def step(
-    params: SystemParams, backlog: np.ndarray, shares: np.ndarray, arrivals: np.ndarray
+    params: SystemParams,
+    backlog: np.ndarray,
+    shares: np.ndarray,
+    arrivals: np.ndarray,
+    queue_state: np.ndarray | None = None,
 ) -> StepResult:
     """Advance B systems by one step.
 
     Args:
         params: Constants of the batch (see :func:`~edgecloud_gym.core.params.build_params`).
-        backlog: (B, S) requests queued at each server before the step.
+        backlog: (B, S) requests waiting at each server before the step.
         shares: (B, S) allocation shares, each row on the simplex.
         arrivals: (B, N) requests arriving at each edge node in the step.
+        queue_state: (B, S) the servers' queue state before the step (``StepResult.queue_state``
+            of the previous step); default :func:`initial_queue_state` of ``backlog``.
     """
-    rows, result = prepare_step(params, backlog, shares, arrivals)
+    rows, result = prepare_step(params, backlog, shares, arrivals, queue_state)
     # systems are independent: any split is exact; a small batch runs rows(0, B), unsliced
     run_in_chunks(rows, shares.shape[0], MIN_ROWS_PER_THREAD)
     return result
 
 
 def prepare_step(
-    params: SystemParams, backlog: np.ndarray, shares: np.ndarray, arrivals: np.ndarray
+    params: SystemParams,
+    backlog: np.ndarray,
+    shares: np.ndarray,
+    arrivals: np.ndarray,
+    queue_state: np.ndarray | None = None,
 ) -> tuple[Callable[[int, int], None], StepResult]:
     """:func:`step` in two parts, for callers that do per-system work of their own in the same
     pass over the batch (the simulator gathers each system's arrivals just before its step).
@@ -306,18 +636,26 @@ def prepare_step(
     """
     b, s = shares.shape
     k = params.mix.shape[1]
-    srv_out = np.empty((b, 5, s))
+    n = s - 1
+    srv_out = np.empty((b, 7, s))
     latency = np.empty((b, s, k))
     served = np.empty((b, s, k))
+    late = np.empty((b, s, k))
+    law = np.empty((b, s, 6))
+    link_lost = np.empty((b, 2, n))
     metrics = np.empty((b, N_METRICS))
     reward = np.empty(b)
     arrivals = np.ascontiguousarray(arrivals, dtype=np.float64)
     shares = np.ascontiguousarray(shares, dtype=np.float64)
     backlog = np.ascontiguousarray(backlog, dtype=np.float64)
+    if queue_state is None:
+        queue_state = initial_queue_state(params, backlog)
+    queue_state = np.ascontiguousarray(queue_state, dtype=np.float64)
 
-    args = (arrivals, shares, backlog, params.srv, params.egress, params.hop_ms, params.mix)
-    args += (params.base_ms, params.remote_ms_per_class, params.deadline_ms, params.scal)
-    args += (params.consts, srv_out, latency, served, metrics, reward)
+    args = (arrivals, shares, backlog, queue_state, params.srv, params.egress, params.hop_ms)
+    args += (params.mix, params.base_ms, params.remote_ms_per_class, params.service_ms)
+    args += (params.deadline_ms, params.scal, params.consts, params.log_inv_erlang_c)
+    args += (srv_out, latency, served, late, law, link_lost, metrics, reward)
 
     def rows(lo: int, hi: int) -> None:
         if lo == 0 and hi == b:
@@ -336,5 +674,10 @@ def prepare_step(
         served=served,
         metrics=metrics,
         reward=reward,
+        abandoned=srv_out[:, 5],
+        queue_state=srv_out[:, 6],
+        late=late,
+        wait_law=law,
+        link_dropped=link_lost,
     )
     return rows, result

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgecloud_gym.config import EdgeCloudConfig
+from edgecloud_gym.core.links import wire_mbit
 from edgecloud_gym.tasks import Task
 
 __all__ = [
     "CONST_ROWS",
+    "RHO_STEP",
     "SCAL_ROWS",
     "SRV_ROWS",
     "SystemParams",
     "build_params",
+    "log_inv_erlang_c",
     "ring_hops",
 ]
 
@@ -32,15 +35,32 @@ SRV_ROWS: tuple[str, ...] = (
     "mu",  # service capacity (requests/step)
     "inv_mu",  # 1 / mu; failed servers map to a huge value
     "buffer",  # queue buffer (requests)
-    "wait_scale_ms",  # Sakasegawa scale: mean service time over cores (ms)
-    "wait_exponent",  # Sakasegawa exponent sqrt(2 (c + 1)) - 1
+    "cores",  # cores c (count)
     "idle_w",  # idle power (W)
     "dynamic_w",  # power range P_max - P_idle (W)
 )
-SRV_MU, SRV_INV_MU, SRV_BUFFER, SRV_WAIT_SCALE, SRV_WAIT_EXP, SRV_IDLE_W, SRV_DYNAMIC_W = range(7)
+SRV_MU, SRV_INV_MU, SRV_BUFFER, SRV_CORES, SRV_IDLE_W, SRV_DYNAMIC_W = range(6)
 #: Columns of :attr:`SystemParams.scal`, by name.
-SCAL_ROWS: tuple[str, ...] = ("backhaul_j_per_request", "wan_j_per_request", "reference_energy_j")
-SCAL_BACKHAUL_J, SCAL_WAN_J, SCAL_REFERENCE_J = range(3)
+SCAL_ROWS: tuple[str, ...] = (
+    "backhaul_j_per_request",  # transfer energy of a request and its response (J)
+    "wan_j_per_request",
+    "reference_energy_j",  # all servers at full power for one step (J)
+    "service_scv",  # squared coefficient of variation of the service time over the mix
+    "backhaul_mean_ms",  # mean transmission time of a request on a backhaul link (ms)
+    "backhaul_second_ms2",  # its second moment (ms^2)
+    "wan_mean_ms",  # the same on a WAN link
+    "wan_second_ms2",
+)
+(
+    SCAL_BACKHAUL_J,
+    SCAL_WAN_J,
+    SCAL_REFERENCE_J,
+    SCAL_SCV,
+    SCAL_BH_M1,
+    SCAL_BH_M2,
+    SCAL_WAN_M1,
+    SCAL_WAN_M2,
+) = range(8)
 #: Entries of :attr:`SystemParams.consts`, by name.
 CONST_ROWS: tuple[str, ...] = (
     "timeout_ms",
@@ -49,10 +69,21 @@ CONST_ROWS: tuple[str, ...] = (
     "w_sla",
     "w_drops",
     "w_energy",
+    "backhaul_buffer_ms",
+    "wan_buffer_ms",
 )
-CONST_TIMEOUT_MS, CONST_STEP_S, CONST_W_LATENCY, CONST_W_SLA, CONST_W_DROPS, CONST_W_ENERGY = range(
-    6
-)
+(
+    CONST_TIMEOUT_MS,
+    CONST_STEP_S,
+    CONST_W_LATENCY,
+    CONST_W_SLA,
+    CONST_W_DROPS,
+    CONST_W_ENERGY,
+    CONST_BH_BUFFER_MS,
+    CONST_WAN_BUFFER_MS,
+) = range(8)
+#: Utilisations at which :attr:`SystemParams.log_inv_erlang_c` is tabulated: ``j * RHO_STEP``.
+RHO_STEP = 0.99 / 255
 
 
 def ring_hops(n: int) -> np.ndarray:
@@ -74,22 +105,26 @@ class SystemParams:
     Attributes:
         n_edge: Number of edge nodes N.
         step_s: Decision interval (s).
-        srv: (B, 7, S) per-server rows named by :data:`SRV_ROWS`: capacity ``mu``
+        srv: (B, 6, S) per-server rows named by :data:`SRV_ROWS`: capacity ``mu``
             (requests/step), ``1 / mu`` (failed servers map to a huge value), buffer (requests),
-            Sakasegawa scale (mean service time over cores, ms), Sakasegawa exponent
-            ``sqrt(2(c+1)) - 1``, idle power (W), power range ``P_max - P_idle`` (W).
+            cores, idle power (W), power range ``P_max - P_idle`` (W).
         egress: (B, 2, N) backhaul and WAN egress capacity of each edge node (requests/step).
         hop_ms: (N, N) edge-to-edge latency (ms), ring hops times the hop latency.
         mix: (B, K) application-class fractions.
-        base_ms: (S, K) fixed latency of a (server, class) pair: access, WAN latency and
-            transfer for the cloud, service time on one core (ms).
-        remote_ms_per_class: (K,) backhaul transfer time of one request per class (ms).
-        deadline_ms: (K,) deadline per class (ms).
-        scal: (B, 3) named by :data:`SCAL_ROWS`: backhaul and WAN transfer energy per request
-            (J), and the energy of all servers at full power for one step (J), which normalises
-            the energy reward.
-        consts: (6,) named by :data:`CONST_ROWS`: timeout (ms), step (s), reward weights of
-            latency, SLA, drops, energy.
+        base_ms: (S, K) fixed round-trip latency of a (server, class) pair without waiting:
+            access both ways and the service time on one core, plus for the cloud the WAN latency
+            both ways and the transfer of the request and its response (ms).
+        remote_ms_per_class: (K,) backhaul transfer time of one request and its response (ms).
+        service_ms: (S, K) mean service time of a class-``k`` request on one core (ms).
+        deadline_ms: (K,) round-trip deadline per class (ms).
+        scal: (B, 8) named by :data:`SCAL_ROWS`: transfer energy per request on the backhaul and
+            the WAN (J), the energy of all servers at full power for one step (J, the energy
+            reward's unit), the service time's squared coefficient of variation, and the first two
+            moments of a request's transmission time on a backhaul and a WAN link (ms, ms²).
+        consts: (8,) named by :data:`CONST_ROWS`: timeout (ms), step (s), reward weights of
+            latency, SLA, drops, energy, and the link buffers (ms of transmission).
+        log_inv_erlang_c: (S, 256) ``ln(1 / C(c, rho))`` of each server's cores at
+            ``rho = j * RHO_STEP`` (Erlang's C formula; the kernel interpolates it).
         obs_mu: (B, S) nominal capacity per step, normalising observations.
         obs_buffer: (B, S) nominal buffer, normalising observations.
         static_shares: (B, S) capacity-proportional shares.
@@ -103,9 +138,11 @@ class SystemParams:
     mix: np.ndarray
     base_ms: np.ndarray
     remote_ms_per_class: np.ndarray
+    service_ms: np.ndarray
     deadline_ms: np.ndarray
     scal: np.ndarray
     consts: np.ndarray
+    log_inv_erlang_c: np.ndarray
     obs_mu: np.ndarray
     obs_buffer: np.ndarray
     static_shares: np.ndarray
@@ -126,14 +163,20 @@ class SystemParams:
         return self.srv[:, SRV_BUFFER]
 
     @property
+    def cores(self) -> np.ndarray:
+        """(B, S) cores of each server."""
+        return self.srv[:, SRV_CORES]
+
+    @property
     def wait_scale_ms(self) -> np.ndarray:
-        """(B, S) mean service time over the cores (ms): the M/M/c waiting term's scale."""
-        return self.srv[:, SRV_WAIT_SCALE]
+        """(B, S) mean service time over the cores (ms), nominal: the scale of Sakasegawa's M/M/c
+        waiting-time approximation (used by the LP relaxation of model v0's waiting term)."""
+        return self.step_s * 1e3 / self.obs_mu
 
     @property
     def wait_exponent(self) -> np.ndarray:
-        """(B, S) exponent ``sqrt(2 (c + 1)) - 1`` of the M/M/c waiting term."""
-        return self.srv[:, SRV_WAIT_EXP]
+        """(B, S) Sakasegawa's exponent ``sqrt(2 (c + 1)) - 1``."""
+        return np.sqrt(2.0 * (self.cores + 1.0)) - 1.0
 
     @property
     def idle_w(self) -> np.ndarray:
@@ -147,12 +190,12 @@ class SystemParams:
 
     @property
     def backhaul_j_per_request(self) -> np.ndarray:
-        """(B,) transfer energy of one request over the backhaul (J)."""
+        """(B,) transfer energy of one request and its response over the backhaul (J)."""
         return self.scal[:, SCAL_BACKHAUL_J]
 
     @property
     def wan_j_per_request(self) -> np.ndarray:
-        """(B,) transfer energy of one request over the WAN (J)."""
+        """(B,) transfer energy of one request and its response over the WAN (J)."""
         return self.scal[:, SCAL_WAN_J]
 
     @property
@@ -161,8 +204,13 @@ class SystemParams:
         return self.scal[:, SCAL_REFERENCE_J]
 
     @property
+    def service_scv(self) -> np.ndarray:
+        """(B,) squared coefficient of variation of the service time over the class mix."""
+        return self.scal[:, SCAL_SCV]
+
+    @property
     def timeout_ms(self) -> float:
-        """Client timeout (ms): latencies are capped here."""
+        """Client timeout (ms): waits beyond it abandon."""
         return float(self.consts[CONST_TIMEOUT_MS])
 
     @property
@@ -173,6 +221,25 @@ class SystemParams:
             name: float(self.consts[first + j])
             for j, name in enumerate(("latency", "sla", "drops", "energy"))
         }
+
+
+def log_inv_erlang_c(cores: np.ndarray) -> np.ndarray:
+    """``ln(1 / C(c, rho))`` for each core count ``c`` at ``rho = j * RHO_STEP``, j = 0..255.
+
+    Erlang's C formula through the Erlang B recursion; at ``rho = 0`` (no waiting at all) the
+    value is capped at 700. Fractional core counts use the next whole number.
+    """
+    rho = np.arange(256) * RHO_STEP
+    out = np.empty((len(cores), rho.size))
+    for s, c in enumerate(cores):
+        c_int = max(int(np.ceil(c - 1e-9)), 1)
+        a = rho * c_int
+        b = np.ones_like(rho)
+        for k in range(1, c_int + 1):
+            b = a * b / (k + a * b)
+        with np.errstate(divide="ignore"):
+            out[s] = np.minimum(-np.log(b / (1.0 - rho * (1.0 - b))), 700.0)
+    return out
 
 
 def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams:
@@ -194,30 +261,35 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
     )
     work = np.array([a.work_mcycles for a in config.apps])  # Mcycles
     data = np.array([a.data_mbit for a in config.apps])  # Mbit
+    response = np.array([a.response_mbit for a in config.apps])  # Mbit
+    wire = np.array([wire_mbit(d) for d in data])  # Mbit on the wire, headers included
+    wire_back = np.array([wire_mbit(r) if r > 0 else 0.0 for r in response])
     # Row-wise sums rather than ``mix @ work``: BLAS rounds a matrix-vector product differently
     # from a dot product, so a system's constants would depend on the size of its batch.
     mean_work = (mix * work).sum(axis=1)  # (B,) Mcycles per request
-    mean_data = (mix * data).sum(axis=1)  # (B,) Mbit per request
+    scv = (mix * 2.0 * work**2).sum(axis=1) / mean_work**2 - 1.0  # exponential per class
+    mean_wire = (mix * (wire + wire_back)).sum(axis=1)  # (B,) Mbit per request and response
 
     cycles_per_step = cores * ghz * 1e3 * config.step_s  # Mcycles per step, nominal (S,)
     obs_mu = cycles_per_step[None, :] / mean_work[:, None]  # (B, S) requests/step
     mu = obs_mu * factors
     buffer_s = np.array([topo.edge_buffer_s] * n + [topo.cloud_buffer_s])
     obs_buffer = obs_mu * buffer_s / config.step_s
-    idle = np.array([topo.edge_idle_w] * n + [topo.cloud_idle_w]) * factors
-    peak = np.array([topo.edge_max_w] * n + [topo.cloud_max_w]) * factors
+    idle_core = np.array([topo.edge_core_idle_w] * n + [topo.cloud_core_idle_w])
+    peak_core = np.array([topo.edge_core_max_w] * n + [topo.cloud_core_max_w])
+    idle = (cores * idle_core)[None, :] * factors
+    peak = (cores * peak_core)[None, :] * factors
 
     by_row = {
         "mu": mu,
         "inv_mu": 1.0 / np.maximum(mu, _TINY),
-        "buffer": obs_buffer * factors,
-        "wait_scale_ms": (mean_work[:, None] / ghz[None, :]) / cores[None, :],  # Mcycles/GHz = ms
-        "wait_exponent": np.broadcast_to(np.sqrt(2.0 * (cores + 1.0)) - 1.0, (b, n + 1)),
+        "buffer": np.floor(obs_buffer * factors),
+        "cores": np.broadcast_to(cores, (b, n + 1)),
         "idle_w": idle,
         "dynamic_w": peak - idle,
     }
     srv = np.stack([by_row[name] for name in SRV_ROWS], axis=1)
-    per_step_mbit = config.step_s * 1e3 / mean_data  # requests per step per Gbit/s
+    per_step_mbit = config.step_s * 1e3 / (mix * data).sum(axis=1)  # requests/step per Gbit/s
     egress = np.stack(
         (
             np.broadcast_to((topo.backhaul_gbps * per_step_mbit)[:, None], (b, n)),
@@ -225,13 +297,26 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
         ),
         axis=1,
     )
-    base_ms = work[None, :] / ghz[:, None] + topo.access_ms  # service on one core + access
-    base_ms[n, :] += topo.wan_ms + data / topo.wan_gbps  # Mbit / (Gbit/s) = ms
+    service_ms = work[None, :] / ghz[:, None]  # Mcycles / GHz = ms, (S, K)
+    base_ms = service_ms + 2.0 * topo.access_ms
+    base_ms[n, :] += 2.0 * topo.wan_ms + (wire + wire_back) / topo.wan_gbps  # Mbit/(Gbit/s) = ms
     to_j = 1e6 * 1e-9  # Mbit -> bit and nJ -> J
+
+    def moments(gbps: float) -> tuple[np.ndarray, np.ndarray]:
+        t = wire / gbps  # ms on the wire per class
+        return (mix * t).sum(axis=1), (mix * t * t).sum(axis=1)
+
+    bh_m1, bh_m2 = moments(topo.backhaul_gbps)
+    wan_m1, wan_m2 = moments(topo.wan_gbps)
     by_column = {
-        "backhaul_j_per_request": mean_data * topo.backhaul_nj_per_bit * to_j,
-        "wan_j_per_request": mean_data * topo.wan_nj_per_bit * to_j,
+        "backhaul_j_per_request": mean_wire * topo.backhaul_nj_per_bit * to_j,
+        "wan_j_per_request": mean_wire * topo.wan_nj_per_bit * to_j,
         "reference_energy_j": np.maximum(peak.sum(axis=1), _TINY) * config.step_s,
+        "service_scv": scv,
+        "backhaul_mean_ms": bh_m1,
+        "backhaul_second_ms2": bh_m2,
+        "wan_mean_ms": wan_m1,
+        "wan_second_ms2": wan_m2,
     }
     scal = np.stack([by_column[name] for name in SCAL_ROWS], axis=1)
     w = config.reward
@@ -242,6 +327,8 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
         "w_sla": w.sla,
         "w_drops": w.drops,
         "w_energy": w.energy,
+        "backhaul_buffer_ms": topo.backhaul_buffer_ms,
+        "wan_buffer_ms": topo.wan_buffer_ms,
     }
     return SystemParams(
         n_edge=n,
@@ -251,10 +338,12 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
         hop_ms=ring_hops(n) * topo.backhaul_hop_ms,
         mix=mix,
         base_ms=np.ascontiguousarray(base_ms),
-        remote_ms_per_class=data / topo.backhaul_gbps,
+        remote_ms_per_class=(wire + wire_back) / topo.backhaul_gbps,
+        service_ms=np.ascontiguousarray(service_ms),
         deadline_ms=np.array([a.deadline_ms for a in config.apps]),
-        scal=scal,
+        scal=np.ascontiguousarray(scal),
         consts=np.array([by_const[name] for name in CONST_ROWS]),
+        log_inv_erlang_c=log_inv_erlang_c(cores),
         obs_mu=obs_mu,
         obs_buffer=obs_buffer,
         static_shares=np.broadcast_to(

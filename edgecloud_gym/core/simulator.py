@@ -40,6 +40,9 @@ __all__ = ["METRIC_KEYS", "REWARD_PARTS", "BatchSimulator"]
 
 ACTION_MODES = ("discrete", "continuous", "weights")
 
+#: Queue state of an empty server (see ``core.dynamics.initial_queue_state``).
+_EMPTY = -1e300
+
 #: Systems per thread below which a reset draws its workloads in one thread (threads cost more).
 _MIN_SYSTEMS_PER_THREAD = 32
 
@@ -84,6 +87,9 @@ class BatchSimulator:
         b = self.batch_size
         self.shares = self.params.static_shares.copy()
         self.backlog = np.zeros((b, s))
+        # the servers' queue law (mean of Z above the all-busy level, see core.dynamics); a very
+        # negative value is an empty server
+        self.queue_state = np.full((b, s), _EMPTY)
         self.t = np.zeros(b, dtype=np.int64)
         self._endo = np.zeros((b, 4 * s))
         # Exogenous observation columns per episode step, float32 (the observation's type): the
@@ -164,6 +170,7 @@ class BatchSimulator:
         self._window[rows] = window
         self.shares[rows] = self.params.static_shares[rows]
         self.backlog[rows] = 0.0
+        self.queue_state[rows] = _EMPTY
         self.t[rows] = 0
         self._endo[rows] = 0.0
         self._endo[rows, 3 * self.n_servers :] = self.shares[rows]
@@ -264,7 +271,7 @@ class BatchSimulator:
         p, cfg, b = self.params, self.config, self.batch_size
         shares = np.ascontiguousarray(shares, dtype=np.float64)
         arrivals = np.empty((b, self.n_edge))
-        dynamics, res = prepare_step(p, self.backlog, shares, arrivals)
+        dynamics, res = prepare_step(p, self.backlog, shares, arrivals, self.queue_state)
         t, t_next = self.t, self.t + 1
         start, all_arrivals = cfg.warmup_steps, self.workload.arrivals
 
@@ -299,6 +306,7 @@ class BatchSimulator:
 
         run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)  # a small batch: rows(0, b), unsliced
         self.backlog = res.backlog
+        self.queue_state = res.queue_state
         self.shares = shares
         self.t = t_next
         return res.reward, res.metrics, res

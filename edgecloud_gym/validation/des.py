@@ -34,6 +34,7 @@ import numpy as np
 
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core._jit import jit
+from edgecloud_gym.core.links import wire_mbit
 from edgecloud_gym.core.params import ring_hops
 
 __all__ = ["ABANDONED", "DROPPED", "SERVED", "RequestLog", "path_latency_ms", "simulate_requests"]
@@ -73,22 +74,29 @@ class RequestLog:
 def path_latency_ms(config: EdgeCloudConfig) -> tuple[np.ndarray, np.ndarray]:
     """Fixed request-path and response-path latency (ms) of each (node, server, class).
 
-    Returns two (N, S, K) arrays. The request path is the model's: access, plus the ring hops'
-    latency and the transfer at the backhaul bandwidth to another edge node, or the WAN latency
-    and the transfer at the WAN bandwidth to the cloud. The model's latency is one way, so the
-    response path is zero.
+    Returns two (N, S, K) arrays, the model's paths without link queueing (model v1): the request
+    path is the access, plus the ring hops' latency and the transfer of the request's bits on the
+    wire (:func:`~edgecloud_gym.core.links.wire_mbit`) at the backhaul bandwidth to another edge
+    node, or the WAN latency and the transfer at the WAN bandwidth to the cloud; the response path
+    is the same way back with the response's bits.
     """
     topo = config.topology
     n = topo.n_edge
-    data = np.array([a.data_mbit for a in config.apps])  # Mbit
     hops = ring_hops(n) * topo.backhaul_hop_ms  # (N, N) ms
-    request = np.full((n, n + 1, data.size), topo.access_ms)
     remote = ~np.eye(n, dtype=bool)
-    request[:, :n, :] += np.where(
-        remote[:, :, None], hops[:, :, None] + data[None, None, :] / topo.backhaul_gbps, 0.0
-    )
-    request[:, n, :] += topo.wan_ms + data / topo.wan_gbps  # Mbit / (Gbit/s) = ms
-    return request, np.zeros_like(request)
+
+    def path(mbit: np.ndarray) -> np.ndarray:
+        out = np.full((n, n + 1, mbit.size), topo.access_ms)
+        out[:, :n, :] += np.where(
+            remote[:, :, None], hops[:, :, None] + mbit[None, None, :] / topo.backhaul_gbps, 0.0
+        )
+        out[:, n, :] += topo.wan_ms + mbit / topo.wan_gbps  # Mbit / (Gbit/s) = ms
+        return out
+
+    data = np.array([wire_mbit(a.data_mbit) for a in config.apps])
+    back = np.array([wire_mbit(a.response_mbit) if a.response_mbit > 0 else 0.0
+                     for a in config.apps])  # fmt: skip
+    return path(data), path(back)
 
 
 def simulate_requests(

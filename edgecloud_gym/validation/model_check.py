@@ -1,18 +1,19 @@
-"""The fluid model against the request-level simulator, per server and application class.
+"""The model against the request-level simulator, per server and application class.
 
-:func:`compare_model` drives the fluid model (:func:`edgecloud_gym.core.dynamics.step`) and the
+:func:`compare_model` drives the model (:func:`edgecloud_gym.core.dynamics.step`) and the
 request-level simulator (:func:`~edgecloud_gym.validation.des.simulate_requests`) with the same
 configuration and the same per-step arrival counts, and reports, for every operating point, each
 server size and each class, the mean and 95th-percentile latency of both and their relative gap:
 
 - **steady load**: every edge node (or the cloud) at a constant offered utilisation ``rho``
-  for ``steps`` steps from empty queues, each node serving its own arrivals (the cloud: every
+  for ``steps`` steps from empty queues (``steady_replications`` episodes), each node serving its own arrivals (the cloud: every
   request sent there, over a WAN wide enough that it does not limit);
 - **transient overloads**: one step at ``rho = 1.2`` starting empty, and one starting with half
   a step of work queued, over ``replications`` independent episodes.
 
-The fluid model's percentile is taken over its per-step latencies weighted by the requests they
-describe (it has no other distribution); the simulator's over its requests.
+The model's percentile is that of its own latency law: per step, the wait law of each server
+(``StepResult.wait_law``) convolved with the class's exponential service time and shifted by its
+path, mixed over steps by the requests each step serves; the simulator's is over its requests.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ _STEADY_TASK = Task(name="constant", diurnal_amplitude=0.0, burst_period=0, flas
 class ComparisonRow:
     """One (operating point, server, class) of the comparison. Latencies in ms.
 
-    ``*_gap`` is the fluid model's relative error, ``model / reference - 1``.
+    ``*_gap`` is the model's relative error, ``model / reference - 1``.
     """
 
     scenario: str
@@ -65,21 +66,32 @@ class ComparisonRow:
         return asdict(self)
 
 
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    order = np.argsort(values)
-    v, w = values[order], weights[order]
-    cum = np.cumsum(w)
-    if cum[-1] <= 0:
-        return float("nan")
-    return float(v[min(np.searchsorted(cum, q * cum[-1]), v.size - 1)])
+def _law_quantile(laws, paths, weights, service_ms: float, q: float) -> float:
+    """The ``q`` quantile of the model's round-trip latency, mixed over steps by ``weights``."""
+    keep = weights > 0
+    laws, paths, weights = laws[keep], paths[keep], weights[keep] / weights[keep].sum()
+
+    def above(t: float) -> float:
+        return sum(
+            w * dynamics.late_fraction(law, service_ms, p, t)
+            for law, p, w in zip(laws, paths, weights, strict=True)
+        )
+
+    lo, hi = 0.0, 1e3
+    while above(hi) > 1.0 - q and hi < 1e7:
+        hi *= 2.0
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if above(mid) > 1.0 - q else (lo, mid)
+    return 0.5 * (lo + hi)
 
 
 class _Tally:
-    """Per (server, class): the fluid model's latencies with their weights, failures, and the
+    """Per (server, class): the model's latencies with their weights, failures, and the
     simulator's latencies."""
 
     def __init__(self, s_all: int, k: int) -> None:
-        self.model: list[list[list[tuple[np.ndarray, np.ndarray]]]] = [
+        self.model: list[list[list[tuple[np.ndarray, ...]]]] = [
             [[] for _ in range(k)] for _ in range(s_all)
         ]
         self.model_failed = np.zeros(s_all)
@@ -88,11 +100,13 @@ class _Tally:
         self.ref_failed = np.zeros(s_all)
         self.ref_in = np.zeros(s_all)
 
-    def add_model(self, res: dynamics.StepResult) -> None:
+    def add_model(self, res: dynamics.StepResult, service_ms: np.ndarray) -> None:
         for s in range(res.latency_ms.shape[1]):
             for k in range(res.latency_ms.shape[2]):
-                self.model[s][k].append((res.latency_ms[:, s, k], res.served[:, s, k]))
-        self.model_failed += res.dropped.sum(axis=0)
+                lat = res.latency_ms[:, s, k]
+                path = lat - res.wait_law[:, s, 5] - service_ms[s, k]
+                self.model[s][k].append((lat, res.served[:, s, k], res.wait_law[:, s], path))
+        self.model_failed += (res.dropped + res.abandoned).sum(axis=0)
         self.model_in += res.inflow.sum(axis=0)
 
     def add_reference(self, log, keep: np.ndarray) -> None:
@@ -104,17 +118,19 @@ class _Tally:
                 sel = at & (log.app == k) & (log.outcome == SERVED)
                 self.ref[s][k].append(log.latency_ms[sel])
 
-    def rows(self, scenario: str, rho: float, servers: dict[int, str], cores, apps):
+    def rows(self, scenario, rho, servers: dict[int, str], cores, apps, service_ms):
         out = []
         for s, label in servers.items():
             for k, app in enumerate(apps):
-                lat = np.concatenate([x for x, _ in self.model[s][k]])
-                wts = np.concatenate([w for _, w in self.model[s][k]])
+                lat = np.concatenate([x[0] for x in self.model[s][k]])
+                wts = np.concatenate([x[1] for x in self.model[s][k]])
+                laws = np.concatenate([x[2] for x in self.model[s][k]])
+                paths = np.concatenate([x[3] for x in self.model[s][k]])
                 ref = np.concatenate(self.ref[s][k])
                 if ref.size == 0 or wts.sum() <= 0:
                     continue
                 m_mean = float((lat * wts).sum() / wts.sum())
-                m_p95 = _weighted_quantile(lat, wts, 0.95)
+                m_p95 = _law_quantile(laws, paths, wts, service_ms[s, k], 0.95)
                 r_mean, r_p95 = float(ref.mean()), float(np.quantile(ref, 0.95))
                 out.append(
                     ComparisonRow(
@@ -175,16 +191,18 @@ def _run(
         if backlog_steps:
             start = np.floor(backlog_steps * mu) * (np.arange(n + 1) == n if cloud else 1.0)
             start[n if not cloud else slice(0, 0)] = 0.0
-        backlog = start[None].copy()
+        # the simulator's requests present; in the model, those beyond the cores wait
+        backlog = np.maximum(start - params.cores[0], 0.0)[None]
+        queue = None
         flows = np.zeros((steps, n, n + 1))
         for t in range(steps):
             a = arrivals[t][None]
             if not cloud:
                 total = a.sum()
                 shares = np.append(a[0] / total if total > 0 else np.full(n, 1 / n), 0.0)[None]
-            res = dynamics.step(params, backlog, shares, a)
-            backlog = res.backlog
-            tally.add_model(res)
+            res = dynamics.step(params, backlog, shares, a, queue)
+            backlog, queue = res.backlog, res.queue_state
+            tally.add_model(res, params.service_ms)
             if cloud:
                 flows[t, :, n] = 1.0
             else:
@@ -209,6 +227,7 @@ def compare_model(
     replications: int = 200,
     seed: int = 0,
     progress: Callable[[str], object] | None = None,
+    steady_replications: int = 1,
 ) -> list[ComparisonRow]:
     """Run every operating point (see the module docstring) and return the comparison rows.
 
@@ -218,6 +237,8 @@ def compare_model(
         steps: Steps of each steady-load episode.
         replications: Episodes of each one-step transient point.
         seed: Seed of the arrivals and of the simulator.
+        steady_replications: Episodes of each steady-load point (near the critical load one
+            episode's mean wait varies much from one episode to the next).
         progress: Optional callable ``progress(label)`` told about each point as it starts.
     """
     config = EdgeCloudConfig() if config is None else config
@@ -226,7 +247,7 @@ def compare_model(
     apps = [a.name for a in config.apps]
     rng = np.random.default_rng(seed)
     rows: list[ComparisonRow] = []
-    points = [("steady", rho, steps, 1, 0.0) for rho in loads]
+    points = [("steady", rho, steps, steady_replications, 0.0) for rho in loads]
     points += [("1-s step from empty", OVERLOAD, 1, replications, 0.0)]
     points += [("1-s step with 0.5 s backlog", OVERLOAD, 1, replications, 0.5)]
     for scenario, rho, n_steps, reps, backlog in points:
@@ -237,5 +258,6 @@ def compare_model(
             tally = _Tally(cfg.topology.n_servers, len(apps))
             _run(cfg, rho, n_steps, reps, cloud, backlog, rng, tally)
             cores = [*cfg.topology.edge_cores, cfg.topology.cloud_cores]
-            rows += tally.rows(scenario, rho, _servers(cfg, cloud), cores, apps)
+            service = build_params(cfg, [_STEADY_TASK]).service_ms
+            rows += tally.rows(scenario, rho, _servers(cfg, cloud), cores, apps, service)
     return rows
