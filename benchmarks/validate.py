@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgecloud_bench import validate_network
 from edgecloud_bench._io import atomic_write_text, check_writable, save_png
 
@@ -139,6 +141,8 @@ def model_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
         f"Rows with both mean and p95 within 10 %: {within} of {len(rows)}.",
         "",
+        *summary_markdown(rows),
+        "",
         "| point | rho | server | class | sim. mean | model mean | gap | sim. p95 | model p95 "
         "| gap | sim. failed | model failed |",
         "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -151,6 +155,36 @@ def model_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"{r['reference_failed']:.3f} | {r['model_failed']:.3f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def summary_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """Per group of operating points: rows within 10 % and the median and worst absolute gap of
+    the mean and the p95 (the lines of a Markdown table)."""
+    groups = {
+        "steady load, rho = 0.5 to 0.9": lambda r: r["scenario"] == "steady" and r["rho"] <= 0.9,
+        "steady load, rho = 0.95 and 0.99": lambda r: r["scenario"] == "steady" and r["rho"] > 0.9,
+        **{
+            scenario: (lambda r, s=scenario: r["scenario"] == s)
+            for scenario in dict.fromkeys(r["scenario"] for r in rows)
+            if scenario != "steady"
+        },
+    }
+    lines = [
+        "| operating points | rows | within 10 % | mean: median gap, worst | p95: median gap, worst |",
+        "|---|---:|---:|---|---|",
+    ]
+    for label, keep in groups.items():
+        sel = [r for r in rows if keep(r)]
+        if not sel:
+            continue
+        mean = np.abs([r["mean_gap"] for r in sel])
+        p95 = np.abs([r["p95_gap"] for r in sel])
+        ok = int(np.sum((mean <= 0.1) & (p95 <= 0.1)))
+        lines.append(
+            f"| {label} | {len(sel)} | {ok} | {np.median(mean):.0%}, {mean.max():.0%} | "
+            f"{np.median(p95):.0%}, {p95.max():.0%} |"
+        )
+    return lines
 
 
 def plot_model(rows: list[dict[str, Any]], path: Path) -> None:

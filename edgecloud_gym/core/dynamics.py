@@ -132,9 +132,10 @@ N_METRICS = len(METRIC_COLUMNS)
 ) = range(N_METRICS)
 
 #: Substeps of the integration of a server's queue law over one step (midpoint rule).
-SUBSTEPS = 4
+SUBSTEPS = 2
 _RHO_MAX = 0.99  # utilisation at which the barrier L is taken at or above it
 _EDGE = 1e-9  # the mean of Z is kept this far (relative to K) inside (0, K)
+_FAR = 40.0  # exp(-40) = 4e-18: terms this small are dropped without computing them
 
 # Shape of the family: for the density proportional to exp(x u) on u in [0, 1], the mean is
 # g(x) = 1 / (1 - exp(-x)) - 1 / x. _H[j] = x y (1 - y) at y = j / (len - 1), where g(x) = y: a
@@ -196,20 +197,6 @@ def _shape(y):  # pragma: no cover - compiled
 
 
 @jit
-def _ends(x, k):  # pragma: no cover - compiled
-    """Densities of the law at 0 and at K (per request)."""
-    if abs(x) < 1e-6:
-        return 1.0 / k, 1.0 / k
-    if x > 0.0:
-        e = math.exp(-x)
-        top = x / k / (1.0 - e)
-        return top * e, top
-    e = math.exp(x)
-    bottom = -x / k / (1.0 - e)
-    return bottom, bottom * e
-
-
-@jit
 def _tail(x, k, z):  # pragma: no cover - compiled
     """P(Z > z) for z in [0, K]."""
     if z >= k:
@@ -225,47 +212,99 @@ def _tail(x, k, z):  # pragma: no cover - compiled
 
 
 @jit
-def _excess(x, k, lvl):  # pragma: no cover - compiled
-    """E[(Z - lvl)^+] for lvl in [0, K]."""
-    if lvl >= k:
-        return 0.0
-    d = k - lvl
+def _law(x, k, lvl):  # pragma: no cover - compiled
+    """Densities at 0 and K, E[(Z - lvl)^+] and P(Z > lvl) of the law of exponent x on [0, K],
+    with at most two ``exp`` (none where the law is far from a barrier or from ``lvl``)."""
     if abs(x) < 1e-6:
-        return d * d / (2.0 * k)
+        d = k - lvl
+        return 1.0 / k, 1.0 / k, d * d / (2.0 * k), d / k
     kap = x / k
+    d = k - lvl
     if x > 0.0:
-        return (d + math.expm1(-kap * d) / kap) / -math.expm1(-x)
-    ex = math.exp(x)
-    return ((math.exp(kap * lvl) - ex) / -kap - d * ex) / -math.expm1(x)
+        e = math.exp(-x) if x < _FAR else 0.0
+        top = kap / (1.0 - e)
+        g = -math.expm1(-kap * d)
+        return top * e, top, (d - g / kap) / (1.0 - e), g / (1.0 - e)
+    e = math.exp(x) if x > -_FAR else 0.0
+    bottom = -kap / (1.0 - e)
+    a = kap * lvl
+    if a < -_FAR:  # no mass above lvl worth an exp
+        return bottom, bottom * e, 0.0, 0.0
+    h = math.exp(a)
+    return bottom, bottom * e, ((h - e) / -kap - d * e) / (1.0 - e), (h - e) / (1.0 - e)
 
 
 @jit
-def _late_fraction(x, k, lvl, rate, slack, pw):  # pragma: no cover - compiled
-    """P((Z - lvl)^+ + S > slack) with S exponential of the given rate (per request of work),
-    for the law of exponent x on [0, K]; slack in requests of work, pw = P(Z > lvl)."""
+def _link(requests_per_ms, m1, m2, buffer_ms):  # pragma: no cover - compiled
+    """Mean queueing delay (ms) and delivered fraction of a link's requests
+    (:mod:`edgecloud_gym.core.links`). Where the buffer is far beyond the workload's exponential
+    tail (``theta K > 40``) the finite-buffer terms are below 1e-17 and the Pollaczek-Khinchine
+    mean is used directly, without an ``exp``."""
+    load = requests_per_ms * m1
+    if load < 1.0:
+        theta = 2.0 * (1.0 - load) * m1 / m2
+        if theta * buffer_ms > _FAR:
+            return load / theta, 1.0
+    st = link_workload(load, m1, m2, buffer_ms)
+    d, _, drop = request_delay(st[0], st[1], st[2], st[3], buffer_ms, m1, 0.0, 1e300)
+    return d - m1, 1.0 - drop
+
+
+@jit
+def _wait_tail(x, k, lvl, pw):  # pragma: no cover - compiled
+    """The terms of the wait law's tail that all classes of a server share: the waiting part of
+    the law of exponent x on [0, K] above ``lvl``, rescaled to the mass ``pw``. Returns
+    ``(kap, scale, log_c, e_abs)``: the exponent per request, the density's scale (density
+    ``scale exp(kap (z - ref))``, ref = K for x > 0 and 0 otherwise), ``kap (lvl - ref)`` and
+    ``exp(-|x|)``."""
+    if pw <= 1e-12 or lvl >= k:
+        return 0.0, 0.0, 0.0, 0.0
+    if abs(x) < 1e-6:
+        mass = (k - lvl) / k
+        return 0.0, pw / mass / k, 0.0, 1.0
+    kap = x / k
+    e_abs = math.exp(-abs(x)) if abs(x) < _FAR else 0.0
+    ref = k if x > 0.0 else 0.0
+    log_c = kap * (lvl - ref)
+    # P(Z > lvl) of the law itself, to rescale its waiting part to the step's mass pw
+    if x > 0.0:
+        mass = -math.expm1(log_c) / (1.0 - e_abs)
+    else:
+        mass = (math.exp(log_c) - e_abs) / (1.0 - e_abs) if log_c > -_FAR else 0.0
+    if mass <= 1e-300:
+        return 0.0, 0.0, 0.0, 0.0
+    return kap, abs(kap) / (1.0 - e_abs) * pw / mass, log_c, e_abs
+
+
+@jit
+def _late_fraction(kap, scale, log_c, e_abs, k, lvl, pw, rate, slack):  # pragma: no cover
+    """P((Z - lvl)^+ + S > slack) with S exponential of the given rate (per request of work):
+    an atom ``1 - pw`` at no wait, and the waiting part of :func:`_wait_tail`. Two ``exp``."""
     if slack <= 0.0:
         return 1.0
-    no_wait = (1.0 - pw) * math.exp(-rate * slack)
-    if pw <= 1e-12 or lvl >= k:
+    no_wait = math.exp(-rate * slack)
+    if scale == 0.0:
         return no_wait
     top = lvl + slack  # where the wait alone reaches the slack
-    v = min(top, k)
-    # density A exp(kap (z - ref)) with ref = K (x > 0) or 0 (x <= 0)
-    if abs(x) < 1e-6:
-        kap, a, ref = 0.0, 1.0 / k, 0.0
-    else:
-        kap = x / k
-        a = abs(kap) / -math.expm1(-abs(x))
-        ref = k if x > 0.0 else 0.0
     g = kap + rate
-    lo = math.exp(kap * (lvl - ref) - rate * slack)
-    if abs(g * (v - lvl)) < 1e-9:
-        part = a * (v - lvl) * lo
+    if top < k:
+        # density integrated against P(S > slack - w) up to top, then all of the mass beyond
+        f_top = math.exp(log_c + kap * slack)  # exp(kap (top - ref))
+        lo = math.exp(log_c) * no_wait if log_c > -_FAR else 0.0
+        part = scale * (f_top - lo) / g if abs(g * slack) > 1e-9 else scale * slack * lo
+        if abs(kap) < 1e-12:
+            beyond = scale * (k - top)
+        elif kap > 0.0:
+            beyond = scale * (1.0 - f_top) / kap
+        else:
+            beyond = scale * (f_top - e_abs) / -kap
     else:
-        hi = math.exp(kap * (v - ref) + rate * (v - lvl - slack))
-        part = a * (hi - lo) / g
-    beyond = _tail(x, k, top) if top < k else 0.0
-    return min(max(no_wait + part + beyond, 0.0), 1.0)
+        v = k - lvl
+        hi = math.exp(log_c + kap * v - rate * (slack - v))
+        lo = math.exp(log_c) * no_wait if log_c > -_FAR else 0.0
+        part = scale * (hi - lo) / g if abs(g * v) > 1e-9 else scale * v * lo
+        beyond = 0.0
+    return min(max((1.0 - pw) * no_wait + part + beyond, 0.0), 1.0)
 
 
 @jit
@@ -286,9 +325,7 @@ def _server_step(z0, k, lvl, m, half_v, steps, buf):  # pragma: no cover - compi
     h = 1.0 / steps
     z = z0
     x = _shape(min(max(z / k, _EDGE), 1.0 - _EDGE))
-    f0, fk = _ends(x, k)
-    q_prev = _excess(x, k, lvl)
-    p_prev = _tail(x, k, lvl)
+    f0, fk, q_prev, p_prev = _law(x, k, lvl)
     queue = 0.0
     pw = 0.0
     lost = 0.0
@@ -303,20 +340,17 @@ def _server_step(z0, k, lvl, m, half_v, steps, buf):  # pragma: no cover - compi
             wm = math.sqrt(w * w + h * (2.0 * w * mp + 2.0 * half_v * phi) * 0.5)
             zm = wm if lower else k - wm
             xm = _shape(min(max(zm / k, _EDGE), 1.0 - _EDGE))
-            g0, gk = _ends(xm, k)
+            g0, gk, _, _ = _law(xm, k, k)
             mpm = m - half_v * gk if lower else -(m + half_v * g0)
-            w = math.sqrt(
-                max(w * w + h * (2.0 * wm * mpm + 2.0 * half_v * wm * (g0 if lower else gk)), 0.0)
-            )
+            grow = 2.0 * wm * mpm + 2.0 * half_v * wm * (g0 if lower else gk)
+            w = math.sqrt(max(w * w + h * grow, 0.0))
         else:
             c = h * mp
             w = c + math.sqrt(c * c + w * w + 2.0 * h * half_v * phi)
         z = w if lower else k - w
         z = min(max(z, _EDGE * k), (1.0 - _EDGE) * k)
         x = _shape(z / k)
-        f0, fk = _ends(x, k)
-        q = _excess(x, k, lvl)
-        p = _tail(x, k, lvl)
+        f0, fk, q, p = _law(x, k, lvl)
         queue += 0.5 * (q_prev + q)
         pw += 0.5 * (p_prev + p)
         lost += half_v * fk * h
@@ -396,23 +430,19 @@ def _kernel(
             bh_wait[i] = 0.0
             bh_keep[i] = 1.0
             if to_edges[i] > 0.0:
-                st = link_workload(to_edges[i] / step_ms * bh_m1, bh_m1, bh_m2,
-                                   consts[CONST_BH_BUFFER_MS])  # fmt: skip
-                d, _, drop = request_delay(st[0], st[1], st[2], st[3],
-                                           consts[CONST_BH_BUFFER_MS], bh_m1, 0.0, 1e300)  # fmt: skip
-                bh_wait[i] = d - bh_m1
-                bh_keep[i] = 1.0 - drop
+                bh_wait[i], bh_keep[i] = _link(
+                    to_edges[i] / step_ms, bh_m1, bh_m2, consts[CONST_BH_BUFFER_MS]
+                )
             link_lost[b, 0, i] = to_edges[i] * (1.0 - bh_keep[i])
             delivered += to_edges[i] * bh_keep[i]
             link_lost[b, 1, i] = 0.0
             if to_cloud > 0.0:
-                st = link_workload(to_cloud / step_ms * wan_m1, wan_m1, wan_m2,
-                                   consts[CONST_WAN_BUFFER_MS])  # fmt: skip
-                d, _, drop = request_delay(st[0], st[1], st[2], st[3],
-                                           consts[CONST_WAN_BUFFER_MS], wan_m1, 0.0, 1e300)  # fmt: skip
-                link_lost[b, 1, i] = to_cloud * drop
-                wan_in += to_cloud * (1.0 - drop)
-                wan_wait += to_cloud * (1.0 - drop) * (d - wan_m1)
+                wait_i, keep_i = _link(
+                    to_cloud / step_ms, wan_m1, wan_m2, consts[CONST_WAN_BUFFER_MS]
+                )
+                link_lost[b, 1, i] = to_cloud * (1.0 - keep_i)
+                wan_in += to_cloud * keep_i
+                wan_wait += to_cloud * keep_i * wait_i
             lost_sum += link_lost[b, 0, i] + link_lost[b, 1, i]
         wan_wait = wan_wait / wan_in if wan_in > 0.0 else 0.0
         recv_frac = delivered / spare_sum if spare_sum > 0.0 else 0.0
@@ -469,14 +499,20 @@ def _kernel(
             z0 = min(max(qstate[b, s] + lvl, _EDGE * k), (1.0 - _EDGE) * k)
             m = inflow - mu  # per step
             half_v = 0.5 * inflow * (1.0 + scv)
-            z1, queue, pw, lost, x_mid = _server_step(z0, k, lvl, m, half_v, SUBSTEPS, buf)
+            if ln_c > _FAR and z0 * _FAR < lvl and m < 0.0:
+                # light load: the law starts and stays far below the all-busy level, where it
+                # settles within a small part of the step (relaxation time v / m^2); nobody waits
+                z1 = min(half_v / -m, 0.5 * k)
+                queue, pw, lost, x_mid = 0.0, 0.0, 0.0, _shape(z1 / k)
+            else:
+                z1, queue, pw, lost, x_mid = _server_step(z0, k, lvl, m, half_v, SUBSTEPS, buf)
             cmu_ms = mu / step_ms  # requests of work per ms
             # abandonment: waits beyond the timeout leave
             patience = lvl + timeout * cmu_ms
             p_ab = _tail(x_mid, k, patience) if patience < k else 0.0
-            dropped = min(lost, inflow + q0)
-            abandoned = min(p_ab * inflow, inflow + q0 - dropped)
-            new_backlog = min(_excess(_shape(z1 / k), k, lvl), buf)
+            dropped = min(lost, inflow)  # tail drop: arrivals that find the buffer full
+            abandoned = min(p_ab * inflow, inflow - dropped)
+            new_backlog = min(_law(_shape(z1 / k), k, lvl)[2], buf)
             processed = q0 + inflow - dropped - abandoned - new_backlog
             if processed > mu:
                 new_backlog += processed - mu
@@ -525,6 +561,7 @@ def _kernel(
             ok = inflow - dropped - abandoned
             if ok < 0.0:
                 ok = 0.0
+            kap, scale, log_c, e_abs = _wait_tail(x_mid, k, lvl, pw)
             for kk in range(n_cls):
                 fixed = base_ms[s, kk]
                 if s < n:
@@ -538,7 +575,7 @@ def _kernel(
                 lat_weighted += w * lat
                 slack = (deadline_ms[kk] - (fixed - service_ms[s, kk])) * cmu_ms
                 rate = 1.0 / (service_ms[s, kk] * cmu_ms)
-                f_late = _late_fraction(x_mid, k, lvl, rate, slack, pw)
+                f_late = _late_fraction(kap, scale, log_c, e_abs, k, lvl, pw, rate, slack)
                 late_out[b, s, kk] = f_late
                 late += w * f_late
 
@@ -546,8 +583,10 @@ def _kernel(
         served_sum = total - failed
         lat_mean = lat_weighted / served_sum if served_sum > 0.0 else 0.0
         per_arrival = 1.0 / total if total > 0.0 else 0.0
-        sla = (late + failed) * per_arrival
-        drop_rate = dropped_sum * per_arrival
+        # a failed server loses its queue with its arrivals: a step's failures can then exceed
+        # its arrivals, and the rates are capped at 1
+        sla = min((late + failed) * per_arrival, 1.0)
+        drop_rate = min(dropped_sum * per_arrival, 1.0)
         energy = power * step_s + sent * scal[b, SCAL_BACKHAUL_J] + wan * scal[b, SCAL_WAN_J]
         m_ = metrics[b]
         m_[_ARRIVED] = total
@@ -569,7 +608,7 @@ def _kernel(
             -consts[CONST_W_LATENCY] * ((lat_weighted + failed * timeout) * per_arrival) / 100.0
         )
         m_[_R_SLA] = -consts[CONST_W_SLA] * sla
-        m_[_R_DROPS] = -consts[CONST_W_DROPS] * failed * per_arrival
+        m_[_R_DROPS] = -consts[CONST_W_DROPS] * min(failed * per_arrival, 1.0)
         m_[_R_ENERGY] = -consts[CONST_W_ENERGY] * energy / scal[b, SCAL_REFERENCE_J]
         reward[b] = m_[_R_LATENCY] + m_[_R_SLA] + m_[_R_DROPS] + m_[_R_ENERGY]
 
@@ -581,7 +620,9 @@ def late_fraction(law: np.ndarray, service_ms: float, path_ms: float, t_ms: floa
     x, k, lvl, cmu, pw = (float(v) for v in law[:5])
     if cmu <= 0.0:
         return 0.0
-    return float(_late_fraction(x, k, lvl, 1.0 / (service_ms * cmu), (t_ms - path_ms) * cmu, pw))
+    kap, scale, log_c, e_abs = _wait_tail(x, k, lvl, pw)
+    rate, slack = 1.0 / (service_ms * cmu), (t_ms - path_ms) * cmu
+    return float(_late_fraction(kap, scale, log_c, e_abs, k, lvl, pw, rate, slack))
 
 
 #: Systems per thread below which a step runs in one thread (see :mod:`edgecloud_gym._threads`).
