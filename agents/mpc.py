@@ -37,7 +37,7 @@ from edgecloud_gym.core.params import build_params
 from edgecloud_gym.envs.allocation import EdgeCloudEnv
 from edgecloud_gym.forecasting import make_forecaster
 
-__all__ = ["FORECAST_SOURCES", "MPCAgent"]
+__all__ = ["FORECAST_SOURCES", "ClairvoyantMPC", "MPCAgent"]
 
 #: Forecast sources besides the package's forecasters: the true rates and the realised arrivals.
 FORECAST_SOURCES: tuple[str, ...] = ("naive", "seasonal", "ewma", "lstm", "oracle", "clairvoyant")
@@ -255,3 +255,20 @@ class MPCAgent:
             self._forecast = fc.forecast(wl, max(self.horizon, 1), scale)[0]  # (T+1, N, H)
             self._episode = wl
         return self._forecast[k, :, :steps].T
+
+
+class ClairvoyantMPC(MPCAgent):
+    """:class:`MPCAgent` planning on the realised arrivals (``mpc-clairvoyant``): the clairvoyant
+    primal reference of the suites' reports, one step ahead by default. It sees the future, so it
+    is no causal baseline; its return is what a planner on the env's own model reaches with
+    perfect foresight over ``horizon`` steps (a reference, not a bound)."""
+
+    name: ClassVar[str] = "mpc-clairvoyant"
+
+    def __init__(self, env: Any, horizon: int = 1, forecaster: str = "clairvoyant", **kwargs: Any):
+        if forecaster != "clairvoyant":
+            raise ValueError(
+                f"mpc-clairvoyant plans on the realised arrivals (forecaster 'clairvoyant'), got "
+                f"{forecaster!r}; use agent 'mpc' with forecaster={forecaster!r}."
+            )
+        super().__init__(env, horizon=horizon, forecaster=forecaster, **kwargs)

@@ -2,20 +2,21 @@
 
 Allocation family (the ``EdgeCloud-*`` envs other than ``EdgeCloud-Offload-*``):
 
-==================  ==========================================================  ============  ===========
-name                agent                                                       action mode   forecaster
-==================  ==========================================================  ============  ===========
-``static``          capacity-proportional shares (the source paper's baseline)  discrete      none
-``reactive``        threshold heuristic: offload from a hot node                discrete      none
-``least-loaded``    join the server with the least expected delay               discrete      none
-``random``          uniformly random actions                                    discrete      none
-``oracle``          clairvoyant LP over the episode (reads the true arrivals)   weights       none
-``mpc``             receding-horizon search on the env's own model              discrete      own
-``local-first``     keep arrivals local up to a tuned threshold, overflow out   weights       none
-``best-constant``   the best constant shares (tuned)                            weights       none
-``dqn``             SB3 DQN without forecasts ("reactive RL")                   discrete      none
-``dqn-forecast``    SB3 DQN with workload forecasts                             discrete      lstm
-==================  ==========================================================  ============  ===========
+===================  =============================================================  ===========  ===========
+name                 agent                                                          action mode  forecaster
+===================  =============================================================  ===========  ===========
+``static``           capacity-proportional shares (the source paper's baseline)     discrete     none
+``reactive``         threshold heuristic: offload from a hot node                   discrete     none
+``least-loaded``     join the server with the least expected delay                  discrete     none
+``random``           uniformly random actions                                       discrete     none
+``oracle``           LP plan over the episode, model v0 relaxation (true arrivals)  weights      none
+``mpc``              receding-horizon search on the env's own model                 discrete     own
+``mpc-clairvoyant``  ``mpc`` on the realised arrivals (clairvoyant reference)       discrete     truth
+``local-first``      keep arrivals local up to a tuned threshold, overflow out      weights      none
+``best-constant``    the best constant shares (tuned)                               weights      none
+``dqn``              SB3 DQN without forecasts ("reactive RL")                      discrete     none
+``dqn-forecast``     SB3 DQN with workload forecasts                                discrete     lstm
+===================  =============================================================  ===========  ===========
 
 The meta-learned DQNs (:mod:`edgecloud_agents.dynamic_allocator`): ``dynamic-allocator``, the
 DQN with forecasts started from a MAML meta-initialisation (the source paper's system, forecaster
@@ -112,9 +113,14 @@ AGENTS: dict[str, AgentInfo] = {
     "least-loaded": AgentInfo("join the server with the least expected delay", False),
     "random": AgentInfo("uniformly random actions", False),
     "oracle": AgentInfo(
-        "clairvoyant LP over the episode (upper bound)", False, action_mode="weights"
+        "LP plan over the episode (model v0 relaxation, reads the true arrivals)",
+        False,
+        action_mode="weights",
     ),
     "mpc": AgentInfo("receding-horizon search over the actions on the env's own model", False),
+    "mpc-clairvoyant": AgentInfo(
+        "mpc on the realised arrivals (clairvoyant reference, not causal)", False
+    ),
     "local-first": AgentInfo(
         "keep arrivals local up to a tuned threshold, overflow out", False, action_mode="weights"
     ),
@@ -420,6 +426,10 @@ def make_agent(
         from edgecloud_agents.mpc import MPCAgent
 
         return MPCAgent(env, **kwargs)
+    if name == "mpc-clairvoyant":
+        from edgecloud_agents.mpc import ClairvoyantMPC
+
+        return ClairvoyantMPC(env, **kwargs)
     if name in _SHARE_RULES:
         return _share_rule_class(name)(env, **kwargs)
     if name == "random":
@@ -494,6 +504,10 @@ def load_agent(
         from edgecloud_agents.mpc import MPCAgent
 
         return MPCAgent.load(file, env)
+    if file.agent == "mpc-clairvoyant":
+        from edgecloud_agents.mpc import ClairvoyantMPC
+
+        return ClairvoyantMPC.load(file, env)
     if file.agent in _SHARE_RULES:
         return _share_rule_class(file.agent).load(file, env)
     return _rule_class(file.agent).load(file, env)

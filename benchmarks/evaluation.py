@@ -10,8 +10,9 @@ The metrics of one episode are those of :mod:`edgecloud_gym.metrics` (keys of
 :data:`EPISODE_METRICS`, accumulated by :class:`~edgecloud_gym.metrics.EpisodeAccumulator`).
 
 With ``oracle_bound=True`` each episode also carries ``oracle_bound`` (the return of the
-clairvoyant LP relaxation on the same workload realisation, an upper bound on any causal policy's
-return) and ``oracle_gap_pct`` = 100 (bound - return) / |bound|.
+clairvoyant LP relaxation of model v0 on the same workload realisation: an upper bound on any
+policy's return on model v0 only, not on model v1, see docs/lp_bound.md) and ``oracle_gap_pct`` =
+100 (bound - return) / |bound|.
 """
 
 from __future__ import annotations

@@ -65,8 +65,8 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "lp-bound",
         help="the episode LP's bound, the oracle agent and the static baseline per episode",
-        description="Solve the episode LP (an upper bound on any policy's return) for each env "
-        "and seed, play the oracle agent and the static baseline on the same episode, and print "
+        description="Solve the episode LP (an upper bound on any policy's return on model v0 "
+        "only) for each env and seed, play the oracle agent and the static baseline on the same episode, and print "
         "a Markdown table.",
     )
     p.add_argument(

@@ -7,11 +7,13 @@ From ``DIR/runs/*.json`` (:mod:`edgecloud_bench.suite`) :func:`write_report` wri
   stratified bootstrap interval); ``vs_static_pct``/``_low``/``_high`` and ``vs_dqn_pct``/...
   (improvement over the static baseline and over reactive RL, the DQN without forecasts, in percent
   of the baseline's IQM: positive is better whatever the metric's direction, paired by seed);
-  ``gap_oracle_pct``/... (how much worse than the clairvoyant oracle agent, in percent of the
-  oracle's IQM: positive is worse). The metric ``oracle_gap_pct`` is a run's return gap to the LP
-  bound of the same episodes (:mod:`edgecloud_bench.evaluation`).
-- ``DIR/report.md``: the tables, and the plots ``bars_<metric>.png`` (IQM per agent and profile
-  with the 95 % interval) and ``learning_curves.png``.
+  ``gap_oracle_pct``/... (how much worse than the ``oracle`` agent, the LP plan, in percent of
+  its IQM: positive is worse). The metric ``oracle_gap_pct`` is a run's return gap to the LP of
+  the same episodes (:mod:`edgecloud_bench.evaluation`). The LP relaxes model v0: on model v1 it
+  is neither a bound nor an upper reference (docs/lp_bound.md).
+- ``DIR/report.md``: the tables, the references of each env (the strongest causal baseline and
+  clairvoyant MPC, :mod:`edgecloud_bench.references`), and the plots ``bars_<metric>.png`` (IQM
+  per agent and profile with the 95 % interval) and ``learning_curves.png``.
 
 Everything is recomputed from the run files, so ``edgecloud report DIR`` after a partial or
 resumed suite gives the same files as the suite itself.
@@ -31,6 +33,7 @@ import numpy as np
 import edgecloud_gym
 from edgecloud_bench._io import atomic_write_text, check_writable, save_png
 from edgecloud_bench.evaluation import EPISODE_METRICS
+from edgecloud_bench.references import env_references, reference_markdown, reference_summary
 from edgecloud_bench.render import csv_text, md_table, plot_curves, pyplot
 from edgecloud_bench.scores import Scores
 from edgecloud_bench.stats import Interval
@@ -72,7 +75,16 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 )
 
 #: The agent order of tables and plots (others follow in order of appearance).
-_AGENT_ORDER = ("static", "reactive", "least-loaded", "random", "dqn", "dqn-forecast", "oracle")
+_AGENT_ORDER = (
+    "static",
+    "reactive",
+    "least-loaded",
+    "random",
+    "dqn",
+    "dqn-forecast",
+    "mpc-clairvoyant",
+    "oracle",
+)
 
 #: Table columns (metric, header, format) of the printed results and the report's per-env tables.
 _TABLE = (
@@ -317,8 +329,11 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
         "mean (IQM) over runs and its 95 % stratified bootstrap interval (2000 resamples). "
         "Improvements are in percent of the baseline's IQM, positive = better, paired by seed "
         "(every agent's run with seed s is evaluated on the same workloads). `dqn` is reactive RL "
-        "(DQN without forecasts); `gap to LP` is the return's gap to the clairvoyant LP of the "
-        "same episodes, a bound of model v0's returns only (docs/lp_bound.md).",
+        "(DQN without forecasts). `oracle` is the LP plan (model v0 relaxation): it plans on a "
+        "relaxation of model v0 and is neither a bound nor an upper reference on model v1 "
+        "(docs/lp_bound.md); `gap to LP` is the return's gap to that LP of the same episodes. "
+        "The upper reference is clairvoyant MPC (`mpc-clairvoyant`: MPC on the env's own model "
+        "with the realised arrivals), see the section on the strongest causal baseline.",
         "",
         "## Settings",
         "",
@@ -366,8 +381,16 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
             ]
             md += [f"**{metric}**", "", md_table(["agent", *scopes], body), ""]
 
+    refs = env_references(records, table.agents, table.envs, table.scores)
+    if "return" in {k[2] for k in look}:
+        md += reference_markdown(refs)
+
     if "oracle" in table.agents:
-        md += ["## Gap to the oracle agent, % of its IQM (positive = worse)", ""]
+        md += [
+            "## Gap to the LP plan (`oracle`, model v0 relaxation), % of its IQM "
+            "(positive = worse; not a bound on model v1)",
+            "",
+        ]
         for metric in ("return", "latency_mean_ms"):
             body = [
                 [
@@ -408,9 +431,15 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
             out / "learning_curves.png",
             agents=table.agents,
             envs=table.envs,
-            references=(("static", ":"), ("reactive", "-."), ("oracle", "--")),
+            references=(
+                ("static", ":"),
+                ("reactive", "-."),
+                ("mpc-clairvoyant", "-"),
+                ("oracle", "--"),
+            ),
             title="Learning curves: IQM over seeds, band = min..max; grey lines: final IQM "
-            "return of rule-based agents and the oracle (y-range cut to the later evaluations)",
+            "return of rule-based agents, clairvoyant MPC and the LP plan (y-range cut to the "
+            "later evaluations)",
         ):
             md += ["![learning curves](learning_curves.png)", ""]
 
@@ -419,7 +448,10 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
         if _plot_bars(rows, table, metric, out / f"bars_{metric}.png"):
             md += [f"![{metric}](bars_{metric}.png)", ""]
     atomic_write_text(out / "report.md", "\n".join(md).rstrip() + "\n")
-    return results_table(rows, table.envs, table.agents)
+    text = results_table(rows, table.envs, table.agents)
+    if "return" in {k[2] for k in look}:
+        text += "\n\n" + reference_summary(refs)
+    return text
 
 
 def add_parser(subparsers: Any) -> None:

@@ -214,7 +214,7 @@ def read_run(path: str | Path) -> dict[str, Any]:
 
 #: Rough CPU seconds of one env step, by what the step does: training a learner (SB3's update
 #: included), acting with a trained learner or a rule, acting with the oracle (its LP, amortised
-#: over the episode), and the LP bound of one evaluation episode. Read from the ``cpu_seconds``
+#: over the episode, or an MPC planner's rollouts), and the LP bound of one evaluation episode. Read from the ``cpu_seconds``
 #: of the demo suite's run files (``edgecloud bench run --suite demo``: a 40,000-step DQN run
 #: costs 30-45 s, a rule-based run under 1 s, an oracle run 1-2 s). Only their ratios matter:
 #: the progress bar's rate is measured as the suite runs.
@@ -238,7 +238,8 @@ def expected_cost(spec: RunSpec, bound_shared_by: int = 1) -> float:
     except gym.error.Error:  # an id not registered in this process: the usual length
         steps = EPISODE_STEPS
     curve_episodes = (spec.budget // max(spec.eval_freq, 1)) * spec.eval_episodes
-    act = ORACLE_STEP_S if spec.agent == "oracle" else ACT_STEP_S
+    # the planners: the LP plan, and MPC's rollouts on the model (about as costly per step)
+    act = ORACLE_STEP_S if spec.agent in ("oracle", "mpc", "mpc-clairvoyant") else ACT_STEP_S
     bound = BOUND_EPISODE_S * spec.episodes / max(bound_shared_by, 1) if spec.oracle_bound else 0.0
     episodes = spec.episodes + curve_episodes
     return RUN_S + spec.budget * TRAIN_STEP_S + episodes * steps * act + bound

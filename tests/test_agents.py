@@ -193,7 +193,7 @@ def test_every_agent_meets_the_protocol(name, env_id, tmp_path):
     obs, _ = env.reset(seed=5)
     single = agent.predict(obs)
     assert env.action_space.contains(np.asarray(single, dtype=env.action_space.dtype))
-    if name not in ("oracle", "mpc"):  # the planners act on their own env's current state only
+    if name not in ("oracle", "mpc", "mpc-clairvoyant"):  # the planners act on their env's state
         batch = agent.predict(np.stack([obs, obs, obs]))
         assert np.asarray(batch).shape[0] == 3
     env.step(single)

@@ -248,7 +248,7 @@ def test_shipped_suites_are_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     (tmp_path / "demo").mkdir()  # an output folder named like a suite doesn't hide it
     for name in ("demo", "quick"):
         suite = load_suite(name)
-        assert {"static", "dqn"} <= set(suite.agents)
+        assert {"static", "dqn", "oracle", "mpc-clairvoyant"} <= set(suite.agents)
         assert len(suite.seeds) >= 3
     quick = load_suite("quick")
     assert len(quick.seeds) >= 5
@@ -259,6 +259,7 @@ def test_shipped_suites_are_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         "least-loaded",
         "random",
         "oracle",
+        "mpc-clairvoyant",
         "dqn",
         "dqn-forecast",
     }
