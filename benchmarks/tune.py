@@ -56,7 +56,10 @@ def tune_rule(
     rng = np.random.default_rng(rng_seed)
     static = env.unwrapped.sim.params.static_shares[0]
     mean, std = np.log(static), np.full(static.size, 1.0)
-    best_params, best_score = static, _mean_return(make_agent(agent, env), env, seeds)
+    # the start is static itself, scored as such (without shares the agent would take the
+    # shipped tuned ones, and a score of those would be recorded for static)
+    best_params = static
+    best_score = _mean_return(make_agent(agent, env, shares=list(static)), env, seeds)
     for _ in range(iterations):
         logits = mean + std * rng.standard_normal((samples, static.size))
         shares = np.exp(logits - logits.max(axis=1, keepdims=True))

@@ -109,3 +109,17 @@ def test_tune_refuses_overlapping_seeds(tmp_path, capsys):
     assert code == 2
     assert "must be disjoint" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_tuned_score_is_the_score_of_the_returned_parameters():
+    """The tuner's reported score belongs to the parameters it returns, also when no candidate
+    beats the start (static), and whatever tuned values the package ships."""
+    from edgecloud_agents.registry import make_agent, make_env_for
+    from edgecloud_bench.tune import _mean_return, tune_rule
+
+    params, score = tune_rule("best-constant", "EdgeCloud-Low-v0", [100], iterations=1, samples=2)
+    env = make_env_for("best-constant", "EdgeCloud-Low-v0", seed=0)
+    # the same up to the shares' rounding to 6 decimals in the tuned file
+    assert _mean_return(make_agent("best-constant", env, **params), env, [100]) == pytest.approx(
+        score, rel=1e-5
+    )
