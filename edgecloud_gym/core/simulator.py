@@ -27,6 +27,7 @@ from edgecloud_gym.core.dynamics import (
 )
 from edgecloud_gym.core.observation import assemble_into, assemble_observations
 from edgecloud_gym.core.params import SystemParams, build_params
+from edgecloud_gym.core.queue_law import EMPTY
 from edgecloud_gym.core.workload import (
     EpisodeWorkload,
     sample_workload,
@@ -39,9 +40,6 @@ from edgecloud_gym.tasks import Task
 __all__ = ["METRIC_KEYS", "REWARD_PARTS", "BatchSimulator"]
 
 ACTION_MODES = ("discrete", "continuous", "weights")
-
-#: Queue state of an empty server (see ``core.dynamics.initial_queue_state``).
-_EMPTY = -1e300
 
 #: Systems per thread below which a reset draws its workloads in one thread (threads cost more).
 _MIN_SYSTEMS_PER_THREAD = 32
@@ -89,7 +87,7 @@ class BatchSimulator:
         self.backlog = np.zeros((b, s))
         # the servers' queue law (mean of Z above the all-busy level, see core.dynamics); a very
         # negative value is an empty server
-        self.queue_state = np.full((b, s), _EMPTY)
+        self.queue_state = np.full((b, s), EMPTY)
         self.t = np.zeros(b, dtype=np.int64)
         self._endo = np.zeros((b, 4 * s))
         # Exogenous observation columns per episode step, float32 (the observation's type): the
@@ -170,7 +168,7 @@ class BatchSimulator:
         self._window[rows] = window
         self.shares[rows] = self.params.static_shares[rows]
         self.backlog[rows] = 0.0
-        self.queue_state[rows] = _EMPTY
+        self.queue_state[rows] = EMPTY
         self.t[rows] = 0
         self._endo[rows] = 0.0
         self._endo[rows, 3 * self.n_servers :] = self.shares[rows]

@@ -26,6 +26,7 @@ import numpy as np
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core import dynamics
 from edgecloud_gym.core.params import build_params
+from edgecloud_gym.core.queue_law import late_fraction
 from edgecloud_gym.tasks import Task
 from edgecloud_gym.validation.des import SERVED, simulate_requests
 
@@ -73,7 +74,7 @@ def _law_quantile(laws, paths, weights, service_ms: float, q: float) -> float:
 
     def above(t: float) -> float:
         return sum(
-            w * dynamics.late_fraction(law, service_ms, p, t)
+            w * late_fraction(law, service_ms, p, t)
             for law, p, w in zip(laws, paths, weights, strict=True)
         )
 
