@@ -7,8 +7,11 @@ drawn from the environment's generator at reset, so one task gives many episodes
 
 Presets :data:`LOW`, :data:`MEDIUM` and :data:`HIGH` are the source paper's three profiles;
 :data:`SCENARIOS` adds a degraded node, a failed node, a flash-crowd-heavy mix and a mid-episode
-shift. :func:`train_tasks` and :func:`test_tasks` draw disjoint, seeded task sets for
-meta-learning (Meta-World's pattern: ``env.unwrapped.set_task(task)``).
+shift; :data:`JOINT_PRESETS` (:data:`JOINT_LOW`, :data:`JOINT_MEDIUM`, :data:`JOINT_HIGH`) are the
+three profiles with forecastable structure: a steep daily ramp and a daily scheduled event whose
+timing repeats across days (``docs/environment.md``, "Forecastable structure").
+:func:`train_tasks` and :func:`test_tasks` draw disjoint, seeded task sets for meta-learning
+(Meta-World's pattern: ``env.unwrapped.set_task(task)``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ from edgecloud_gym.traces import TraceSpec, as_trace_spec
 
 __all__ = [
     "HIGH",
+    "JOINT_HIGH",
+    "JOINT_LOW",
+    "JOINT_MEDIUM",
+    "JOINT_PRESETS",
     "LOW",
     "MEDIUM",
     "PRESETS",
@@ -53,6 +60,29 @@ def _floats(name: str, values: Any, check: Any) -> tuple[float, ...] | None:
     except TypeError as exc:
         raise TypeError(f"{name} must be a sequence of numbers or None, got {values!r}.") from exc
     return tuple(check(f"{name}[{i}]", v) for i, v in enumerate(values))
+
+
+def _node_indices(name: str, values: Any) -> tuple[int, ...] | None:
+    """``values`` as a non-empty tuple of distinct node indices >= 0, or None."""
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of edge node indices or None, got {values!r}.")
+    try:
+        values = tuple(values)
+    except TypeError as exc:
+        raise TypeError(
+            f"{name} must be a sequence of edge node indices or None, got {values!r}; "
+            "write (0,) for the first node alone."
+        ) from exc
+    if not values:
+        raise ValueError(
+            f"{name} is empty: name at least one edge node, or None for the first node alone."
+        )
+    indices = tuple(check_int(f"{name}[{i}]", v, minimum=0) for i, v in enumerate(values))
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"{name} names a node twice ({indices}); list each node once.")
+    return indices
 
 
 @dataclass(frozen=True)
@@ -82,8 +112,27 @@ class Task:
             (a :class:`~edgecloud_gym.traces.TraceSpec`, a bundled name such as ``"nasa"``, a CSV
             path or a mapping of TraceSpec fields). With a trace, ``load`` is each node's mean
             utilisation over the trace's train period, ``node_weights``, ``app_mix``,
-            ``capacity_factors`` and the shift apply as usual, and the diurnal, burst and flash
-            crowd fields are not used (the trace has its own). See ``docs/traces.md``.
+            ``capacity_factors`` and the shift apply as usual, and the diurnal, burst, flash
+            crowd, ramp and event fields are not used (the trace has its own). See
+            ``docs/traces.md``.
+        ramp_amplitude: Extra load at the top of the daily ramp, relative to the base shape
+            (0.5 multiplies the rate by 1.5; 0: no ramp). The ramp multiplies every node's rate.
+        ramp_phase: Start of the ramp's rise as a fraction of the day, in [0, 1) (the phase
+            that the observation's sin/cos carry).
+        ramp_rise: Steps over which the ramp rises linearly from 0 to ``ramp_amplitude``; it
+            falls back over as many steps after the hold (0: a step up and down).
+        ramp_hold: Steps the ramp stays at its top between rise and fall.
+        event_amplitude: Extra rate of a scheduled event at each of ``event_nodes``, relative to
+            the node's base rate ``load * mu_i`` (1.0 adds the base rate once; 0: no events).
+        event_phase: Planned start of each day's event as a fraction of the day, in [0, 1).
+        event_jitter: Half-width of the uniform jitter of the event's start (steps, may be
+            fractional): each day's event starts ``U(-event_jitter, event_jitter)`` steps from
+            its planned start, drawn per day from the episode's generator.
+        event_onset: Steps over which an event's extra rate rises linearly from 0 to its full
+            value (0: at once); at most ``event_duration``.
+        event_duration: Length of one event from its start to its abrupt end (steps).
+        event_nodes: Indices of the edge nodes an event loads (each gets the full extra rate),
+            or None for the first edge node (index 0) alone.
     """
 
     name: str = "custom"
@@ -102,6 +151,16 @@ class Task:
     shift_at: int | None = None
     shift_load: float = 1.0
     trace: TraceSpec | None = None
+    ramp_amplitude: float = 0.0
+    ramp_phase: float = 0.0
+    ramp_rise: int = 0
+    ramp_hold: int = 0
+    event_amplitude: float = 0.0
+    event_phase: float = 0.0
+    event_jitter: float = 0.0
+    event_onset: int = 0
+    event_duration: int = 0
+    event_nodes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
@@ -143,6 +202,48 @@ class Task:
         check_range("Task.shift_load", self.shift_load, 0, 100, "x base load")
         if self.trace is not None:
             object.__setattr__(self, "trace", as_trace_spec(self.trace))
+        self._check_structure()
+
+    def _check_structure(self) -> None:
+        """Validate the ramp and event fields (see the class docstring)."""
+        check_range("Task.ramp_amplitude", self.ramp_amplitude, 0, 1000, "x base rate")
+        check_fraction("Task.ramp_phase", self.ramp_phase, closed_top=False)
+        check_int("Task.ramp_rise", self.ramp_rise, minimum=0, maximum=10**7)
+        check_int("Task.ramp_hold", self.ramp_hold, minimum=0, maximum=10**7)
+        if self.ramp_amplitude > 0 and self.ramp_rise + self.ramp_hold == 0:
+            raise ValueError(
+                f"Task.ramp_amplitude is {self.ramp_amplitude!r} but ramp_rise and ramp_hold are "
+                "0, so the ramp would last no step: give it a ramp_rise and/or ramp_hold in "
+                "steps, or set ramp_amplitude=0 for no ramp."
+            )
+        check_range("Task.event_amplitude", self.event_amplitude, 0, 1000, "x base rate")
+        check_fraction("Task.event_phase", self.event_phase, closed_top=False)
+        check_range("Task.event_jitter", self.event_jitter, 0, 1e6, "steps")
+        check_int("Task.event_onset", self.event_onset, minimum=0, maximum=10**7)
+        check_int("Task.event_duration", self.event_duration, minimum=0, maximum=10**7)
+        if self.event_onset > self.event_duration:
+            raise ValueError(
+                f"Task.event_onset ({self.event_onset}) must not exceed event_duration "
+                f"({self.event_duration}): the onset is the first part of the event; lengthen "
+                "event_duration or shorten event_onset."
+            )
+        if self.event_amplitude > 0 and self.event_duration == 0:
+            raise ValueError(
+                f"Task.event_amplitude is {self.event_amplitude!r} but event_duration is 0, so "
+                "the event would last no step: give it an event_duration in steps, or set "
+                "event_amplitude=0 for no events."
+            )
+        object.__setattr__(self, "event_nodes", _node_indices("Task.event_nodes", self.event_nodes))
+
+    @property
+    def has_ramp(self) -> bool:
+        """Whether the synthetic workload has a daily ramp (amplitude and length non-zero)."""
+        return self.ramp_amplitude > 0 and self.ramp_rise + self.ramp_hold > 0
+
+    @property
+    def has_event(self) -> bool:
+        """Whether the synthetic workload has daily scheduled events."""
+        return self.event_amplitude > 0 and self.event_duration > 0
 
     def replace(self, **changes: Any) -> Task:
         """Return a copy with ``changes`` applied (validated; unknown fields rejected)."""
@@ -175,6 +276,12 @@ class Task:
             )
         if self.trace is not None:
             self.trace.check_compatible(n_edge)
+        if self.event_nodes is not None and max(self.event_nodes) >= n_edge:
+            raise ValueError(
+                f"Task {self.name!r}: event_nodes {self.event_nodes} names node "
+                f"{max(self.event_nodes)} but the topology has {n_edge} edge nodes (indices 0 to "
+                f"{n_edge - 1}); name existing nodes, or None for node 0."
+            )
         if self.capacity_factors is not None:
             if len(self.capacity_factors) != n_edge + 1:
                 raise ValueError(
@@ -197,6 +304,43 @@ HIGH = Task(name="high", load=0.9, burst_amplitude=1.0, flash_rate=0.02)
 
 PRESETS: dict[str, Task] = {"low": LOW, "medium": MEDIUM, "high": HIGH}
 
+#: The forecastable structure of the joint presets: a morning ramp on every node (rising over 3
+#: steps from phase 0.2, held 30 steps, falling over 3 steps) and an evening event on node 0
+#: (from phase 0.65 +- 4 steps, onset 2 steps, 20 steps long). The amplitudes of each profile
+#: below add the same absolute load in all three: the ramp about 0.27 x the nodes' capacity at
+#: the base rate (ramp_amplitude x load), the event 0.9 x node 0's capacity.
+_JOINT_STRUCTURE: dict[str, Any] = {
+    "ramp_phase": 0.2,
+    "ramp_rise": 3,
+    "ramp_hold": 30,
+    "event_phase": 0.65,
+    "event_jitter": 4.0,
+    "event_onset": 2,
+    "event_duration": 20,
+    "event_nodes": (0,),
+}
+#: Low profile with the daily ramp (+90 %) and the evening event (+3x node 0's base rate).
+JOINT_LOW = LOW.replace(
+    name="joint-low", ramp_amplitude=0.9, event_amplitude=3.0, **_JOINT_STRUCTURE
+)
+#: Medium profile with the daily ramp (+45 %) and the evening event (+1.5x).
+JOINT_MEDIUM = MEDIUM.replace(
+    name="joint-medium", ramp_amplitude=0.45, event_amplitude=1.5, **_JOINT_STRUCTURE
+)
+#: High profile with the daily ramp (+30 %) and the evening event (+1x): the edge overflows to
+#: the cloud during both, while the day's peak total demand stays below the edge and cloud
+#: capacity.
+JOINT_HIGH = HIGH.replace(
+    name="joint-high", ramp_amplitude=0.3, event_amplitude=1.0, **_JOINT_STRUCTURE
+)
+
+#: The three profiles with forecastable structure (reachable through :func:`get_task`).
+JOINT_PRESETS: dict[str, Task] = {
+    "joint-low": JOINT_LOW,
+    "joint-medium": JOINT_MEDIUM,
+    "joint-high": JOINT_HIGH,
+}
+
 #: Scenarios beyond the three profiles (for the default six-node topology).
 SCENARIOS: dict[str, Task] = {
     "degraded-node": MEDIUM.replace(name="degraded-node", capacity_factors=(0.4, 1, 1, 1, 1, 1, 1)),
@@ -210,10 +354,10 @@ SCENARIOS: dict[str, Task] = {
 
 
 def get_task(name: str) -> Task:
-    """Return a preset or scenario by name (case-insensitive)."""
+    """Return a preset, joint preset or scenario by name (case-insensitive)."""
     if not isinstance(name, str):
         raise TypeError(f"task name must be a string, got {name!r}.")
-    every = {**PRESETS, **SCENARIOS}
+    every = {**PRESETS, **JOINT_PRESETS, **SCENARIOS}
     key = name.lower()
     if key not in every:
         raise ValueError(

@@ -58,6 +58,8 @@ def _build(part: str, field: str, value: object, **companions: object):
         value = (value,) * per_node[field]
     if field == "app_mix":
         value = (value, value, value)
+    if field == "event_nodes":
+        value = (value,)
     changes = {field: value, **companions}
     if part == "topology":
         config = config.replace(topology=dataclasses.replace(config.topology, **changes))
@@ -138,6 +140,9 @@ def test_every_field_has_a_plausible_range():
             ("task", "app_mix"),
             ("task", "burst_fraction"),
             ("task", "diurnal_amplitude"),
+            ("task", "event_nodes"),  # node indices: checked against the topology
+            ("task", "event_phase"),
+            ("task", "ramp_phase"),
         ]
     ), unbounded
 
@@ -153,6 +158,9 @@ def test_each_field_at_the_top_of_its_range_simulates_finitely(top):
         "cloud_core_idle_w": {"cloud_core_max_w": value},
         "obs_window": {"warmup_steps": value},
         "burst_duration": {"burst_period": value},
+        "ramp_amplitude": {"ramp_hold": 10},
+        "event_amplitude": {"event_duration": 10},
+        "event_onset": {"event_duration": value},
     }.get(name, {})
     _play(*_build(part, name, value, **companions))
 

@@ -5,16 +5,43 @@ vectorised pass, from the environment's own ``numpy.random.Generator``. The rate
 ``i`` at step ``t`` (requests per step) is
 
     lambda_i(t) = mu_i * load * w_i * s(t) * (1 + A_d sin(2 pi (t0 + t) / T_day))
-                  * (1 + A_b * burst_i(t)) + flash_i(t)
+                  * (1 + A_r g((t0 + t) mod T_day)) * (1 + A_b * burst_i(t))
+                  + flash_i(t) + A_e * load * mu_i * [i in E] * e(t0 + t)
 
 with ``mu_i`` the node's nominal service rate, ``w_i`` its popularity weight, ``s(t)`` the
 mid-episode shift, ``burst_i(t)`` 1 while a periodic burst hits node ``i`` (each burst hits each
 node with probability ``burst_fraction``), and ``flash_i(t)`` the sum of exponentially decaying
 flash crowds started by a Poisson process. Arrivals are ``Poisson(lambda_i(t))``.
 
+Forecastable structure (both off by default, and then not drawn at all, so a task without them
+draws the same arrivals as before they existed):
+
+- Daily ramp (``ramp_*`` fields of :class:`~edgecloud_gym.tasks.Task`): a trapezoid at a fixed
+  phase of every day, on every node. With ``u = (d - T_day * ramp_phase) mod T_day`` the position
+  (steps) of day step ``d`` after the start of the rise, ``R = ramp_rise`` and ``H = ramp_hold``,
+
+      g(u) = u / R             for 0 <= u < R             (rise)
+             1                 for R <= u < R + H         (hold)
+             (2R + H - u) / R  for R + H <= u < 2R + H    (fall)
+             0                 otherwise,
+
+  and ``A_r = ramp_amplitude``; ``2R + H`` must not exceed ``T_day``. No random draw.
+- Scheduled events (``event_*`` fields): day ``m`` (absolute steps ``[m T_day, (m + 1) T_day)``
+  of the diurnal clock, ``m = -1`` to the last day of the window) has one event starting at
+  ``s_m = m T_day + T_day * event_phase + J_m``, ``J_m ~ U(-J, J)`` with ``J = event_jitter``
+  steps, drawn per day from the episode's generator (no draw when ``J = 0``). With ``O =
+  event_onset`` and ``D = event_duration``, ``e(a) = sum_m h(a - s_m)`` and
+
+      h(v) = min(1, v / O) for 0 <= v < D (1 when O = 0), 0 otherwise;
+
+  ``A_e = event_amplitude`` and ``E = event_nodes`` (None: node 0). ``D + 2J`` must not exceed
+  ``T_day``, so that the events of two days never overlap. Like a flash crowd, an event's extra
+  rate is relative to the node's base rate ``load * mu_i`` and does not follow ``s(t)`` or ``w_i``.
+
 A task with a ``trace`` replaces the synthetic shape by a slice of a real request trace, drawn
 from the same generator: ``lambda_i(t) = mu_i * load * w_i * s(t) * x_i(t)`` with ``x_i`` the
-trace's relative load of node ``i`` (model in :mod:`edgecloud_gym.traces.spec`).
+trace's relative load of node ``i`` (model in :mod:`edgecloud_gym.traces.spec`); the ramp and
+event fields are not used.
 """
 
 from __future__ import annotations
@@ -116,11 +143,12 @@ def sample_workloads(
     """Draw one episode for each of B systems with synthetic (trace-free) tasks.
 
     System ``j`` draws from ``rngs[j]`` only, in a fixed order (diurnal start, burst offset and
-    hits, flash-crowd starts, then the Poisson arrivals), so its episode is bit-identical to the
-    one :func:`sample_workload` draws alone with the same generator, whatever the batch. The
-    draws, rates and arrivals of many systems are one compiled loop, on copies of their PCG64
-    states (:mod:`~edgecloud_gym.core._rng`; other bit generators are drawn from one system at
-    a time), with :mod:`~edgecloud_gym.core._poisson`'s sampler, numpy's draw for draw.
+    hits, flash-crowd starts, event jitters, then the Poisson arrivals), so its episode is
+    bit-identical to the one :func:`sample_workload` draws alone with the same generator,
+    whatever the batch. The draws, rates and arrivals of many systems are one compiled loop, on
+    copies of their PCG64 states (:mod:`~edgecloud_gym.core._rng`; other bit generators are
+    drawn from one system at a time), with :mod:`~edgecloud_gym.core._poisson`'s sampler,
+    numpy's draw for draw.
 
     Args:
         tasks: One synthetic task per system (B = len(tasks)).
@@ -149,17 +177,20 @@ def sample_workloads(
     rows: dict[int, int] = {}
     kinds = [rows.setdefault(id(task), len(rows)) for task in tasks]
     distinct = list({id(task): task for task in tasks}.values())
-    floats = np.array([_float_params(task, n) for task in distinct])[kinds]
+    for task in distinct:
+        _check_structure_fits(task, n, day_steps)
+    floats = np.array([_float_params(task, n, day_steps) for task in distinct])[kinds]
     ints = np.array([_int_params(task, warmup, length) for task in distinct])[kinds]
     weights = np.stack([_weights(task, n) for task in distinct])[kinds]
     level = floats[:, :1] * weights * edge_mu  # load * weight * mu, (B, N)
     flash_scale = floats[:, 1:2] * edge_mu  # flash amplitude * load * mu
+    event_scale = np.stack([_event_scale(task, n) for task in distinct])[kinds] * edge_mu
     # sin of the diurnal phase, numpy's, at each of the day's steps: phase (t0 + t) % T / T.
     sin_day = np.sin(2 * np.pi * (np.arange(day_steps) / day_steps))
     rates = np.empty((n_sys, length, n))
     arrivals = np.empty((n_sys, length, n))
     phase = np.empty((n_sys, length))
-    arrays = (floats, ints, level, flash_scale, sin_day, rates, arrivals, phase)
+    arrays = (floats, ints, level, flash_scale, event_scale, sin_day, rates, arrivals, phase)
     shared = len({id(r) for r in rngs}) < n_sys
     batched = HAVE_NUMBA and not shared and is_pcg64(rngs)
     if batched:  # every draw in compiled loops over many systems
@@ -197,7 +228,37 @@ def _weights(task: Task, n: int) -> np.ndarray:
     return np.ones(n) if task.node_weights is None else np.asarray(task.node_weights, float)
 
 
-def _float_params(task: Task, n: int) -> list[float]:
+def _event_scale(task: Task, n: int) -> np.ndarray:
+    """(N,) event amplitude x load on the event's nodes, 0 elsewhere (times mu: the extra rate)."""
+    scale = np.zeros(n)
+    if task.has_event:
+        scale[list(task.event_nodes or (0,))] = task.event_amplitude * task.load
+    return scale
+
+
+def _check_structure_fits(task: Task, n: int, day_steps: int) -> None:
+    """Raise if a task's ramp or events don't fit a day of ``day_steps`` or the ``n`` nodes."""
+    if task.has_ramp and 2 * task.ramp_rise + task.ramp_hold > day_steps:
+        raise ValueError(
+            f"Task {task.name!r}: the daily ramp lasts 2 * ramp_rise + ramp_hold = "
+            f"{2 * task.ramp_rise + task.ramp_hold} steps, more than a day ({day_steps} steps); "
+            "shorten ramp_rise or ramp_hold."
+        )
+    if task.has_event and task.event_duration + 2 * task.event_jitter > day_steps:
+        raise ValueError(
+            f"Task {task.name!r}: event_duration + 2 * event_jitter = "
+            f"{task.event_duration + 2 * task.event_jitter:g} steps exceeds a day ({day_steps} "
+            "steps), so the events of two days could overlap; shorten event_duration or "
+            "event_jitter."
+        )
+    if task.has_event and max(task.event_nodes or (0,)) >= n:
+        raise ValueError(
+            f"Task {task.name!r}: event_nodes {task.event_nodes} names a node beyond the {n} "
+            "edge nodes; name existing nodes (0 to n - 1)."
+        )
+
+
+def _float_params(task: Task, n: int, day_steps: int) -> list[float]:
     """``_sample_one``'s float constants of a task (see :func:`_sample_rows` for the order)."""
     decay = np.exp(-1.0 / task.flash_duration) if task.flash_duration > 0 else 0.0
     return [
@@ -209,6 +270,14 @@ def _float_params(task: Task, n: int) -> list[float]:
         task.burst_fraction,
         task.flash_rate / n,
         float(decay),
+        task.ramp_amplitude,
+        task.ramp_phase * day_steps,
+        float(task.ramp_rise),
+        float(task.ramp_hold),
+        task.event_phase * day_steps,
+        task.event_jitter,
+        float(task.event_onset),
+        float(task.event_duration),
     ]
 
 
@@ -221,34 +290,41 @@ def _int_params(task: Task, warmup: int, length: int) -> list[int]:
         task.burst_period if bursts else 1,
         task.burst_duration if bursts else 0,
         int(bool(task.flash_rate and task.flash_amplitude)),
+        int(task.has_ramp),
+        int(task.has_event),
     ]
 
 
 @jit
 def _sample_rows(
-    src, floats, ints, level, flash_scale, sin_day, rates, arrivals, phase, lo, hi
+    src, floats, ints, level, flash_scale, event_scale, sin_day, rates, arrivals, phase, lo, hi
 ):  # pragma: no cover - compiled
     """Draw the episodes of systems ``lo..hi-1`` into their rows of ``rates``, ``arrivals``
     (B, L, N) and ``phase`` (B, L), from ``src``: a :mod:`~edgecloud_gym.core._rng` state array
     (row j for system j) or, for a single system, its ``Generator``. Per system:
 
     ``floats``: load, flash amplitude x load, diurnal amplitude, shift load, burst amplitude,
-    burst fraction, flash-crowd starts per node and step, flash decay per step. ``ints``: index
-    of the shift (L: none), bursts (0/1), burst period, burst duration, flash crowds (0/1).
+    burst fraction, flash-crowd starts per node and step, flash decay per step, ramp amplitude,
+    ramp start (day steps), ramp rise, ramp hold, event start (day steps), event jitter, event
+    onset, event duration (steps). ``ints``: index of the shift (L: none), bursts (0/1), burst
+    period, burst duration, flash crowds (0/1), ramp (0/1), events (0/1). ``event_scale``: the
+    extra rate of a full event at each node (0 off the event's nodes).
 
     The draws, in order: the diurnal start, then with bursts the burst offset and which nodes
-    each burst hits, then with flash crowds the start indicator of every step and node, then the
-    Poisson arrivals. The rate is ``shape[t] * level[i]``, times ``1 + A_b`` while a burst hits
-    the node, plus the node's flash-crowd level (``crowd[t] = crowd[t - 1] * decay + start[t]``)
-    times ``flash_scale[i]``, each operation in the module formula's order; a compiled loop,
-    because in Python the recursion alone would cost ~1 us x episode length per system.
+    each burst hits, then with flash crowds the start indicator of every step and node, then
+    with jittered events one jitter per day, then the Poisson arrivals. The rate is
+    ``shape[t] * level[i]`` (``shape`` the diurnal factor, times the ramp factor, times the
+    shift), times ``1 + A_b`` while a burst hits the node, plus the node's flash-crowd level
+    (``crowd[t] = crowd[t - 1] * decay + start[t]``) times ``flash_scale[i]``, plus the event
+    level times ``event_scale[i]``, each operation in the module formula's order; a compiled
+    loop, because in Python the recursion alone would cost ~1 us x episode length per system.
     Returns ``(-1, -1)``, or the system and flat index of a rate that
     :func:`~edgecloud_gym.core._poisson.poisson_kernel` refused (it stops there).
     """
     for j in range(lo, hi):
         bad = _sample_one(
-            src, j, floats[j], ints[j], level[j], flash_scale[j], sin_day, rates[j],
-            arrivals[j], phase[j],
+            src, j, floats[j], ints[j], level[j], flash_scale[j], event_scale[j], sin_day,
+            rates[j], arrivals[j], phase[j],
         )  # fmt: skip
         if bad >= 0:
             return j, bad
@@ -256,8 +332,45 @@ def _sample_rows(
 
 
 @jit
+def _ramp_factor(floats, day, day_steps):  # pragma: no cover - compiled
+    """``1 + A_r g(u)`` of the module docstring at day step ``day``."""
+    u = day - floats[9]
+    if u < 0.0:
+        u += day_steps
+    rise, hold = floats[10], floats[11]
+    if u < rise:
+        g = u / rise
+    elif u < rise + hold:
+        g = 1.0
+    elif u < 2.0 * rise + hold:
+        g = (2.0 * rise + hold - u) / rise
+    else:
+        g = 0.0
+    return 1.0 + floats[8] * g
+
+
+@jit
+def _event_level(src, j, floats, start, day_steps, length):  # pragma: no cover - compiled
+    """``e(start + t)`` of the module docstring for ``t`` in ``[0, length)``; draws one jitter
+    per day (days -1 to the window's last) when the jitter is positive."""
+    jitter, onset, duration = floats[13], floats[14], floats[15]
+    last = (start + length - 1) // day_steps
+    level = np.zeros(length)
+    for m in range(-1, last + 1):
+        begin = m * day_steps + floats[12]
+        if jitter > 0.0:
+            begin += jitter * (2.0 * uniform(src, j) - 1.0)
+        first = max(0, int(np.ceil(begin - start)))
+        stop = min(length, int(np.ceil(begin + duration - start)))
+        for t in range(first, stop):
+            v = max(0.0, (start + t) - begin)
+            level[t] += min(1.0, v / onset) if onset > 0.0 else 1.0
+    return level
+
+
+@jit
 def _sample_one(
-    src, j, floats, ints, level, flash_scale, sin_day, rates, arrivals, phase
+    src, j, floats, ints, level, flash_scale, event_scale, sin_day, rates, arrivals, phase
 ):  # pragma: no cover - compiled
     """System ``j`` of :func:`_sample_rows` (its rows of the arrays)."""
     length, n = rates.shape
@@ -278,11 +391,17 @@ def _sample_one(
         for t in range(length):
             for i in range(n):
                 starts[t, i] = uniform(src, j) < floats[6]
+    has_ramp, has_event = ints[5] == 1, ints[6] == 1
+    event = np.zeros(0)
+    if has_event:
+        event = _event_level(src, j, floats, start, day_steps, length)
     shape = np.empty(length)
     for t in range(length):
         day = (start + t) % day_steps
         phase[t] = day / day_steps
         shape[t] = 1.0 + floats[2] * sin_day[day]
+        if has_ramp:
+            shape[t] = shape[t] * _ramp_factor(floats, day, day_steps)
         if t >= ints[0]:
             shape[t] = shape[t] * floats[3]
     for i in range(n):
@@ -301,6 +420,8 @@ def _sample_one(
             if has_flash:
                 crowd = crowd * floats[7] + (1.0 if starts[t, i] else 0.0)
                 r = r + flash_scale[i] * crowd
+            if has_event:
+                r = r + event_scale[i] * event[t]
             rates[t, i] = r
     return poisson_kernel(src, j, rates, arrivals, STIRLING, LOG_FACTORIAL)
 
