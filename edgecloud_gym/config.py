@@ -12,6 +12,7 @@ closest valid key.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from edgecloud_gym._validation import (
     in_range,
 )
 
-__all__ = ["DEFAULT_APPS", "AppClass", "EdgeCloudConfig", "RewardWeights", "Topology"]
+__all__ = ["DEFAULT_APPS", "AppClass", "Capacity", "EdgeCloudConfig", "RewardWeights", "Topology"]
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,68 @@ class RewardWeights:
             check_range(f"RewardWeights.{f.name}", getattr(self, f.name), 0, 1e6)
 
 
+def _levels(name: str, values: Any) -> tuple[float, ...]:
+    """``values`` as a strictly increasing tuple of fractions in (0, 1] ending at 1."""
+    levels = _tuple_of(name, values, None, in_range(0.0, 1.0))
+    if not levels:
+        raise ValueError(f"{name} is empty: give at least one level, e.g. (1.0,).")
+    if levels[0] <= 0.0:
+        raise ValueError(f"{name}[0] must be > 0 (a level of 0 would stop the server), got 0.")
+    if any(b <= a for a, b in itertools.pairwise(levels)):
+        raise ValueError(f"{name} must increase strictly, got {levels}.")
+    if levels[-1] != 1.0:
+        raise ValueError(
+            f"{name} must end at 1.0 (the nominal capacity), got {levels}; append 1.0."
+        )
+    return levels
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Capacity levers of every server: active cores, their boot delay, DVFS and the built-in
+    reactive autoscaler (see ``docs/environment.md``, section *Capacity*).
+
+    A server runs at one of ``levels`` (fractions of its installed cores, rounded up to whole
+    cores) and one of ``frequencies`` (fractions of its nominal clock). Cores switched off stop
+    at once and draw nothing; cores switched on boot for ``boot_steps`` steps, drawing their
+    full-load power, before they serve. The service rate is proportional to the active cores
+    times the frequency; a core's dynamic power (``max - idle``) scales as the frequency to the
+    power ``dvfs_exponent`` (3: ``P = C V^2 f`` with the voltage proportional to the clock), its
+    idle power not at all.
+
+    Attributes:
+        levels: Fractions of installed cores a server can run, increasing, ending at 1.0.
+        frequencies: DVFS levels as fractions of the nominal clock, increasing, ending at 1.0.
+        boot_steps: Steps from switching cores on until they serve (0: at once). The default,
+            5 steps of 1 s, is a container's cold start of a few seconds.
+        dvfs_exponent: Exponent of the dynamic power in the clock frequency.
+        target_utilisation: The autoscaler's target of processed work over active capacity.
+        tolerance: The autoscaler acts only when utilisation over target differs from 1 by
+            more than this (Kubernetes HPA's default 0.1).
+        stabilisation_steps: The autoscaler scales down only to the highest level it recommended
+            over this many steps (HPA's scale-down stabilisation window).
+    """
+
+    levels: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    frequencies: tuple[float, ...] = (0.6, 0.8, 1.0)
+    boot_steps: int = 5
+    dvfs_exponent: float = 3.0
+    target_utilisation: float = 0.7
+    tolerance: float = 0.1
+    stabilisation_steps: int = 30
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "levels", _levels("Capacity.levels", self.levels))
+        object.__setattr__(self, "frequencies", _levels("Capacity.frequencies", self.frequencies))
+        check_int("Capacity.boot_steps", self.boot_steps, minimum=0, maximum=10**4)
+        check_range("Capacity.dvfs_exponent", self.dvfs_exponent, 1.0, 4.0)
+        check_range("Capacity.target_utilisation", self.target_utilisation, 0.0, 1.0, open_low=True)
+        check_range("Capacity.tolerance", self.tolerance, 0.0, 1.0)
+        check_int(
+            "Capacity.stabilisation_steps", self.stabilisation_steps, minimum=1, maximum=10**4
+        )
+
+
 @dataclass(frozen=True)
 class EdgeCloudConfig:
     """Everything that defines the simulator apart from the workload task.
@@ -236,6 +299,8 @@ class EdgeCloudConfig:
         horizon: Forecast horizon H (steps) in the observation.
         warmup_steps: Steps of workload history sampled before an episode starts, so the
             arrival window and the forecasters have a past at reset.
+        capacity: Capacity levers (active cores, boot delay, DVFS) and the autoscaler; used by
+            the ``joint`` control mode and by the autoscaler, inert otherwise.
     """
 
     topology: Topology = field(default_factory=Topology)
@@ -248,8 +313,11 @@ class EdgeCloudConfig:
     obs_window: int = 5
     horizon: int = 5
     warmup_steps: int = 64
+    capacity: Capacity = field(default_factory=Capacity)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.capacity, Capacity):
+            raise TypeError(f"EdgeCloudConfig.capacity must be a Capacity, got {self.capacity!r}.")
         if not isinstance(self.topology, Topology):
             raise TypeError(f"EdgeCloudConfig.topology must be a Topology, got {self.topology!r}.")
         if not isinstance(self.reward, RewardWeights):
@@ -279,7 +347,7 @@ class EdgeCloudConfig:
     def from_dict(cls, values: Mapping[str, Any]) -> EdgeCloudConfig:
         """Build a config from plain data (e.g. parsed YAML or ``gym.make`` kwargs).
 
-        ``topology`` and ``reward`` may be nested mappings; ``apps`` a list of mappings. Unknown
+        ``topology``, ``reward`` and ``capacity`` may be nested mappings; ``apps`` a list of mappings. Unknown
         keys raise ``TypeError`` with the closest valid key.
         """
         if not isinstance(values, Mapping):
@@ -294,6 +362,10 @@ class EdgeCloudConfig:
             sub = kwargs["reward"]
             check_keys(sub, [f.name for f in dataclasses.fields(RewardWeights)], "RewardWeights")
             kwargs["reward"] = RewardWeights(**sub)
+        if isinstance(kwargs.get("capacity"), Mapping):
+            sub = kwargs["capacity"]
+            check_keys(sub, [f.name for f in dataclasses.fields(Capacity)], "Capacity")
+            kwargs["capacity"] = Capacity(**sub)
         if "apps" in kwargs:
             apps = []
             for app in kwargs["apps"]:

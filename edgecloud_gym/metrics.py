@@ -17,9 +17,10 @@ key                        meaning
 ``latency_p99_ms``         99th percentile of request latency (ms)
 ``sla_violation_rate``     requests late or dropped, over requests arrived
 ``drop_rate``              requests dropped, over requests arrived
-``utilisation``            processed work over capacity, all servers, mean over steps
+``utilisation``            processed work over active capacity, all servers, mean over steps
 ``utilisation_edge``       the same over the edge nodes
 ``utilisation_cloud``      the same for the cloud
+``utilisation_installed``  processed work over the capacity of all installed cores
 ``energy_per_request_j``   energy of all servers (J) over requests processed
 ``arrived``                requests arrived in the episode
 ``processed``              requests processed in the episode
@@ -55,6 +56,7 @@ EPISODE_METRICS: tuple[str, ...] = (
     "utilisation",
     "utilisation_edge",
     "utilisation_cloud",
+    "utilisation_installed",
     "energy_per_request_j",
     "arrived",
     "processed",
@@ -62,7 +64,14 @@ EPISODE_METRICS: tuple[str, ...] = (
 
 #: Metrics where larger is better; every other metric is better when smaller.
 HIGHER_IS_BETTER: frozenset[str] = frozenset(
-    {"return", "utilisation", "utilisation_edge", "utilisation_cloud", "processed"}
+    {
+        "return",
+        "utilisation",
+        "utilisation_edge",
+        "utilisation_cloud",
+        "utilisation_installed",
+        "processed",
+    }
 )
 
 
@@ -117,6 +126,7 @@ class EpisodeAccumulator:
             "utilisation": [],
             "utilisation_edge": [],
             "utilisation_cloud": [],
+            "utilisation_installed": [],
         }
         self._lat: list[np.ndarray] = []
         self._served: list[np.ndarray] = []

@@ -36,7 +36,7 @@ class EpisodeMetrics(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     The metrics are those of :data:`edgecloud_gym.metrics.EPISODE_METRICS` (``return``,
     ``latency_mean_ms``, ``latency_p95_ms``, ``latency_p99_ms`` in ms, ``sla_violation_rate``,
-    ``drop_rate``, ``utilisation``, ``utilisation_edge``, ``utilisation_cloud``,
+    ``drop_rate``, ``utilisation``, ``utilisation_edge``, ``utilisation_cloud``, ``utilisation_installed``,
     ``energy_per_request_j`` in J per request, ``arrived``, ``processed`` in requests), computed
     exactly as the evaluation harness computes them; a metric without a value (no request
     served) is NaN.

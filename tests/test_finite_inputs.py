@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgecloud_gym import EdgeCloudConfig, EdgeCloudEnv, RewardWeights, Topology
-from edgecloud_gym.config import AppClass
+from edgecloud_gym.config import AppClass, Capacity
 from edgecloud_gym.forecasting.lstm import (
     DEFAULT_WEIGHTS,
     WeightsMismatchError,
@@ -33,8 +33,9 @@ FIELDS: list[tuple[str, str]] = (
     + [
         ("config", f.name)
         for f in dataclasses.fields(EdgeCloudConfig)
-        if f.name not in ("topology", "apps", "reward")
+        if f.name not in ("topology", "apps", "reward", "capacity")
     ]
+    + [("capacity", f.name) for f in dataclasses.fields(Capacity)]
     + [("app", f.name) for f in dataclasses.fields(AppClass) if f.name != "name"]
     + [("task", f.name) for f in dataclasses.fields(Task) if f.name not in ("name", "trace")]
 )
@@ -58,7 +59,7 @@ def _build(part: str, field: str, value: object, **companions: object):
         value = (value,) * per_node[field]
     if field == "app_mix":
         value = (value, value, value)
-    if field == "event_nodes":
+    if field in ("event_nodes", "levels", "frequencies"):
         value = (value,)
     changes = {field: value, **companions}
     if part == "topology":
@@ -67,6 +68,8 @@ def _build(part: str, field: str, value: object, **companions: object):
         config = config.replace(reward=dataclasses.replace(config.reward, **changes))
     elif part == "config":
         config = config.replace(**changes)
+    elif part == "capacity":
+        config = config.replace(capacity=dataclasses.replace(config.capacity, **changes))
     elif part == "app":
         app = dataclasses.replace(config.apps[0], **changes)
         config = config.replace(apps=(app, *config.apps[1:]))

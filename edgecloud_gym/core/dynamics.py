@@ -65,8 +65,11 @@ from edgecloud_gym.core.params import (
     SCAL_WAN_M2,
     SRV_BUFFER,
     SRV_DYNAMIC_W,
+    SRV_ERLANG_ROW,
     SRV_IDLE_W,
     SRV_MU,
+    SRV_MU_INSTALLED,
+    SRV_SPEED,
     SystemParams,
 )
 from edgecloud_gym.core.queue_law import (
@@ -109,6 +112,7 @@ METRIC_KEYS: tuple[str, ...] = (
     "backhaul_requests",
     "wan_requests",
     "abandoned",
+    "utilisation_installed",
 )
 #: Names of the reward parts, in the order of ``RewardWeights``.
 REWARD_PARTS: tuple[str, ...] = ("latency", "sla", "drops", "energy")
@@ -133,6 +137,7 @@ N_METRICS = len(METRIC_COLUMNS)
     _BACKHAUL,
     _WAN,
     _ABANDONED,
+    _UTIL_INSTALLED,
     _R_LATENCY,
     _R_SLA,
     _R_DROPS,
@@ -188,7 +193,7 @@ def _kernel(
     shares,  # (B, S)
     backlog,  # (B, S)
     qstate,  # (B, S)
-    srv,  # (B, 6, S): rows named by params.SRV_ROWS
+    srv,  # (B, 9, S): rows named by params.SRV_ROWS
     egress,  # (B, 2, N): backhaul and WAN egress capacity (requests/step)
     hop_ms,  # (N, N)
     mix,  # (B, K)
@@ -198,7 +203,7 @@ def _kernel(
     deadline_ms,  # (K,)
     scal,  # (B, 8): columns named by params.SCAL_ROWS
     consts,  # (8,): named by params.CONST_ROWS
-    erl,  # (S, 256): ln(1 / Erlang C)
+    erl,  # (S * L, 256): ln(1 / Erlang C), row srv[SRV_ERLANG_ROW]
     srv_out,  # (B, 7, S): backlog, inflow, processed, dropped, utilisation, abandoned, state
     latency,  # (B, S, K)
     served,  # (B, S, K)
@@ -279,6 +284,7 @@ def _kernel(
         processed_edge = 0.0
         mu_sum = 0.0
         mu_edge = 0.0
+        mu_installed = 0.0
         dropped_sum = lost_sum
         abandoned_sum = 0.0
         backlog_sum = 0.0
@@ -290,6 +296,7 @@ def _kernel(
             inflow = srv_out[b, 1, s]
             buf = srv[b, SRV_BUFFER, s]
             q0 = backlog[b, s]
+            mu_installed += srv[b, SRV_MU_INSTALLED, s]
             if mu <= 1e-12:  # a failed server drops everything it receives
                 srv_out[b, 0, s] = 0.0
                 srv_out[b, 2, s] = 0.0
@@ -314,7 +321,8 @@ def _kernel(
             r = min(rho, _RHO_MAX)
             pos = r / RHO_STEP
             j = min(int(pos), 254)
-            ln_c = erl[s, j] + (pos - j) * (erl[s, j + 1] - erl[s, j])
+            row = int(srv[b, SRV_ERLANG_ROW, s])
+            ln_c = erl[row, j] + (pos - j) * (erl[row, j + 1] - erl[row, j])
             theta = r * (1.0 + scv) / (2.0 * (1.0 - r)) if r > 0.0 else 0.0
             lvl = theta * ln_c  # the barrier L (requests below all cores busy)
             k = max(lvl + buf, 1e-6)  # a server without a buffer still has a law to keep
@@ -384,8 +392,13 @@ def _kernel(
             if ok < 0.0:
                 ok = 0.0
             kap, scale, log_c, e_abs = _wait_tail(x_mid, k, lvl, pw)
+            speed = srv[b, SRV_SPEED, s]
             for kk in range(n_cls):
                 fixed = base_ms[s, kk]
+                service = service_ms[s, kk]
+                if speed != 1.0:  # DVFS: the service time at the server's clock
+                    service = service / speed
+                    fixed += service - service_ms[s, kk]
                 if s < n:
                     fixed += remote * (path + remote_ms[kk])
                 else:
@@ -395,8 +408,8 @@ def _kernel(
                 w = ok * mix[b, kk]
                 served[b, s, kk] = w
                 lat_weighted += w * lat
-                slack = (deadline_ms[kk] - (fixed - service_ms[s, kk])) * cmu_ms
-                rate = 1.0 / (service_ms[s, kk] * cmu_ms)
+                slack = (deadline_ms[kk] - (fixed - service)) * cmu_ms
+                rate = 1.0 / (service * cmu_ms)
                 f_late = _late_fraction(kap, scale, log_c, e_abs, k, lvl, pw, rate, slack)
                 late_out[b, s, kk] = f_late
                 late += w * f_late
@@ -425,6 +438,7 @@ def _kernel(
         m_[_BACKHAUL] = sent
         m_[_WAN] = wan
         m_[_ABANDONED] = abandoned_sum
+        m_[_UTIL_INSTALLED] = processed_sum / mu_installed if mu_installed > 0.0 else 0.0
         # a failed request counts at the timeout: failing never costs less than serving
         m_[_R_LATENCY] = (
             -consts[CONST_W_LATENCY] * ((lat_weighted + failed * timeout) * per_arrival) / 100.0

@@ -38,8 +38,21 @@ SRV_ROWS: tuple[str, ...] = (
     "cores",  # cores c (count)
     "idle_w",  # idle power (W)
     "dynamic_w",  # power range P_max - P_idle (W)
+    "speed",  # clock over the nominal clock (DVFS): service times scale by 1 / speed
+    "erlang_row",  # row of log_inv_erlang_c for the active cores (a whole number)
+    "mu_installed",  # capacity of all installed cores at the nominal clock (requests/step)
 )
-SRV_MU, SRV_INV_MU, SRV_BUFFER, SRV_CORES, SRV_IDLE_W, SRV_DYNAMIC_W = range(6)
+(
+    SRV_MU,
+    SRV_INV_MU,
+    SRV_BUFFER,
+    SRV_CORES,
+    SRV_IDLE_W,
+    SRV_DYNAMIC_W,
+    SRV_SPEED,
+    SRV_ERLANG_ROW,
+    SRV_MU_INSTALLED,
+) = range(9)
 #: Columns of :attr:`SystemParams.scal`, by name.
 SCAL_ROWS: tuple[str, ...] = (
     "backhaul_j_per_request",  # transfer energy of a request and its response (J)
@@ -105,9 +118,13 @@ class SystemParams:
     Attributes:
         n_edge: Number of edge nodes N.
         step_s: Decision interval (s).
-        srv: (B, 6, S) per-server rows named by :data:`SRV_ROWS`: capacity ``mu``
+        srv: (B, 9, S) per-server rows named by :data:`SRV_ROWS`: capacity ``mu``
             (requests/step), ``1 / mu`` (failed servers map to a huge value), buffer (requests),
-            cores, idle power (W), power range ``P_max - P_idle`` (W).
+            active cores, idle power (W), power range ``P_max - P_idle`` (W), clock over the
+            nominal clock, the row of ``log_inv_erlang_c`` of the active cores, and the capacity
+            of all installed cores at the nominal clock (requests/step). As built, every core
+            is active at the nominal clock; :mod:`edgecloud_gym.core.capacity` derives the rows
+            of other capacity levels.
         egress: (B, 2, N) backhaul and WAN egress capacity of each edge node (requests/step).
         hop_ms: (N, N) edge-to-edge latency (ms), ring hops times the hop latency.
         mix: (B, K) application-class fractions.
@@ -123,8 +140,12 @@ class SystemParams:
             moments of a request's transmission time on a backhaul and a WAN link (ms, ms²).
         consts: (8,) named by :data:`CONST_ROWS`: timeout (ms), step (s), reward weights of
             latency, SLA, drops, energy, and the link buffers (ms of transmission).
-        log_inv_erlang_c: (S, 256) ``ln(1 / C(c, rho))`` of each server's cores at
-            ``rho = j * RHO_STEP`` (Erlang's C formula; the kernel interpolates it).
+        log_inv_erlang_c: (S * L, 256) ``ln(1 / C(c, rho))`` at ``rho = j * RHO_STEP``
+            (Erlang's C formula; the kernel interpolates it), row ``s * L + l`` for the active
+            cores of server ``s`` at capacity level ``l`` (``level_cores[s, l]``).
+        level_cores: (S, L) active cores of each server at each of the config's capacity
+            levels (``Capacity.levels`` of the installed cores, rounded up, at least 1).
+        level_fraction: (S, L) ``level_cores`` over the installed cores (the last column 1).
         obs_mu: (B, S) nominal capacity per step, normalising observations.
         obs_buffer: (B, S) nominal buffer, normalising observations.
         static_shares: (B, S) capacity-proportional shares.
@@ -143,6 +164,8 @@ class SystemParams:
     scal: np.ndarray
     consts: np.ndarray
     log_inv_erlang_c: np.ndarray
+    level_cores: np.ndarray
+    level_fraction: np.ndarray
     obs_mu: np.ndarray
     obs_buffer: np.ndarray
     static_shares: np.ndarray
@@ -164,8 +187,13 @@ class SystemParams:
 
     @property
     def cores(self) -> np.ndarray:
-        """(B, S) cores of each server."""
+        """(B, S) active cores of each server."""
         return self.srv[:, SRV_CORES]
+
+    @property
+    def n_levels(self) -> int:
+        """Number of capacity levels L."""
+        return self.level_cores.shape[1]
 
     @property
     def wait_scale_ms(self) -> np.ndarray:
@@ -231,8 +259,13 @@ def log_inv_erlang_c(cores: np.ndarray) -> np.ndarray:
     """
     rho = np.arange(256) * RHO_STEP
     out = np.empty((len(cores), rho.size))
+    done: dict[int, int] = {}  # core count -> the first row that holds it
     for s, c in enumerate(cores):
         c_int = max(int(np.ceil(c - 1e-9)), 1)
+        if c_int in done:
+            out[s] = out[done[c_int]]
+            continue
+        done[c_int] = s
         a = rho * c_int
         b = np.ones_like(rho)
         for k in range(1, c_int + 1):
@@ -280,6 +313,11 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
     idle = (cores * idle_core)[None, :] * factors
     peak = (cores * peak_core)[None, :] * factors
 
+    whole = np.maximum(np.ceil(cores - 1e-9), 1.0)  # the cores Erlang's C formula counts
+    fractions = np.array(config.capacity.levels)
+    levels = len(fractions)
+    level_cores = np.maximum(np.ceil(fractions[None, :] * whole[:, None] - 1e-9), 1.0)
+    level_cores[:, -1] = whole
     by_row = {
         "mu": mu,
         "inv_mu": 1.0 / np.maximum(mu, _TINY),
@@ -287,6 +325,9 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
         "cores": np.broadcast_to(cores, (b, n + 1)),
         "idle_w": idle,
         "dynamic_w": peak - idle,
+        "speed": np.ones((b, n + 1)),
+        "erlang_row": np.broadcast_to(np.arange(n + 1) * levels + levels - 1.0, (b, n + 1)),
+        "mu_installed": mu,
     }
     srv = np.stack([by_row[name] for name in SRV_ROWS], axis=1)
     per_step_mbit = config.step_s * 1e3 / (mix * data).sum(axis=1)  # requests/step per Gbit/s
@@ -343,7 +384,9 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
         deadline_ms=np.array([a.deadline_ms for a in config.apps]),
         scal=np.ascontiguousarray(scal),
         consts=np.array([by_const[name] for name in CONST_ROWS]),
-        log_inv_erlang_c=log_inv_erlang_c(cores),
+        log_inv_erlang_c=log_inv_erlang_c(level_cores.ravel()),
+        level_cores=level_cores,
+        level_fraction=level_cores / whole[:, None],
         obs_mu=obs_mu,
         obs_buffer=obs_buffer,
         static_shares=np.broadcast_to(

@@ -18,6 +18,14 @@ from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.actions import DiscreteActionTable, normalise_shares, softmax_shares
+from edgecloud_gym.core.capacity import (
+    CapacityState,
+    advance_boot,
+    autoscale,
+    controlled_params,
+    initial_capacity_state,
+    request_capacity,
+)
 from edgecloud_gym.core.dynamics import (
     METRIC_KEYS,
     MIN_ROWS_PER_THREAD,
@@ -40,6 +48,9 @@ from edgecloud_gym.tasks import Task
 __all__ = ["METRIC_KEYS", "REWARD_PARTS", "BatchSimulator"]
 
 ACTION_MODES = ("discrete", "continuous", "weights")
+#: What the agent controls: ``"routing"`` the shares alone, ``"joint"`` the shares, each server's
+#: capacity level and its DVFS level (see :meth:`BatchSimulator.decode_action`).
+CONTROL_MODES = ("routing", "joint")
 
 #: Systems per thread below which a reset draws its workloads in one thread (threads cost more).
 _MIN_SYSTEMS_PER_THREAD = 32
@@ -55,6 +66,11 @@ class BatchSimulator:
         action_mode: ``"discrete"``, ``"continuous"`` or ``"weights"`` (see
             :mod:`edgecloud_gym.core.actions`).
         episode_steps: Length of an episode (steps).
+        control: ``"routing"`` (the shares; capacity fixed, or managed by the autoscaler) or
+            ``"joint"`` (shares, capacity levels and DVFS levels; see :meth:`decode_action`).
+        autoscaler: In routing control, let the built-in reactive autoscaler
+            (:func:`~edgecloud_gym.core.capacity.autoscale`) set each server's capacity level
+            after every step; without it every core is always on at the nominal clock.
     """
 
     def __init__(
@@ -64,14 +80,35 @@ class BatchSimulator:
         forecaster: str | Forecaster = "naive",
         action_mode: str = "discrete",
         episode_steps: int = 200,
+        control: str = "routing",
+        autoscaler: bool = False,
     ) -> None:
         if action_mode not in ACTION_MODES:
             raise ValueError(
                 f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}."
                 f"{did_you_mean(str(action_mode), ACTION_MODES)}"
             )
+        if control not in CONTROL_MODES:
+            raise ValueError(
+                f"control must be one of {CONTROL_MODES}, got {control!r}."
+                f"{did_you_mean(str(control), CONTROL_MODES)}"
+            )
+        if control == "joint" and action_mode == "weights":
+            raise ValueError(
+                'action_mode="weights" is a routing-only mode; with control="joint" use '
+                '"discrete" or "continuous".'
+            )
+        if not isinstance(autoscaler, bool):
+            raise TypeError(f"autoscaler must be True or False, got {autoscaler!r}.")
+        if autoscaler and control == "joint":
+            raise ValueError(
+                'autoscaler=True is for control="routing": in joint control the agent sets the '
+                "capacity levels itself."
+            )
         self.config = config
         self.action_mode = action_mode
+        self.control = control
+        self.autoscaler = autoscaler
         self.episode_steps = int(episode_steps)
         self.forecaster = make_forecaster(forecaster)
         self.n_edge = config.topology.n_edge
@@ -81,8 +118,14 @@ class BatchSimulator:
         n, s = self.n_edge, self.n_servers
         # Forecast steps per node in the observation: none for the "none" forecaster.
         self.horizon = 0 if isinstance(self.forecaster, NoForecaster) else config.horizon
+        #: Whether capacity changes (joint control or the autoscaler): the observation then ends
+        #: with each server's active, booting and clock fractions.
+        self.dynamic_capacity = control == "joint" or autoscaler
         self.obs_size = 4 * s + config.obs_window * n + 3 + self.horizon * n
+        if self.dynamic_capacity:
+            self.obs_size += 3 * s
         b = self.batch_size
+        self.capacity: CapacityState = initial_capacity_state(b, s, config.capacity)
         self.shares = self.params.static_shares.copy()
         self.backlog = np.zeros((b, s))
         # the servers' queue law (mean of Z above the all-busy level, see core.dynamics); a very
@@ -172,6 +215,9 @@ class BatchSimulator:
         self.t[rows] = 0
         self._endo[rows] = 0.0
         self._endo[rows, 3 * self.n_servers :] = self.shares[rows]
+        fresh_capacity = initial_capacity_state(len(idx), self.n_servers, cfg.capacity)
+        for now, new in zip(self.capacity, fresh_capacity, strict=True):
+            now[rows] = new
 
     def _exogenous(
         self, wl: EpisodeWorkload, edge_mu: np.ndarray, rows: slice | np.ndarray
@@ -214,7 +260,7 @@ class BatchSimulator:
 
     def observe(self) -> np.ndarray:
         """Current observations (B, obs_size), float32."""
-        return assemble_observations(
+        obs = assemble_observations(
             self._endo,
             self._window,
             self._inv_mu,
@@ -224,6 +270,86 @@ class BatchSimulator:
             self.config.warmup_steps,
             self.config.obs_window,
         )
+        if self.dynamic_capacity:
+            out = np.empty((self.batch_size, self.obs_size), dtype=np.float32)
+            out[:, : obs.shape[1]] = obs
+            self._capacity_columns(out)
+            return out
+        return obs
+
+    def _capacity_columns(self, obs: np.ndarray, rows: slice = slice(None)) -> None:
+        """Write the last 3 S observation columns of the systems ``rows``: each server's active
+        cores, booting cores (both over its installed cores) and clock (over the nominal)."""
+        s, st, p = self.n_servers, self.capacity, self.params
+        servers = np.arange(s)
+        frac = p.level_fraction
+        active = frac[servers, st.level[rows]]
+        obs[rows, -3 * s : -2 * s] = active
+        obs[rows, -2 * s : -s] = frac[servers, st.target[rows]] - active
+        obs[rows, -s:] = np.asarray(self.config.capacity.frequencies)[st.frequency[rows]]
+
+    @property
+    def n_actions(self) -> int:
+        """Discrete actions of the mode (routing moves, plus the capacity moves in joint)."""
+        return self.n_joint_actions if self.control == "joint" else self.actions.n
+
+    @property
+    def action_dim(self) -> int:
+        """Length of a continuous or weights action: S, or 3 S in joint control."""
+        return 3 * self.n_servers if self.control == "joint" else self.n_servers
+
+    @property
+    def n_joint_actions(self) -> int:
+        """Discrete actions in joint control: the routing moves, then per server a capacity
+        level up and down, then per server a DVFS level up and down."""
+        return self.actions.n + 4 * self.n_servers
+
+    def joint_action_names(self) -> list[str]:
+        """Names of the discrete joint actions, in index order."""
+        from edgecloud_gym.core.actions import action_names
+
+        servers = [f"edge{i}" for i in range(self.n_edge)] + ["cloud"]
+        names = list(action_names(self.n_edge))
+        for lever in ("cores", "clock"):
+            for srv in servers:
+                names += [f"{lever}-up-{srv}", f"{lever}-down-{srv}"]
+        return names
+
+    def decode_action(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """New shares (B, S) and, in joint control, the requested capacity and DVFS levels
+        (B, 2, S) for a batch of validated actions (None in routing control).
+
+        Joint, continuous: ``a`` in ``[-1, 1]^(3 S)``: the first S values are the routing
+        logits of the continuous mode, the next S each server's capacity level and the last S
+        its DVFS level, each mapped linearly onto the level indices (``-1`` the lowest level,
+        ``1`` the highest) and rounded. Joint, discrete: index ``< 2 S + 2`` is a routing move
+        (levels unchanged); then per server one capacity level up and down, then per server
+        one DVFS level up and down (see :meth:`joint_action_names`)."""
+        if self.control == "routing":
+            return self.shares_from_action(action), None
+        s = self.n_servers
+        cap = self.config.capacity
+        n_l, n_f = len(cap.levels), len(cap.frequencies)
+        if self.action_mode == "continuous":
+            a = np.clip(action, -1.0, 1.0)
+            shares = softmax_shares(a[:, :s], self.params.static_shares)
+            levels = np.rint((a[:, s : 2 * s] + 1.0) * 0.5 * (n_l - 1)).astype(np.int64)
+            freqs = np.rint((a[:, 2 * s :] + 1.0) * 0.5 * (n_f - 1)).astype(np.int64)
+            return shares, np.stack((levels, freqs), axis=1)
+        action = np.asarray(action, dtype=np.int64)
+        routing = action < self.actions.n
+        shares = self.actions.apply(self.shares, np.where(routing, action, 0))
+        levels, freqs = self.capacity.target.copy(), self.capacity.frequency.copy()
+        move = action - self.actions.n
+        for b in np.flatnonzero(~routing):
+            lever, rest = divmod(int(move[b]), 2 * s)
+            server, down = divmod(rest, 2)
+            step = -1 if down else 1
+            if lever == 0:
+                levels[b, server] = min(max(levels[b, server] + step, 0), n_l - 1)
+            else:
+                freqs[b, server] = min(max(freqs[b, server] + step, 0), n_f - 1)
+        return shares, np.stack((levels, freqs), axis=1)
 
     def shares_from_action(self, action: np.ndarray) -> np.ndarray:
         """New shares (B, S) for a batch of actions; the input is assumed validated."""
@@ -233,17 +359,25 @@ class BatchSimulator:
             return softmax_shares(action, self.params.static_shares)
         return normalise_shares(action)
 
-    def step(self, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray, StepResult]:
+    def step(
+        self, shares: np.ndarray, capacity: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, StepResult]:
         """Apply new shares (B, S) to every system for one step.
+
+        Args:
+            shares: (B, S) allocation shares, each row on the simplex.
+            capacity: In joint control, (B, 2, S) the requested capacity level and DVFS level
+                of every server (indices into ``Capacity.levels`` and ``.frequencies``); None
+                keeps the current ones (and in routing control is the only choice).
 
         Returns:
             reward (B,), metrics (B, len(METRIC_KEYS) + len(REWARD_PARTS)) with the columns of
             :data:`METRIC_KEYS` then the signed reward parts, and the raw step result.
         """
-        return self._advance(shares, None)
+        return self._advance(shares, None, capacity)
 
     def step_observe(
-        self, shares: np.ndarray
+        self, shares: np.ndarray, capacity: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, StepResult]:
         """:meth:`step`, then :meth:`observe`, in one pass over the batch (the same values).
 
@@ -251,10 +385,10 @@ class BatchSimulator:
             observations (B, obs_size) float32 after the step, then what :meth:`step` returns.
         """
         obs = np.empty((self.batch_size, self.obs_size), dtype=np.float32)
-        return (obs, *self._advance(shares, obs))
+        return (obs, *self._advance(shares, obs, capacity))
 
     def _advance(
-        self, shares: np.ndarray, obs: np.ndarray | None
+        self, shares: np.ndarray, obs: np.ndarray | None, capacity: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, StepResult]:
         """One step of every system; with ``obs``, also write the observations after it there.
 
@@ -267,6 +401,13 @@ class BatchSimulator:
                 "(or pass a larger episode_steps)."
             )
         p, cfg, b = self.params, self.config, self.batch_size
+        if capacity is not None:
+            if self.control != "joint":
+                raise ValueError('capacity requests need control="joint".')
+            capacity = np.asarray(capacity)
+            request_capacity(self.capacity, capacity[:, 0], capacity[:, 1], cfg.capacity)
+        if self.dynamic_capacity:
+            p = controlled_params(p, self.capacity, cfg.capacity)
         shares = np.ascontiguousarray(shares, dtype=np.float64)
         arrivals = np.empty((b, self.n_edge))
         dynamics, res = prepare_step(p, self.backlog, shares, arrivals, self.queue_state)
@@ -303,6 +444,13 @@ class BatchSimulator:
                 )
 
         run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)  # a small batch: rows(0, b), unsliced
+        if self.dynamic_capacity:
+            advance_boot(self.capacity)
+            if self.autoscaler:
+                want = autoscale(self.capacity, res.utilisation, p, cfg.capacity)
+                request_capacity(self.capacity, want, self.capacity.frequency, cfg.capacity)
+            if obs is not None:
+                self._capacity_columns(obs)
         self.backlog = res.backlog
         self.queue_state = res.queue_state
         self.shares = shares

@@ -217,9 +217,9 @@ def allocation_spaces(sim: BatchSimulator) -> tuple[spaces.Space, spaces.Box]:
     """The action space and the observation space of one system of ``sim``."""
     s = sim.n_servers
     if sim.action_mode == "discrete":
-        action_space: spaces.Space = spaces.Discrete(sim.actions.n)
+        action_space: spaces.Space = spaces.Discrete(sim.n_actions)
     elif sim.action_mode == "continuous":
-        action_space = spaces.Box(-1.0, 1.0, shape=(s,), dtype=np.float32)
+        action_space = spaces.Box(-1.0, 1.0, shape=(sim.action_dim,), dtype=np.float32)
     else:
         action_space = spaces.Box(0.0, 1.0, shape=(s,), dtype=np.float32)
     low = np.zeros(sim.obs_size, dtype=np.float32)
@@ -228,6 +228,8 @@ def allocation_spaces(sim: BatchSimulator) -> tuple[spaces.Space, spaces.Box]:
     high = np.full(sim.obs_size, np.inf, dtype=np.float32)
     high[2 * s : 4 * s] = 1.0
     high[trig : trig + 3] = 1.0
+    if sim.dynamic_capacity:  # active, booting and clock fractions
+        high[-3 * s :] = 1.0
     return action_space, spaces.Box(low, high, dtype=np.float32)
 
 
@@ -247,26 +249,23 @@ def check_actions(sim: BatchSimulator, action: Any, num_envs: int | None = None)
         if (
             isinstance(action, (int, np.integer))
             and not isinstance(action, bool)
-            and 0 <= action < sim.actions.n
+            and 0 <= action < sim.n_actions
         ):
             return np.array([int(action)])
         raise ValueError(
-            f"action must be an integer in [0, {sim.actions.n}) "
+            f"action must be an integer in [0, {sim.n_actions}) "
             f"(see env.unwrapped.action_names), got {action!r}."
         )
-    s = sim.n_servers
+    s, what = _action_shape(sim)
     try:
         arr = np.asarray(action, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(
-            f"action must be a numeric array of shape ({s},) (one value per edge node and the "
-            f"cloud), got {action!r}; convert it with np.asarray(action, dtype=float)."
+            f"action must be a numeric array of shape ({s},) ({what}), got {action!r}; convert "
+            "it with np.asarray(action, dtype=float)."
         ) from None
     if arr.shape != (s,):
-        raise ValueError(
-            f"action must have shape ({s},) (one weight per edge node and the cloud), "
-            f"got shape {arr.shape}."
-        )
+        raise ValueError(f"action must have shape ({s},) ({what}), got shape {arr.shape}.")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"action must be finite (no NaN or inf), got {arr}.")
     if sim.action_mode == "continuous":
@@ -278,9 +277,19 @@ def check_actions(sim: BatchSimulator, action: Any, num_envs: int | None = None)
     return arr[None]
 
 
+def _action_shape(sim: BatchSimulator) -> tuple[int, str]:
+    """Length of a vector action and what its values are, for messages."""
+    if sim.control == "joint":
+        return sim.action_dim, (
+            "per edge node and the cloud a routing value, then a capacity level, then a DVFS "
+            "level, each in [-1, 1]"
+        )
+    return sim.n_servers, "one value per edge node and the cloud"
+
+
 def _check_action_batch(sim: BatchSimulator, actions: Any, num_envs: int) -> np.ndarray:
     if sim.action_mode == "discrete":
-        n = sim.actions.n
+        n = sim.n_actions
         arr = np.asarray(actions)
         if arr.shape != (num_envs,):
             raise ValueError(
@@ -300,7 +309,7 @@ def _check_action_batch(sim: BatchSimulator, actions: Any, num_envs: int) -> np.
                 f"sub-environment {j} ({int(bad.sum())} out of range in all)."
             )
         return arr.astype(np.int64, copy=False)
-    s = sim.n_servers
+    s, what = _action_shape(sim)
     try:
         arr = np.asarray(actions, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -311,8 +320,8 @@ def _check_action_batch(sim: BatchSimulator, actions: Any, num_envs: int) -> np.
         ) from exc
     if arr.shape != (num_envs, s):
         raise ValueError(
-            f"actions must have shape ({num_envs}, {s}) (per sub-environment one weight per edge "
-            f"node and the cloud), got shape {arr.shape}."
+            f"actions must have shape ({num_envs}, {s}) (per sub-environment {what}), got "
+            f"shape {arr.shape}."
         )
     finite = np.isfinite(arr).all(axis=1)
     if not finite.all():
@@ -409,8 +418,10 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
 
     Every step: ``arrived``, ``processed``, ``dropped``, ``backlog`` (requests, totals over all
     servers; backlog at the end of the step), ``latency_mean_ms``, ``sla_violation_rate``,
-    ``drop_rate``, ``utilisation`` (processed over capacity, all servers), ``utilisation_edge``,
-    ``utilisation_cloud``, ``energy_j``, ``backhaul_requests``, ``wan_requests``,
+    ``drop_rate``, ``utilisation`` (processed over active capacity, all servers),
+    ``utilisation_edge``, ``utilisation_cloud``, ``energy_j``, ``backhaul_requests``,
+    ``wan_requests``, ``abandoned``, ``utilisation_installed`` (processed over the capacity of
+    all installed cores at the nominal clock),
     ``reward_parts`` (dict), ``latency_ms_by_server_class`` and ``served_by_server_class``
     ((S, K) arrays, for latency percentiles), and ``task`` (the task's name).
 
@@ -447,6 +458,8 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         episode_steps: int | None = None,
         task_sampler: Any = None,
         render_mode: str | None = None,
+        control: str = "routing",
+        autoscaler: bool = False,
     ) -> None:
         check_render_mode(render_mode)
         steps = resolve_episode_steps(episode_steps, _time_limit_of_make())
@@ -455,8 +468,12 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         self.task = resolve_task(task)
         self.task_sampler = task_sampler
         self.render_mode = render_mode
-        self.sim = BatchSimulator(self.config, [self.task], forecaster, action_mode, steps)
-        self.action_names = action_names(self.sim.n_edge)
+        self.sim = BatchSimulator(
+            self.config, [self.task], forecaster, action_mode, steps, control, autoscaler
+        )
+        self.action_names = (
+            self.sim.joint_action_names() if control == "joint" else action_names(self.sim.n_edge)
+        )
         self.action_space, self.observation_space = allocation_spaces(self.sim)
         self._needs_reset = True
         self._last_info: dict[str, Any] = {}
@@ -513,8 +530,8 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         """Advance one step; see the class docstring for the spaces, reward and info."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step() (and after an episode ends).")
-        shares = self.sim.shares_from_action(check_actions(self.sim, action))
-        obs, reward, metrics, res = self.sim.step_observe(shares)
+        shares, capacity = self.sim.decode_action(check_actions(self.sim, action))
+        obs, reward, metrics, res = self.sim.step_observe(shares, capacity)
         values = metrics[0].tolist()
         info: dict[str, Any] = dict(zip(METRIC_KEYS, values, strict=False))
         info["reward_parts"] = dict(zip(REWARD_PARTS, values[len(METRIC_KEYS) :], strict=True))

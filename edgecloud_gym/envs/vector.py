@@ -170,6 +170,8 @@ class EdgeCloudVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
+        control: str = "routing",
+        autoscaler: bool = False,
     ) -> None:
         n = check_int("num_envs", num_envs, minimum=1)
         steps = resolve_episode_steps(episode_steps, max_episode_steps)
@@ -188,10 +190,14 @@ class EdgeCloudVectorEnv(VectorEnv):
         self._set_tasks(self._resolve_tasks(task))
         if forecaster is None:
             forecaster = _SINGLE_ENV_DEFAULTS["forecaster"].default
-        self.sim = BatchSimulator(self.config, list(self._tasks), forecaster, action_mode, steps)
+        self.sim = BatchSimulator(
+            self.config, list(self._tasks), forecaster, action_mode, steps, control, autoscaler
+        )
         #: Steps after which every sub-environment is truncated.
         self.time_limit = steps
-        self.action_names = action_names(self.sim.n_edge)
+        self.action_names = (
+            self.sim.joint_action_names() if control == "joint" else action_names(self.sim.n_edge)
+        )
         self.single_action_space, self.single_observation_space = allocation_spaces(self.sim)
         self.action_space = batch_space(self.single_action_space, n)
         self.observation_space = batch_space(self.single_observation_space, n)
@@ -275,8 +281,8 @@ class EdgeCloudVectorEnv(VectorEnv):
             info = self._reset_all()
             no = np.zeros(n, dtype=bool)
             return self.sim.observe(), np.zeros(n), no, no.copy(), info
-        shares = self.sim.shares_from_action(check_actions(self.sim, actions, n))
-        obs, reward, metrics, res = self.sim.step_observe(shares)
+        shares, capacity = self.sim.decode_action(check_actions(self.sim, actions, n))
+        obs, reward, metrics, res = self.sim.step_observe(shares, capacity)
         info = self._step_info(metrics, res)
         over = bool(self.sim.t[0] >= self.time_limit)
         truncated = np.full(n, over)

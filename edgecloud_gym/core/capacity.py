@@ -1,0 +1,282 @@
+"""Capacity levers: active cores with a boot delay, DVFS, and a reactive autoscaler.
+
+Each server runs at one of the config's capacity levels ``l`` (``Capacity.levels``: fractions of
+its installed cores, ``params.level_cores[s, l]`` cores) and one of its frequency levels ``f``
+(``Capacity.frequencies``: fractions of the nominal clock). The state of B systems is a
+:class:`CapacityState`; it is a pure function of the requests made to it, like the rest of the
+core:
+
+- **Switching off** is immediate: a request for a level below the active one takes effect in the
+  same step, and cancels any boot in progress.
+- **Switching on** takes ``Capacity.boot_steps`` steps: a request for a level above the active one
+  boots the extra cores, which serve from the step ``boot_steps`` after the request (at once
+  when it is 0). While they boot they draw their full-load power (boot energy = boot_steps x
+  step x P_max per core) and serve nothing. Raising the target of a boot in progress restarts
+  its countdown (the new cores boot from now); lowering it to a level still above the active one
+  keeps the countdown.
+- **DVFS** is immediate (transitions take microseconds, far below a step).
+
+:func:`controlled_params` turns the state into the step kernel's per-server rows: capacity
+``mu * (c_l / c) * f``, the active cores ``c_l`` (and their row of the Erlang C table), idle
+power ``P_idle * c_l / c`` plus the booting cores at full power, power range
+``(P_max - P_idle) * (c_l / c) * f^alpha`` (``alpha = Capacity.dvfs_exponent``, 3 for CMOS:
+``P = C V^2 f`` with the voltage proportional to the clock; e.g. Yao, Demers and Shenker, FOCS
+1995) and service times ``1 / f`` times the nominal ones. At the top level and frequency with
+nothing booting the rows are the params' own, bit for bit.
+
+:func:`autoscale` is the built-in reactive autoscaler, after Kubernetes' Horizontal Pod
+Autoscaler (kubernetes.io, "Horizontal Pod Autoscaling": ``desired = ceil(current * metric /
+target)``, no action within a tolerance of 0.1, scale-down to the highest recommendation of a
+stabilisation window).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from edgecloud_gym.config import Capacity
+from edgecloud_gym.core._jit import jit
+from edgecloud_gym.core.params import (
+    SRV_CORES,
+    SRV_DYNAMIC_W,
+    SRV_ERLANG_ROW,
+    SRV_IDLE_W,
+    SRV_INV_MU,
+    SRV_MU,
+    SRV_SPEED,
+    SystemParams,
+)
+
+__all__ = [
+    "CapacityState",
+    "advance_boot",
+    "autoscale",
+    "controlled_params",
+    "initial_capacity_state",
+    "request_capacity",
+]
+
+_TINY = 1e-12
+
+
+class CapacityState(NamedTuple):
+    """Capacity of B systems with S servers (integer arrays of shape (B, S)).
+
+    Attributes:
+        level: Active capacity level (index into ``Capacity.levels``).
+        target: Level being booted to (equal to ``level`` when nothing boots).
+        countdown: Steps until the booting cores serve (0 when nothing boots).
+        frequency: DVFS level (index into ``Capacity.frequencies``).
+        history: (B, S, W) the autoscaler's last W recommended levels (its stabilisation window).
+    """
+
+    level: np.ndarray
+    target: np.ndarray
+    countdown: np.ndarray
+    frequency: np.ndarray
+    history: np.ndarray
+
+    def booting_cores(self, params: SystemParams) -> np.ndarray:
+        """(B, S) cores booting towards the target level."""
+        s = np.arange(self.level.shape[1])
+        return params.level_cores[s, self.target] - params.level_cores[s, self.level]
+
+    def active_cores(self, params: SystemParams) -> np.ndarray:
+        """(B, S) cores serving."""
+        return params.level_cores[np.arange(self.level.shape[1]), self.level]
+
+
+def initial_capacity_state(batch: int, servers: int, capacity: Capacity) -> CapacityState:
+    """Every server at its top level and nominal clock, nothing booting."""
+    top = len(capacity.levels) - 1
+    return CapacityState(
+        level=np.full((batch, servers), top, dtype=np.int64),
+        target=np.full((batch, servers), top, dtype=np.int64),
+        countdown=np.zeros((batch, servers), dtype=np.int64),
+        frequency=np.full((batch, servers), len(capacity.frequencies) - 1, dtype=np.int64),
+        history=np.full((batch, servers, capacity.stabilisation_steps), top, dtype=np.int64),
+    )
+
+
+def request_capacity(
+    state: CapacityState,
+    levels: np.ndarray,
+    frequencies: np.ndarray,
+    capacity: Capacity,
+    rows: np.ndarray | slice = slice(None),
+) -> None:
+    """Apply requested capacity levels and frequency levels (B, S) to ``state`` in place (the
+    systems ``rows``), before the step. Levels and frequencies must be valid indices (the env
+    validates actions); see the module docstring for the rules."""
+    levels = np.asarray(levels, dtype=np.int64)
+    frequencies = np.asarray(frequencies, dtype=np.int64)
+    top_l, top_f = len(capacity.levels) - 1, len(capacity.frequencies) - 1
+    if levels.size and (levels.min() < 0 or levels.max() > top_l):
+        raise ValueError(f"capacity levels must lie in 0..{top_l}, got {levels}.")
+    if frequencies.size and (frequencies.min() < 0 or frequencies.max() > top_f):
+        raise ValueError(f"frequency levels must lie in 0..{top_f}, got {frequencies}.")
+    level, target, countdown = state.level[rows], state.target[rows], state.countdown[rows]
+    _request(level, target, countdown, levels, capacity.boot_steps)
+    state.level[rows], state.target[rows], state.countdown[rows] = level, target, countdown
+    state.frequency[rows] = frequencies
+
+
+@jit
+def _request(level, target, countdown, want, boot_steps):  # pragma: no cover - compiled
+    n_batch, n_srv = level.shape
+    for b in range(n_batch):
+        for s in range(n_srv):
+            w = want[b, s]
+            if w <= level[b, s]:  # off at once; a boot in progress is cancelled
+                level[b, s] = w
+                target[b, s] = w
+                countdown[b, s] = 0
+            elif w > target[b, s] or target[b, s] == level[b, s]:  # (re)start a boot
+                target[b, s] = w
+                countdown[b, s] = boot_steps
+            else:  # fewer cores than the boot in progress: keep its countdown
+                target[b, s] = w
+            if countdown[b, s] == 0 and target[b, s] > level[b, s]:
+                level[b, s] = target[b, s]
+
+
+def advance_boot(state: CapacityState, rows: np.ndarray | slice = slice(None)) -> None:
+    """After a step: one step less to boot; cores whose boot ends serve from the next step."""
+    level, target, countdown = state.level[rows], state.target[rows], state.countdown[rows]
+    _advance(level, target, countdown)
+    state.level[rows], state.target[rows], state.countdown[rows] = level, target, countdown
+
+
+@jit
+def _advance(level, target, countdown):  # pragma: no cover - compiled
+    n_batch, n_srv = level.shape
+    for b in range(n_batch):
+        for s in range(n_srv):
+            if target[b, s] > level[b, s]:
+                countdown[b, s] -= 1
+                if countdown[b, s] <= 0:
+                    countdown[b, s] = 0
+                    level[b, s] = target[b, s]
+
+
+def controlled_params(
+    params: SystemParams, state: CapacityState, capacity: Capacity
+) -> SystemParams:
+    """``params`` with the per-server rows of the capacity ``state`` (see the module
+    docstring); the other arrays are shared, not copied."""
+    srv = np.empty_like(params.srv)
+    _controlled_rows(
+        params.srv,
+        state.level,
+        state.target,
+        state.frequency,
+        params.level_cores,
+        params.level_fraction,
+        np.asarray(capacity.frequencies),
+        capacity.dvfs_exponent,
+        srv,
+    )
+    return _with_srv(params, srv)
+
+
+def _with_srv(params: SystemParams, srv: np.ndarray) -> SystemParams:
+    new = object.__new__(SystemParams)
+    new.__dict__.update(params.__dict__)
+    new.__dict__["srv"] = srv
+    return new
+
+
+@jit
+def _controlled_rows(
+    base, level, target, frequency, level_cores, level_fraction, freqs, exponent, out
+):  # pragma: no cover - compiled
+    n_batch, n_srv = level.shape
+    n_levels = level_cores.shape[1]
+    top = n_levels - 1
+    for b in range(n_batch):
+        for s in range(n_srv):
+            for r in range(base.shape[1]):
+                out[b, r, s] = base[b, r, s]
+            lv, f = level[b, s], freqs[frequency[b, s]]
+            frac = level_fraction[s, lv]
+            booting = level_fraction[s, target[b, s]] - frac
+            if lv != top:
+                out[b, SRV_MU, s] = base[b, SRV_MU, s] * frac
+                out[b, SRV_CORES, s] = level_cores[s, lv]
+                out[b, SRV_IDLE_W, s] = base[b, SRV_IDLE_W, s] * frac
+                out[b, SRV_DYNAMIC_W, s] = base[b, SRV_DYNAMIC_W, s] * frac
+                out[b, SRV_ERLANG_ROW, s] = s * n_levels + lv
+            if f != 1.0:
+                out[b, SRV_MU, s] = out[b, SRV_MU, s] * f
+                out[b, SRV_DYNAMIC_W, s] = out[b, SRV_DYNAMIC_W, s] * f**exponent
+                out[b, SRV_SPEED, s] = f
+            if booting > 0.0:  # booting cores draw their full-load power
+                out[b, SRV_IDLE_W, s] += booting * (
+                    base[b, SRV_IDLE_W, s] + base[b, SRV_DYNAMIC_W, s]
+                )
+            out[b, SRV_INV_MU, s] = (
+                base[b, SRV_INV_MU, s]
+                if out[b, SRV_MU, s] == base[b, SRV_MU, s]
+                else 1.0 / max(out[b, SRV_MU, s], _TINY)
+            )
+
+
+def autoscale(
+    state: CapacityState,
+    utilisation: np.ndarray,
+    params: SystemParams,
+    capacity: Capacity,
+    rows: np.ndarray | slice = slice(None),
+) -> np.ndarray:
+    """The autoscaler's requested levels (B, S) after a step whose per-server utilisation (over
+    active capacity) was ``utilisation``; it also records them in ``state.history``.
+
+    Per server, with ``c`` the active cores and ``u`` the utilisation: when ``|u / target - 1|``
+    exceeds the tolerance, ``desired = ceil(c * u / target)`` cores, rounded up to a level (the
+    top level at most); otherwise the current target. Scale-up takes effect at once (through the
+    boot delay); a scale-down goes only to the highest level recommended over the stabilisation
+    window, so a short dip doesn't switch off cores that the next step needs."""
+    level, target, history = state.level[rows], state.target[rows], state.history[rows]
+    util = np.ascontiguousarray(utilisation, dtype=np.float64)
+    want = np.empty_like(level)
+    _autoscale(
+        level,
+        target,
+        history,
+        util,
+        params.level_cores,
+        capacity.target_utilisation,
+        capacity.tolerance,
+        want,
+    )
+    state.history[rows] = history
+    return want
+
+
+@jit
+def _autoscale(
+    level, target, history, util, level_cores, goal, tolerance, want
+):  # pragma: no cover - compiled
+    n_batch, n_srv = level.shape
+    n_levels = level_cores.shape[1]
+    window = history.shape[2]
+    for b in range(n_batch):
+        for s in range(n_srv):
+            rec = target[b, s]
+            ratio = util[b, s] / goal
+            if abs(ratio - 1.0) > tolerance:
+                desired = np.ceil(level_cores[s, level[b, s]] * ratio - 1e-9)
+                rec = n_levels - 1
+                for lv in range(n_levels):
+                    if level_cores[s, lv] >= desired:
+                        rec = lv
+                        break
+            for w in range(window - 1):  # slide the window
+                history[b, s, w] = history[b, s, w + 1]
+            history[b, s, window - 1] = rec
+            highest = rec
+            for w in range(window):
+                highest = max(highest, history[b, s, w])
+            want[b, s] = rec if rec > target[b, s] else highest
