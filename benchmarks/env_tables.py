@@ -62,6 +62,10 @@ _ACTION_DOCS: dict[str, str] = {
     "towards-": "shift one step of share towards {server}",
     "away-from-": "shift one step of share away from {server}, to the others by capacity",
     "reset-static": "reset the shares to capacity-proportional (the static baseline)",
+    "cores-up-": "boot {server}'s next capacity level (serves after the boot delay)",
+    "cores-down-": "switch {server} down one capacity level (at once)",
+    "clock-up-": "raise {server}'s clock one DVFS level",
+    "clock-down-": "lower {server}'s clock one DVFS level",
 }
 
 
@@ -133,11 +137,13 @@ def action_table(env: gym.Env) -> str:
             server = name[len(prefix) :] if prefix.endswith("-") else ""
             rows.append((index, f"`{name}`", _ACTION_DOCS[prefix].format(server=server)))
         return _rows(("index", "name", "effect"), rows)
+    s = len(servers)
+    levers = ("routing", "capacity level", "DVFS level")
     rows = [
-        (i, f"`{servers[i]}`", _bound(space.low[i]), _bound(space.high[i]))
+        (i, f"`{servers[i % s]}`", levers[i // s], _bound(space.low[i]), _bound(space.high[i]))
         for i in range(space.shape[0])
     ]
-    return _rows(("index", "server", "min", "max"), rows)
+    return _rows(("index", "server", "lever", "min", "max"), rows)
 
 
 def _kind(value: Any) -> str:

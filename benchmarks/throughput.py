@@ -117,13 +117,13 @@ def run_throughput(
 def _print(result: dict[str, Any]) -> None:
     print(f"CartPole-v1: {result['cartpole_steps_per_s']:,.0f} steps/s")
     print(
-        f"{'env id':<24}{'forecaster':<12}{'steps/s':>12}{'us/step':>10}{'x CartPole':>12}"
+        f"{'env id':<27}{'forecaster':<12}{'steps/s':>12}{'us/step':>10}{'x CartPole':>12}"
         f"{'cost/none':>11}"
     )
     for r in result["single_env"]:
         cost = r.get("cost_vs_forecast_off")
         print(
-            f"{r['env_id']:<24}{r['forecaster']:<12}{r['steps_per_s']:>12,.0f}"
+            f"{r['env_id']:<27}{r['forecaster']:<12}{r['steps_per_s']:>12,.0f}"
             f"{r['us_per_step']:>10.1f}{r['ratio_to_cartpole']:>12.3f}"
             + (f"{cost:>11.2f}" if cost is not None else f"{'-':>11}")
         )

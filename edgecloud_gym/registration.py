@@ -14,6 +14,18 @@ id                          task
 ``EdgeCloud-Heldout1-v0``   ``test_tasks(2)[1]``
 ==========================  =====================================================
 
+Joint control (``control="joint"``: routing, capacity levels and DVFS levels; see
+:meth:`~edgecloud_gym.core.simulator.BatchSimulator.decode_action`), on the profiles with
+forecastable structure (a daily ramp and a scheduled event):
+
+==============================  =================================================
+id                              task
+==============================  =================================================
+``EdgeCloud-Joint-Low-v0``      :data:`~edgecloud_gym.tasks.JOINT_LOW`
+``EdgeCloud-Joint-Medium-v0``   :data:`~edgecloud_gym.tasks.JOINT_MEDIUM`
+``EdgeCloud-Joint-High-v0``     :data:`~edgecloud_gym.tasks.JOINT_HIGH`
+==============================  =================================================
+
 Trace-driven ids (``EdgeCloud-Trace-v0``, ``-NASA-v0``, ``-Alibaba-v0``) are registered by
 :func:`edgecloud_gym.traces.envs.register_trace_envs`, called from :func:`register_envs`.
 
@@ -60,6 +72,10 @@ ALLOCATION_IDS: dict[str, dict[str, Any]] = {
     "EdgeCloud-Random-v0": {"task_sampler": TrainTaskSampler()},
     # Fixed held-out tasks (never in a training pool), so suites can meta-test on them by id.
     **{f"EdgeCloud-Heldout{i}-v0": {"task": t.to_dict()} for i, t in enumerate(test_tasks(2))},
+    # Joint control on the profiles with forecastable structure.
+    "EdgeCloud-Joint-Low-v0": {"task": "joint-low", "control": "joint"},
+    "EdgeCloud-Joint-Medium-v0": {"task": "joint-medium", "control": "joint"},
+    "EdgeCloud-Joint-High-v0": {"task": "joint-high", "control": "joint"},
 }
 
 

@@ -59,12 +59,15 @@ class ObservationLayout:
         window: Steps W of past arrivals.
         horizon: Forecast steps H (0 without a forecaster).
         n_apps: Application classes K.
+        capacity: Whether the observation ends with the capacity columns (joint control or
+            the autoscaler).
     """
 
     n_edge: int
     window: int
     horizon: int
     n_apps: int
+    capacity: bool = False
 
     @property
     def n_servers(self) -> int:
@@ -113,10 +116,31 @@ class ObservationLayout:
         start = self.time.stop
         return slice(start, start + self.horizon * self.n_edge)
 
+    def _capacity_block(self, i: int) -> slice:
+        if not self.capacity:  # fixed capacity: no such columns
+            return slice(self.forecast.stop, self.forecast.stop)
+        start = self.forecast.stop + i * self.n_servers
+        return slice(start, start + self.n_servers)
+
+    @property
+    def active(self) -> slice:
+        """Active cores per server, x installed cores (joint control or autoscaler)."""
+        return self._capacity_block(0)
+
+    @property
+    def booting(self) -> slice:
+        """Booting cores per server, x installed cores (joint control or autoscaler)."""
+        return self._capacity_block(1)
+
+    @property
+    def clock(self) -> slice:
+        """Clock per server, x nominal clock (joint control or autoscaler)."""
+        return self._capacity_block(2)
+
     @property
     def size(self) -> int:
         """Length D of the observation."""
-        return self.forecast.stop
+        return self.clock.stop
 
 
 def resolve_config(config: EdgeCloudConfig | Mapping[str, Any] | None) -> EdgeCloudConfig:
@@ -496,7 +520,11 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
     def layout(self) -> ObservationLayout:
         """Where each block of the observation lies (slices into the flat vector)."""
         return ObservationLayout(
-            self.sim.n_edge, self.config.obs_window, self.sim.horizon, len(self.config.apps)
+            self.sim.n_edge,
+            self.config.obs_window,
+            self.sim.horizon,
+            len(self.config.apps),
+            self.sim.dynamic_capacity,
         )
 
     def set_task(self, task: Task | str | Mapping[str, Any]) -> None:

@@ -222,7 +222,11 @@ class EdgeCloudVectorEnv(VectorEnv):
     def layout(self) -> ObservationLayout:
         """Where each block of an observation row lies (slices into the flat vector)."""
         return ObservationLayout(
-            self.sim.n_edge, self.config.obs_window, self.sim.horizon, len(self.config.apps)
+            self.sim.n_edge,
+            self.config.obs_window,
+            self.sim.horizon,
+            len(self.config.apps),
+            self.sim.dynamic_capacity,
         )
 
     @property
