@@ -32,6 +32,7 @@ stabilisation window).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -53,6 +54,8 @@ __all__ = [
     "CapacityState",
     "advance_boot",
     "autoscale",
+    "capacity_columns",
+    "continuous_levels",
     "controlled_params",
     "initial_capacity_state",
     "request_capacity",
@@ -113,14 +116,26 @@ def request_capacity(
     levels = np.asarray(levels, dtype=np.int64)
     frequencies = np.asarray(frequencies, dtype=np.int64)
     top_l, top_f = len(capacity.levels) - 1, len(capacity.frequencies) - 1
-    if levels.size and (levels.min() < 0 or levels.max() > top_l):
+    if _out_of_range(levels, top_l):
         raise ValueError(f"capacity levels must lie in 0..{top_l}, got {levels}.")
-    if frequencies.size and (frequencies.min() < 0 or frequencies.max() > top_f):
+    if _out_of_range(frequencies, top_f):
         raise ValueError(f"frequency levels must lie in 0..{top_f}, got {frequencies}.")
+    if isinstance(rows, slice) and rows == slice(None):  # in place, no copies
+        _request(state.level, state.target, state.countdown, levels, capacity.boot_steps)
+        state.frequency[...] = frequencies
+        return
     level, target, countdown = state.level[rows], state.target[rows], state.countdown[rows]
     _request(level, target, countdown, levels, capacity.boot_steps)
     state.level[rows], state.target[rows], state.countdown[rows] = level, target, countdown
     state.frequency[rows] = frequencies
+
+
+@jit
+def _out_of_range(values, top):  # pragma: no cover - compiled
+    for v in values.ravel():  # noqa: SIM110 - a loop compiles, a generator in any() does not
+        if v < 0 or v > top:
+            return True
+    return False
 
 
 @jit
@@ -144,6 +159,9 @@ def _request(level, target, countdown, want, boot_steps):  # pragma: no cover - 
 
 def advance_boot(state: CapacityState, rows: np.ndarray | slice = slice(None)) -> None:
     """After a step: one step less to boot; cores whose boot ends serve from the next step."""
+    if isinstance(rows, slice) and rows == slice(None):  # in place, no copies
+        _advance(state.level, state.target, state.countdown)
+        return
     level, target, countdown = state.level[rows], state.target[rows], state.countdown[rows]
     _advance(level, target, countdown)
     state.level[rows], state.target[rows], state.countdown[rows] = level, target, countdown
@@ -161,12 +179,21 @@ def _advance(level, target, countdown):  # pragma: no cover - compiled
                     level[b, s] = target[b, s]
 
 
+@lru_cache(maxsize=64)
+def _clock(frequencies: tuple[float, ...]) -> np.ndarray:
+    return np.asarray(frequencies, dtype=np.float64)
+
+
 def controlled_params(
-    params: SystemParams, state: CapacityState, capacity: Capacity
+    params: SystemParams,
+    state: CapacityState,
+    capacity: Capacity,
+    out: np.ndarray | None = None,
 ) -> SystemParams:
     """``params`` with the per-server rows of the capacity ``state`` (see the module
-    docstring); the other arrays are shared, not copied."""
-    srv = np.empty_like(params.srv)
+    docstring); the other arrays are shared, not copied. ``out``: an array shaped like
+    ``params.srv`` to hold the rows (a new one by default)."""
+    srv = np.empty_like(params.srv) if out is None else out
     _controlled_rows(
         params.srv,
         state.level,
@@ -174,11 +201,53 @@ def controlled_params(
         state.frequency,
         params.level_cores,
         params.level_fraction,
-        np.asarray(capacity.frequencies),
+        _clock(capacity.frequencies),
         capacity.dvfs_exponent,
         srv,
     )
     return _with_srv(params, srv)
+
+
+def capacity_columns(
+    state: CapacityState, params: SystemParams, capacity: Capacity, obs: np.ndarray
+) -> None:
+    """Write the last 3 S columns of the observations ``obs`` (B, D): each server's active
+    cores and booting cores (over its installed cores) and its clock (over the nominal)."""
+    _columns(
+        state.level,
+        state.target,
+        state.frequency,
+        params.level_fraction,
+        _clock(capacity.frequencies),
+        obs,
+    )
+
+
+@jit
+def _columns(level, target, frequency, fraction, clock, obs):  # pragma: no cover - compiled
+    n_batch, n_srv = level.shape
+    first = obs.shape[1] - 3 * n_srv
+    for b in range(n_batch):
+        for s in range(n_srv):
+            active = fraction[s, level[b, s]]
+            obs[b, first + s] = active
+            obs[b, first + n_srv + s] = fraction[s, target[b, s]] - active
+            obs[b, first + 2 * n_srv + s] = clock[frequency[b, s]]
+
+
+@jit
+def continuous_levels(action, n_servers, n_levels, n_clocks):  # pragma: no cover - compiled
+    """(B, 2, S) capacity and DVFS level indices of joint continuous actions (B, 3 S): values
+    ``a`` clipped to ``[-1, 1]`` map to ``round((a + 1) / 2 * (n - 1))``, halves to even."""
+    n_batch = action.shape[0]
+    out = np.empty((n_batch, 2, n_servers), dtype=np.int64)
+    for b in range(n_batch):
+        for s in range(n_servers):
+            for lever in range(2):
+                n = n_levels if lever == 0 else n_clocks
+                a = min(max(action[b, (lever + 1) * n_servers + s], -1.0), 1.0)
+                out[b, lever, s] = int(np.rint((a + 1.0) * 0.5 * (n - 1)))
+    return out
 
 
 def _with_srv(params: SystemParams, srv: np.ndarray) -> SystemParams:

@@ -22,6 +22,8 @@ from edgecloud_gym.core.capacity import (
     CapacityState,
     advance_boot,
     autoscale,
+    capacity_columns,
+    continuous_levels,
     controlled_params,
     initial_capacity_state,
     request_capacity,
@@ -126,6 +128,7 @@ class BatchSimulator:
             self.obs_size += 3 * s
         b = self.batch_size
         self.capacity: CapacityState = initial_capacity_state(b, s, config.capacity)
+        self._srv: np.ndarray | None = None  # the step's capacity-controlled server rows
         self.shares = self.params.static_shares.copy()
         self.backlog = np.zeros((b, s))
         # the servers' queue law (mean of Z above the all-busy level, see core.dynamics); a very
@@ -277,16 +280,10 @@ class BatchSimulator:
             return out
         return obs
 
-    def _capacity_columns(self, obs: np.ndarray, rows: slice = slice(None)) -> None:
-        """Write the last 3 S observation columns of the systems ``rows``: each server's active
-        cores, booting cores (both over its installed cores) and clock (over the nominal)."""
-        s, st, p = self.n_servers, self.capacity, self.params
-        servers = np.arange(s)
-        frac = p.level_fraction
-        active = frac[servers, st.level[rows]]
-        obs[rows, -3 * s : -2 * s] = active
-        obs[rows, -2 * s : -s] = frac[servers, st.target[rows]] - active
-        obs[rows, -s:] = np.asarray(self.config.capacity.frequencies)[st.frequency[rows]]
+    def _capacity_columns(self, obs: np.ndarray) -> None:
+        """Write the last 3 S observation columns: each server's active cores, booting cores
+        (both over its installed cores) and clock (over the nominal)."""
+        capacity_columns(self.capacity, self.params, self.config.capacity, obs)
 
     @property
     def n_actions(self) -> int:
@@ -331,11 +328,9 @@ class BatchSimulator:
         cap = self.config.capacity
         n_l, n_f = len(cap.levels), len(cap.frequencies)
         if self.action_mode == "continuous":
-            a = np.clip(action, -1.0, 1.0)
-            shares = softmax_shares(a[:, :s], self.params.static_shares)
-            levels = np.rint((a[:, s : 2 * s] + 1.0) * 0.5 * (n_l - 1)).astype(np.int64)
-            freqs = np.rint((a[:, 2 * s :] + 1.0) * 0.5 * (n_f - 1)).astype(np.int64)
-            return shares, np.stack((levels, freqs), axis=1)
+            action = np.ascontiguousarray(action, dtype=np.float64)
+            shares = softmax_shares(action[:, :s], self.params.static_shares)
+            return shares, continuous_levels(action, s, n_l, n_f)
         action = np.asarray(action, dtype=np.int64)
         routing = action < self.actions.n
         shares = self.actions.apply(self.shares, np.where(routing, action, 0))
@@ -407,7 +402,9 @@ class BatchSimulator:
             capacity = np.asarray(capacity)
             request_capacity(self.capacity, capacity[:, 0], capacity[:, 1], cfg.capacity)
         if self.dynamic_capacity:
-            p = controlled_params(p, self.capacity, cfg.capacity)
+            if self._srv is None or self._srv.shape != p.srv.shape:
+                self._srv = np.empty_like(p.srv)
+            p = controlled_params(p, self.capacity, cfg.capacity, self._srv)
         shares = np.ascontiguousarray(shares, dtype=np.float64)
         arrivals = np.empty((b, self.n_edge))
         dynamics, res = prepare_step(p, self.backlog, shares, arrivals, self.queue_state)
