@@ -227,7 +227,6 @@ def test_autoscaler_waits_out_its_window_before_scaling_down():
     ("kwargs", "error", "pattern"),
     [
         ({"control": "jiont"}, ValueError, "control must be one of.*joint"),
-        ({"control": "joint", "action_mode": "weights"}, ValueError, "routing-only"),
         ({"control": "joint", "autoscaler": True}, ValueError, "autoscaler=True is for"),
         ({"autoscaler": "yes"}, TypeError, "autoscaler must be True or False"),
     ],
@@ -252,6 +251,26 @@ def test_bad_joint_actions_are_refused_naming_the_shape():
     venv.reset(seed=0)
     with pytest.raises(ValueError, match=r"shape \(2,\)"):
         venv.step(np.zeros((2, 3)))
+
+
+def test_joint_weights_encode_exact_shares_and_levels():
+    env = _joint("medium", mode="weights")
+    env.reset(seed=3)
+    sim = env.unwrapped.sim
+    shares = np.array([[0.3, 0.0, 0.1, 0.1, 0.2, 0.2, 0.1]])
+    levels = np.array([[0, 1, 2, 3, 0, 1, 3]])
+    clocks = np.array([[2, 1, 0, 2, 2, 1, 0]])
+    action = sim.encode_joint_weights(shares, levels, clocks)
+    got_shares, got = sim.decode_action(action)
+    np.testing.assert_allclose(got_shares, shares)
+    np.testing.assert_array_equal(got[:, 0], levels)
+    np.testing.assert_array_equal(got[:, 1], clocks)
+    env.step(action[0])
+    np.testing.assert_array_equal(sim.capacity.level, np.minimum(levels, 3))
+    with pytest.raises(ValueError, match="routing weight"):
+        env.step(np.concatenate([np.zeros(S), np.ones(2 * S)]))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        env.step(np.full(3 * S, 1.5))
 
 
 def test_requests_beyond_the_levels_are_refused():

@@ -95,11 +95,6 @@ class BatchSimulator:
                 f"control must be one of {CONTROL_MODES}, got {control!r}."
                 f"{did_you_mean(str(control), CONTROL_MODES)}"
             )
-        if control == "joint" and action_mode == "weights":
-            raise ValueError(
-                'action_mode="weights" is a routing-only mode; with control="joint" use '
-                '"discrete" or "continuous".'
-            )
         if not isinstance(autoscaler, bool):
             raise TypeError(f"autoscaler must be True or False, got {autoscaler!r}.")
         if autoscaler and control == "joint":
@@ -321,12 +316,20 @@ class BatchSimulator:
         its DVFS level, each mapped linearly onto the level indices (``-1`` the lowest level,
         ``1`` the highest) and rounded. Joint, discrete: index ``< 2 S + 2`` is a routing move
         (levels unchanged); then per server one capacity level up and down, then per server
-        one DVFS level up and down (see :meth:`joint_action_names`)."""
+        one DVFS level up and down (see :meth:`joint_action_names`). Joint, weights: ``w`` in
+        ``[0, 1]^(3 S)``: S non-negative routing weights (normalised to the shares), then each
+        server's capacity level and DVFS level as fractions of the top index, rounded (see
+        :meth:`encode_joint_weights`)."""
         if self.control == "routing":
             return self.shares_from_action(action), None
         s = self.n_servers
         cap = self.config.capacity
         n_l, n_f = len(cap.levels), len(cap.frequencies)
+        if self.action_mode == "weights":
+            action = np.ascontiguousarray(action, dtype=np.float64)
+            shares = normalise_shares(action[:, :s])
+            # the same rounding as the continuous mode: w = (a + 1) / 2
+            return shares, continuous_levels(2.0 * action - 1.0, s, n_l, n_f)
         if self.action_mode == "continuous":
             action = np.ascontiguousarray(action, dtype=np.float64)
             shares = softmax_shares(action[:, :s], self.params.static_shares)
@@ -345,6 +348,18 @@ class BatchSimulator:
             else:
                 freqs[b, server] = min(max(freqs[b, server] + step, 0), n_f - 1)
         return shares, np.stack((levels, freqs), axis=1)
+
+    def encode_joint_weights(
+        self, shares: np.ndarray, levels: np.ndarray, clocks: np.ndarray
+    ) -> np.ndarray:
+        """The joint ``weights`` actions (B, 3 S) that :meth:`decode_action` maps to the shares
+        (B, S), capacity level indices (B, S) and DVFS level indices (B, S) given (exactly)."""
+        cap = self.config.capacity
+        top_l, top_f = max(len(cap.levels) - 1, 1), max(len(cap.frequencies) - 1, 1)
+        return np.concatenate(
+            [np.asarray(shares, float), np.asarray(levels) / top_l, np.asarray(clocks) / top_f],
+            axis=1,
+        )
 
     def shares_from_action(self, action: np.ndarray) -> np.ndarray:
         """New shares (B, S) for a batch of actions; the input is assumed validated."""

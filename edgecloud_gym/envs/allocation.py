@@ -245,7 +245,7 @@ def allocation_spaces(sim: BatchSimulator) -> tuple[spaces.Space, spaces.Box]:
     elif sim.action_mode == "continuous":
         action_space = spaces.Box(-1.0, 1.0, shape=(sim.action_dim,), dtype=np.float32)
     else:
-        action_space = spaces.Box(0.0, 1.0, shape=(s,), dtype=np.float32)
+        action_space = spaces.Box(0.0, 1.0, shape=(sim.action_dim,), dtype=np.float32)
     low = np.zeros(sim.obs_size, dtype=np.float32)
     trig = 4 * s + sim.config.obs_window * sim.n_edge
     low[trig : trig + 2] = -1.0
@@ -296,17 +296,20 @@ def check_actions(sim: BatchSimulator, action: Any, num_envs: int | None = None)
         return arr[None]
     if np.any(arr < 0) or np.any(arr > 1):
         raise ValueError(f"action weights must lie in [0, 1], got {arr}.")
-    if arr.sum() <= 0:
-        raise ValueError("action weights are all zero: give at least one server a positive weight.")
+    if arr[: sim.n_servers].sum() <= 0:
+        raise ValueError(
+            "action weights are all zero: give at least one server a positive routing weight."
+        )
     return arr[None]
 
 
 def _action_shape(sim: BatchSimulator) -> tuple[int, str]:
     """Length of a vector action and what its values are, for messages."""
     if sim.control == "joint":
+        bounds = "[0, 1]" if sim.action_mode == "weights" else "[-1, 1]"
         return sim.action_dim, (
             "per edge node and the cloud a routing value, then a capacity level, then a DVFS "
-            "level, each in [-1, 1]"
+            f"level, each in {bounds}"
         )
     return sim.n_servers, "one value per edge node and the cloud"
 
@@ -361,7 +364,7 @@ def _check_action_batch(sim: BatchSimulator, actions: Any, num_envs: int) -> np.
         raise ValueError(
             f"action weights must lie in [0, 1], got {arr[j]} for sub-environment {j}."
         )
-    empty = arr.sum(axis=1) <= 0
+    empty = arr[:, : sim.n_servers].sum(axis=1) <= 0
     if empty.any():
         j = int(np.flatnonzero(empty)[0])
         raise ValueError(
