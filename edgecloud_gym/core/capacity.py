@@ -57,7 +57,9 @@ __all__ = [
     "capacity_columns",
     "continuous_levels",
     "controlled_params",
+    "finish_capacity",
     "initial_capacity_state",
+    "prepare_capacity",
     "request_capacity",
 ]
 
@@ -349,3 +351,106 @@ def _autoscale(
             for w in range(window):
                 highest = max(highest, history[b, s, w])
             want[b, s] = rec if rec > target[b, s] else highest
+
+
+def prepare_capacity(
+    state: CapacityState,
+    request: np.ndarray | None,
+    params: SystemParams,
+    capacity: Capacity,
+    out: np.ndarray,
+    view: SystemParams | None = None,
+) -> SystemParams:
+    """:func:`request_capacity` (when ``request``, (B, 2, S) levels and clocks, is given) and
+    :func:`controlled_params` into ``out``, in one compiled pass: the simulator's per-step path.
+    Returns ``view`` when given (``params`` with ``srv`` = ``out``, kept by a caller that steps
+    many times), else a new such view.
+
+    Raises:
+        ValueError: A requested level or clock index is out of range (nothing is changed).
+    """
+    has = request is not None
+    req = np.asarray(request, dtype=np.int64) if has else _NO_REQUEST
+    bad = _prepare(
+        state.level,
+        state.target,
+        state.countdown,
+        state.frequency,
+        req,
+        has,
+        capacity.boot_steps,
+        params.srv,
+        params.level_cores,
+        params.level_fraction,
+        _clock(capacity.frequencies),
+        capacity.dvfs_exponent,
+        out,
+    )
+    if bad:
+        top_l, top_f = len(capacity.levels) - 1, len(capacity.frequencies) - 1
+        raise ValueError(
+            f"capacity levels must lie in 0..{top_l} and frequency levels in 0..{top_f}, got "
+            f"{req[:, 0]} and {req[:, 1]}."
+        )
+    return _with_srv(params, out) if view is None else view
+
+
+_NO_REQUEST = np.zeros((0, 2, 0), dtype=np.int64)
+
+
+@jit
+def _prepare(
+    level,
+    target,
+    countdown,
+    frequency,
+    req,
+    has,
+    boot_steps,
+    base,
+    level_cores,
+    fraction,
+    clock,
+    exponent,
+    out,
+):  # pragma: no cover - compiled
+    if has:
+        n_batch, n_srv = level.shape
+        top_l, top_f = fraction.shape[1] - 1, clock.shape[0] - 1
+        for b in range(n_batch):
+            for s in range(n_srv):
+                if not (0 <= req[b, 0, s] <= top_l and 0 <= req[b, 1, s] <= top_f):
+                    return True
+        _request(level, target, countdown, req[:, 0], boot_steps)
+        for b in range(n_batch):
+            for s in range(n_srv):
+                frequency[b, s] = req[b, 1, s]
+    _controlled_rows(base, level, target, frequency, level_cores, fraction, clock, exponent, out)
+    return False
+
+
+def finish_capacity(
+    state: CapacityState, params: SystemParams, capacity: Capacity, obs: np.ndarray | None
+) -> None:
+    """:func:`advance_boot`, then (with ``obs``) :func:`capacity_columns`, in one compiled
+    pass: the simulator's per-step path after the kernel."""
+    _finish(
+        state.level,
+        state.target,
+        state.countdown,
+        state.frequency,
+        params.level_fraction,
+        _clock(capacity.frequencies),
+        obs if obs is not None else _NO_OBS,
+        obs is not None,
+    )
+
+
+_NO_OBS = np.zeros((0, 0), dtype=np.float32)
+
+
+@jit
+def _finish(level, target, countdown, frequency, fraction, clock, obs, write):  # pragma: no cover
+    _advance(level, target, countdown)
+    if write:
+        _columns(level, target, frequency, fraction, clock, obs)

@@ -24,8 +24,9 @@ from edgecloud_gym.core.capacity import (
     autoscale,
     capacity_columns,
     continuous_levels,
-    controlled_params,
+    finish_capacity,
     initial_capacity_state,
+    prepare_capacity,
     request_capacity,
 )
 from edgecloud_gym.core.dynamics import (
@@ -123,7 +124,9 @@ class BatchSimulator:
             self.obs_size += 3 * s
         b = self.batch_size
         self.capacity: CapacityState = initial_capacity_state(b, s, config.capacity)
-        self._srv: np.ndarray | None = None  # the step's capacity-controlled server rows
+        #: the params the capacity rows were last derived from, the rows' buffer and the params
+        #: view that holds it (rebuilt when the params change, e.g. on a new task)
+        self._controlled: tuple[SystemParams, np.ndarray, SystemParams] | None = None
         self.shares = self.params.static_shares.copy()
         self.backlog = np.zeros((b, s))
         # the servers' queue law (mean of Z above the all-busy level, see core.dynamics); a very
@@ -335,19 +338,10 @@ class BatchSimulator:
             shares = softmax_shares(action[:, :s], self.params.static_shares)
             return shares, continuous_levels(action, s, n_l, n_f)
         action = np.asarray(action, dtype=np.int64)
-        routing = action < self.actions.n
-        shares = self.actions.apply(self.shares, np.where(routing, action, 0))
-        levels, freqs = self.capacity.target.copy(), self.capacity.frequency.copy()
-        move = action - self.actions.n
-        for b in np.flatnonzero(~routing):
-            lever, rest = divmod(int(move[b]), 2 * s)
-            server, down = divmod(rest, 2)
-            step = -1 if down else 1
-            if lever == 0:
-                levels[b, server] = min(max(levels[b, server] + step, 0), n_l - 1)
-            else:
-                freqs[b, server] = min(max(freqs[b, server] + step, 0), n_f - 1)
-        return shares, np.stack((levels, freqs), axis=1)
+        routing, capacity = _discrete_joint(
+            action, self.actions.n, self.capacity.target, self.capacity.frequency, n_l, n_f
+        )
+        return self.actions.apply(self.shares, routing), capacity
 
     def encode_joint_weights(
         self, shares: np.ndarray, levels: np.ndarray, clocks: np.ndarray
@@ -411,15 +405,18 @@ class BatchSimulator:
                 "(or pass a larger episode_steps)."
             )
         p, cfg, b = self.params, self.config, self.batch_size
-        if capacity is not None:
-            if self.control != "joint":
-                raise ValueError('capacity requests need control="joint".')
-            capacity = np.asarray(capacity)
-            request_capacity(self.capacity, capacity[:, 0], capacity[:, 1], cfg.capacity)
+        if capacity is not None and self.control != "joint":
+            raise ValueError('capacity requests need control="joint".')
         if self.dynamic_capacity:
-            if self._srv is None or self._srv.shape != p.srv.shape:
-                self._srv = np.empty_like(p.srv)
-            p = controlled_params(p, self.capacity, cfg.capacity, self._srv)
+            if self._controlled is None or self._controlled[0] is not p:
+                srv = np.empty_like(p.srv)
+                self._controlled = (
+                    p,
+                    srv,
+                    prepare_capacity(self.capacity, None, p, cfg.capacity, srv),
+                )
+            _, srv, view = self._controlled
+            p = prepare_capacity(self.capacity, capacity, p, cfg.capacity, srv, view)
         shares = np.ascontiguousarray(shares, dtype=np.float64)
         arrivals = np.empty((b, self.n_edge))
         dynamics, res = prepare_step(p, self.backlog, shares, arrivals, self.queue_state)
@@ -457,12 +454,14 @@ class BatchSimulator:
 
         run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)  # a small batch: rows(0, b), unsliced
         if self.dynamic_capacity:
-            advance_boot(self.capacity)
             if self.autoscaler:
+                advance_boot(self.capacity)
                 want = autoscale(self.capacity, res.utilisation, p, cfg.capacity)
                 request_capacity(self.capacity, want, self.capacity.frequency, cfg.capacity)
-            if obs is not None:
-                self._capacity_columns(obs)
+                if obs is not None:
+                    self._capacity_columns(obs)
+            else:
+                finish_capacity(self.capacity, p, cfg.capacity, obs)
         self.backlog = res.backlog
         self.queue_state = res.queue_state
         self.shares = shares
@@ -472,6 +471,29 @@ class BatchSimulator:
 
 def _whole(x: np.ndarray) -> np.ndarray:
     return x
+
+
+@jit
+def _discrete_joint(action, n_routing, target, frequency, n_l, n_f):  # pragma: no cover
+    """The routing action (0, hold, for a capacity move) and the requested (B, 2, S) levels and
+    clocks of discrete joint actions (see :meth:`BatchSimulator.decode_action`)."""
+    n_batch, n_srv = target.shape
+    routing = np.zeros(n_batch, dtype=np.int64)
+    out = np.empty((n_batch, 2, n_srv), dtype=np.int64)
+    for b in range(n_batch):
+        for s in range(n_srv):
+            out[b, 0, s] = target[b, s]
+            out[b, 1, s] = frequency[b, s]
+        a = action[b]
+        if a < n_routing:
+            routing[b] = a
+            continue
+        lever, rest = divmod(a - n_routing, 2 * n_srv)
+        server, down = divmod(rest, 2)
+        top = n_l - 1 if lever == 0 else n_f - 1
+        value = out[b, lever, server] + (-1 if down else 1)
+        out[b, lever, server] = min(max(value, 0), top)
+    return routing, out
 
 
 @jit
