@@ -58,7 +58,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from edgecloud_gym.core.dynamics import REWARD_PARTS
 from edgecloud_gym.core.simulator import BatchSimulator
 
 __all__ = [
@@ -253,7 +252,9 @@ class EpisodeLP:
         self.mix = mix = p.mix[index]
         timeout, self.step_s = p.timeout_ms, p.step_s
         weights = p.weights
-        w_lat, self.w_sla, self.w_drop, w_en = (weights[k] for k in REWARD_PARTS)
+        w_lat, self.w_sla, self.w_drop, w_en = (
+            weights[k] for k in ("latency", "sla", "drops", "energy")
+        )
         self.w_lat = w_lat / 100.0  # the reward counts latency per 100 ms
         self.w_en = w_en / p.reference_energy_j[index]  # energy per full power for one step
         self.j_backhaul, self.j_wan = p.backhaul_j_per_request[index], p.wan_j_per_request[index]

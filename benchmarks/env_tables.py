@@ -50,6 +50,7 @@ INFO_DOCS: dict[str, tuple[str, str]] = {
     "wan_requests": ("requests", "moved edge -> cloud over the WAN"),
     "abandoned": ("requests", "left after waiting the client timeout"),
     "utilisation_installed": ("fraction", "processed work / capacity of all installed cores"),
+    "rejected": ("requests", "refused by admission control (joint control)"),
     "reward_parts": ("", "the signed reward parts; they sum to the reward"),
     "latency_ms_by_server_class": ("ms", "mean round-trip latency per server and class"),
     "served_by_server_class": ("requests", "served per server and class: the weights of those"),
@@ -66,6 +67,10 @@ _ACTION_DOCS: dict[str, str] = {
     "cores-down-": "switch {server} down one capacity level (at once)",
     "clock-up-": "raise {server}'s clock one DVFS level",
     "clock-down-": "lower {server}'s clock one DVFS level",
+    "edge-first-": "lower class {server}'s cloud bias one step (keep it at the edge)",
+    "cloud-first-": "raise class {server}'s cloud bias one step (send it to the cloud)",
+    "shed-more-": "shed one step more of class {server}'s arrivals",
+    "shed-less-": "shed one step less of class {server}'s arrivals",
 }
 
 
@@ -138,12 +143,14 @@ def action_table(env: gym.Env) -> str:
             rows.append((index, f"`{name}`", _ACTION_DOCS[prefix].format(server=server)))
         return _rows(("index", "name", "effect"), rows)
     s = len(servers)
-    levers = ("routing", "capacity level", "DVFS level")
+    apps = [a.name for a in env.unwrapped.config.apps]
+    names = [(f"`{servers[i % s]}`", ("routing", "capacity level", "DVFS level")[i // s])
+             for i in range(min(space.shape[0], 3 * s))]  # fmt: skip
+    names += [(f"`{a}`", "cloud bias") for a in apps] + [(f"`{a}`", "shed") for a in apps]
     rows = [
-        (i, f"`{servers[i % s]}`", levers[i // s], _bound(space.low[i]), _bound(space.high[i]))
-        for i in range(space.shape[0])
+        (i, *names[i], _bound(space.low[i]), _bound(space.high[i])) for i in range(space.shape[0])
     ]
-    return _rows(("index", "server", "lever", "min", "max"), rows)
+    return _rows(("index", "server or class", "lever", "min", "max"), rows)
 
 
 def _kind(value: Any) -> str:

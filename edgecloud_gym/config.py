@@ -206,12 +206,16 @@ class RewardWeights:
             full link, or abandoned after waiting the client timeout).
         energy: Weight of the energy used, as a fraction of the energy at full power of all
             servers over one step.
+        rejected: Weight of the fraction of arrivals refused by admission control (joint
+            control). A refused request also counts at the client timeout in the latency part,
+            so refusing one never costs less than serving it within its deadline.
     """
 
     latency: float = 1.0
     sla: float = 1.0
     drops: float = 2.0
     energy: float = 0.2
+    rejected: float = 1.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -336,12 +340,13 @@ class EdgeCloudConfig:
             raise ValueError("EdgeCloudConfig.share_step must be > 0, got 0.")
         check_int("EdgeCloudConfig.obs_window", self.obs_window, minimum=1, maximum=1000)
         check_int("EdgeCloudConfig.horizon", self.horizon, minimum=1, maximum=1000)
-        check_int(
-            "EdgeCloudConfig.warmup_steps",
-            self.warmup_steps,
-            minimum=self.obs_window,
-            maximum=10**6,
-        )
+        check_int("EdgeCloudConfig.warmup_steps", self.warmup_steps, minimum=1, maximum=10**6)
+        if self.warmup_steps < self.obs_window:
+            raise ValueError(
+                f"EdgeCloudConfig.warmup_steps ({self.warmup_steps}) must be >= obs_window "
+                f"({self.obs_window}): the first observation's window of past arrivals comes "
+                "from the warm-up; raise warmup_steps or shorten obs_window."
+            )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> EdgeCloudConfig:

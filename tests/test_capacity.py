@@ -23,6 +23,8 @@ from edgecloud_gym.core.simulator import METRIC_KEYS, BatchSimulator
 COL = {k: i for i, k in enumerate(METRIC_KEYS)}
 JOINT_IDS = [i for i, kw in edgecloud_gym.ALLOCATION_IDS.items() if kw.get("control") == "joint"]
 S = 7  # servers of the default topology
+K = 3  # application classes
+A = 3 * S + 2 * K  # joint vector actions
 
 
 def _joint(task: str | Task = "joint-high", mode: str = "continuous", **kw) -> EdgeCloudEnv:
@@ -30,7 +32,7 @@ def _joint(task: str | Task = "joint-high", mode: str = "continuous", **kw) -> E
 
 
 def _levels(routing: np.ndarray, level: float, clock: float) -> np.ndarray:
-    return np.concatenate([routing, np.full(S, level), np.full(S, clock)])
+    return np.concatenate([routing, np.full(S, level), np.full(S, clock), np.zeros(2 * K)])
 
 
 def test_joint_at_full_capacity_is_routing_bit_for_bit():
@@ -133,21 +135,27 @@ def test_joint_control_conserves_requests(seed, mode):
         if mode == "discrete":
             action = rng.integers(sim.n_actions, size=2)
         else:
-            action = rng.uniform(-1.2, 1.2, size=(2, 3 * S))
-        shares, capacity = sim.decode_action(action)
-        assert capacity.shape == (2, 2, S)
+            action = rng.uniform(-1.2, 1.2, size=(2, A))
+        shares, control = sim.decode_action(action)
+        assert control.capacity.shape == (2, 2, S) and control.classes.shape == (2, 2, K)
         before = sim.backlog.copy()
         arrivals = sim.workload.arrivals[np.arange(2), sim.config.warmup_steps + sim.t]
-        obs, _, metrics, res = sim.step_observe(shares, capacity)
+        obs, _, metrics, res = sim.step_observe(shares, control)
         np.testing.assert_allclose(
             res.inflow,
             res.processed + res.dropped + res.abandoned + (res.backlog - before),
             atol=1e-9,
         )
+        # in total: arrivals = inflow + link losses + requests refused by admission control
         np.testing.assert_allclose(
-            res.inflow.sum(axis=1) + res.link_dropped.sum(axis=(1, 2)),
+            res.inflow.sum(axis=1)
+            + res.link_dropped.sum(axis=(1, 2))
+            + metrics[:, COL["rejected"]],
             arrivals.sum(axis=1),
-            rtol=1e-12,
+            rtol=1e-9,
+        )
+        np.testing.assert_allclose(
+            res.served.sum(axis=2), res.inflow - res.dropped - res.abandoned, atol=1e-9
         )
         assert np.all((res.utilisation >= 0) & (res.utilisation <= 1 + 1e-12))
         util = metrics[:, COL["utilisation"]]
@@ -192,7 +200,7 @@ def test_joint_ids_pass_check_env_and_are_deterministic(env_id):
             env.action_space.seed(4)
             runs.append([env.step(env.action_space.sample())[1] for _ in range(20)])
         assert runs[0] == runs[1]
-    assert len(gym.make(env_id).unwrapped.action_names) == 6 * S + 2
+    assert len(gym.make(env_id).unwrapped.action_names) == 6 * S + 2 + 4 * K
 
 
 def test_autoscaler_saves_energy_and_raises_utilisation_on_a_light_load():
@@ -239,14 +247,14 @@ def test_bad_control_arguments_are_refused(kwargs, error, pattern):
 def test_bad_joint_actions_are_refused_naming_the_shape():
     env = _joint()
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"shape \(21,\).*capacity level"):
+    with pytest.raises(ValueError, match=r"shape \(27,\).*capacity level"):
         env.step(np.zeros(S))
     with pytest.raises(ValueError, match="finite"):
-        env.step(np.full(3 * S, np.nan))
+        env.step(np.full(A, np.nan))
     discrete = _joint(mode="discrete")
     discrete.reset(seed=0)
-    with pytest.raises(ValueError, match=r"\[0, 44\)"):
-        discrete.step(44)
+    with pytest.raises(ValueError, match=r"\[0, 56\)"):
+        discrete.step(56)
     venv = gym.make_vec("EdgeCloud-Joint-Low-v0", num_envs=2, forecaster="none")
     venv.reset(seed=0)
     with pytest.raises(ValueError, match=r"shape \(2,\)"):
@@ -263,14 +271,15 @@ def test_joint_weights_encode_exact_shares_and_levels():
     action = sim.encode_joint_weights(shares, levels, clocks)
     got_shares, got = sim.decode_action(action)
     np.testing.assert_allclose(got_shares, shares)
-    np.testing.assert_array_equal(got[:, 0], levels)
-    np.testing.assert_array_equal(got[:, 1], clocks)
+    np.testing.assert_array_equal(got.capacity[:, 0], levels)
+    np.testing.assert_array_equal(got.capacity[:, 1], clocks)
+    np.testing.assert_array_equal(got.classes, [[[1.0] * K, [0.0] * K]])
     env.step(action[0])
     np.testing.assert_array_equal(sim.capacity.level, np.minimum(levels, 3))
     with pytest.raises(ValueError, match="routing weight"):
-        env.step(np.concatenate([np.zeros(S), np.ones(2 * S)]))
+        env.step(np.concatenate([np.zeros(S), np.ones(2 * S), np.zeros(2 * K)]))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        env.step(np.full(3 * S, 1.5))
+        env.step(np.full(A, 1.5))
 
 
 def test_requests_beyond_the_levels_are_refused():
@@ -305,3 +314,61 @@ def test_capacity_config_from_a_mapping():
     assert config.capacity.boot_steps == 2 and config.capacity.levels == (0.5, 1.0)
     with pytest.raises(TypeError, match="boot_step"):
         EdgeCloudConfig.from_dict({"capacity": {"boot_step": 2}})
+
+
+def _class_action(bias: np.ndarray, shed: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.zeros(S), np.ones(2 * S), bias, shed])
+
+
+def test_cloud_bias_keeps_a_class_at_the_edge_or_sends_it_to_the_cloud():
+    def cloud_fraction(bias: float) -> np.ndarray:
+        env = _joint("medium")
+        env.reset(seed=7)
+        served = np.zeros((S, K))
+        for _ in range(30):
+            *_, info = env.step(_class_action(np.array([bias, 0.0, 0.0]), np.zeros(K)))
+            served += info["served_by_server_class"]
+        return served[-1] / served.sum(axis=0)  # per class, the cloud's part
+
+    edge, neutral, cloud = cloud_fraction(-1.0), cloud_fraction(0.0), cloud_fraction(1.0)
+    assert edge[0] < 0.5 * neutral[0] and cloud[0] > 1.5 * neutral[0]
+    np.testing.assert_allclose(edge[1:], neutral[1:], rtol=0.3)  # the other classes follow x
+
+
+def test_shedding_is_counted_and_never_beats_serving_on_time():
+    env = _joint("low")
+    env.reset(seed=3)
+    *_, served = env.step(_class_action(np.zeros(K), np.zeros(K)))
+    env.reset(seed=3)
+    _, r_shed, *_, shed = env.step(_class_action(np.zeros(K), np.array([1.0, 0.0, 0.0])))
+    mix = env.task.app_mix or (1 / 3,) * 3
+    assert shed["rejected"] == pytest.approx(shed["arrived"] * mix[0], rel=1e-9)
+    assert shed["reward_parts"]["rejected"] < 0 and served["reward_parts"]["rejected"] == 0
+    assert shed["processed"] < served["processed"]
+    env.reset(seed=3)
+    _, r_served, *_ = env.step(_class_action(np.zeros(K), np.zeros(K)))
+    assert r_served > r_shed  # at low load every class meets its deadline: serving wins
+
+
+def test_class_levers_persist_in_discrete_mode_and_show_in_the_observation():
+    env = _joint("low", mode="discrete")
+    env.reset(seed=0)
+    names = env.unwrapped.action_names
+    layout = env.unwrapped.layout
+    obs, *_ = env.step(names.index("shed-more-iot"))
+    obs, *_ = env.step(names.index("cloud-first-ar_vr"))
+    np.testing.assert_allclose(obs[layout.shed], [0.0, 0.0, 0.25])
+    np.testing.assert_allclose(obs[layout.cloud_bias], [0.5, 0.0, 0.0])
+    obs, *_ = env.step(0)  # hold: both stay
+    np.testing.assert_allclose(obs[layout.shed], [0.0, 0.0, 0.25])
+
+
+def test_bad_class_levers_are_refused():
+    sim = BatchSimulator(EdgeCloudConfig(), [Task()], "none", "continuous", 10, control="joint")
+    sim.reset([np.random.default_rng(0)])
+    shares, control = sim.decode_action(np.zeros((1, A)))
+    bad = control._replace(classes=np.array([[[1.5, 1.0, 1.0], [0.0, 0.0, 0.0]]]))
+    with pytest.raises(ValueError, match=r"admitted fractions must lie in \[0, 1\]"):
+        sim.step(shares, bad)
+    with pytest.raises(ValueError, match=r"shape \(1, 2, 3\)"):
+        sim.step(shares, control._replace(classes=np.zeros((1, 3))))

@@ -52,6 +52,7 @@ from edgecloud_gym.core.params import (
     CONST_W_DROPS,
     CONST_W_ENERGY,
     CONST_W_LATENCY,
+    CONST_W_REJECTED,
     CONST_W_SLA,
     CONST_WAN_BUFFER_MS,
     RHO_STEP,
@@ -113,9 +114,10 @@ METRIC_KEYS: tuple[str, ...] = (
     "wan_requests",
     "abandoned",
     "utilisation_installed",
+    "rejected",
 )
 #: Names of the reward parts, in the order of ``RewardWeights``.
-REWARD_PARTS: tuple[str, ...] = ("latency", "sla", "drops", "energy")
+REWARD_PARTS: tuple[str, ...] = ("latency", "sla", "drops", "energy", "rejected")
 #: Column of each metric and signed reward part (``reward_<part>``) in ``StepResult.metrics``.
 METRIC_COLUMNS: dict[str, int] = {
     name: j for j, name in enumerate((*METRIC_KEYS, *(f"reward_{p}" for p in REWARD_PARTS)))
@@ -138,10 +140,12 @@ N_METRICS = len(METRIC_COLUMNS)
     _WAN,
     _ABANDONED,
     _UTIL_INSTALLED,
+    _REJECTED,
     _R_LATENCY,
     _R_SLA,
     _R_DROPS,
     _R_ENERGY,
+    _R_REJECTED,
 ) = range(N_METRICS)
 
 _RHO_MAX = 0.99  # utilisation at which the barrier L is taken at or above it
@@ -188,6 +192,130 @@ def _link(requests_per_ms, m1, m2, buffer_ms):  # pragma: no cover - compiled
 
 
 @jit
+def _route_by_class(
+    arrivals,
+    shares,
+    mix,
+    admit,
+    bias,
+    egress,
+    scal,
+    consts,
+    step_ms,
+    flow,
+    remote,
+    to_edges,
+    bh_wait,
+    bh_keep,
+    link_lost,
+    want_e,
+    want_c,
+):  # pragma: no cover - compiled
+    """Routing and links of one system whose classes are routed apart or shed (joint control).
+
+    Class ``k`` arrives at node ``i`` at ``a_i mix_k`` and is admitted at ``admit_k``; it is
+    routed like the whole workload (step 1 of the module docstring) with its own shares: the
+    common shares ``x`` with the cloud's weighted by ``exp(bias_k)`` and renormalised. Each
+    node's backhaul and WAN egress limits apply to the sum of its classes' flows, every class
+    cut in the same proportion; the links' delay and losses are those of the sum. Fills
+    ``flow`` (S, K): requests of each class reaching each server, ``remote`` (S, K): the
+    fraction of an edge server's class-k inflow that came over the backhaul, and the per-node
+    link arrays; returns the offered total, the rejected, the backhaul and WAN requests sent,
+    the WAN delivered, the mean WAN delay, the link losses and the backhaul delivered."""
+    n, n_cls = arrivals.shape[0], mix.shape[0]
+    total = 0.0
+    rejected = 0.0
+    for i in range(n):
+        total += arrivals[i]
+    for s in range(n + 1):
+        for k in range(n_cls):
+            flow[s, k] = 0.0
+            remote[s, k] = 0.0
+    for k in range(n_cls):
+        cloud = shares[n] * np.exp(bias[k])
+        norm = 1.0 - shares[n] + cloud
+        total_k = 0.0
+        for i in range(n):
+            total_k += arrivals[i] * mix[k] * admit[k]
+        rejected += total * mix[k] * (1.0 - admit[k])
+        spare_sum = 0.0
+        surplus_sum = 0.0
+        for i in range(n):
+            a_ik = arrivals[i] * mix[k] * admit[k]
+            target = shares[i] / norm * total_k
+            keep = min(a_ik, target)
+            want_e[i, k] = a_ik - keep  # the surplus, for now
+            remote[i, k] = target - keep  # the spare share, for now
+            flow[i, k] = keep
+            spare_sum += remote[i, k]
+            surplus_sum += want_e[i, k]
+        safe = surplus_sum if surplus_sum > 0.0 else 1.0
+        frac_edges = spare_sum / safe
+        frac_cloud = cloud / norm * total_k / safe
+        for i in range(n):
+            surplus = want_e[i, k]
+            want_e[i, k] = surplus * frac_edges
+            want_c[i, k] = surplus * frac_cloud
+            flow[i, k] += surplus - want_e[i, k] - want_c[i, k]  # what can't leave stays
+    bh_m1, bh_m2 = scal[SCAL_BH_M1], scal[SCAL_BH_M2]
+    wan_m1, wan_m2 = scal[SCAL_WAN_M1], scal[SCAL_WAN_M2]
+    sent = 0.0
+    wan = 0.0
+    wan_in = 0.0
+    wan_wait = 0.0
+    lost_sum = 0.0
+    delivered = 0.0
+    for i in range(n):
+        e_sum = 0.0
+        c_sum = 0.0
+        for k in range(n_cls):
+            e_sum += want_e[i, k]
+            c_sum += want_c[i, k]
+        cut_e = min(1.0, egress[0, i] / e_sum) if e_sum > 0.0 else 1.0
+        cut_c = min(1.0, egress[1, i] / c_sum) if c_sum > 0.0 else 1.0
+        to_edges[i] = e_sum * cut_e
+        to_cloud = c_sum * cut_c
+        for k in range(n_cls):  # the part cut by the egress limits stays at the node
+            flow[i, k] += want_e[i, k] * (1.0 - cut_e) + want_c[i, k] * (1.0 - cut_c)
+            want_e[i, k] *= cut_e
+            want_c[i, k] *= cut_c
+        sent += to_edges[i]
+        wan += to_cloud
+        bh_wait[i] = 0.0
+        bh_keep[i] = 1.0
+        if to_edges[i] > 0.0:
+            bh_wait[i], bh_keep[i] = _link(
+                to_edges[i] / step_ms, bh_m1, bh_m2, consts[CONST_BH_BUFFER_MS]
+            )
+        link_lost[0, i] = to_edges[i] * (1.0 - bh_keep[i])
+        delivered += to_edges[i] * bh_keep[i]
+        link_lost[1, i] = 0.0
+        keep_c = 1.0
+        if to_cloud > 0.0:
+            wait_i, keep_c = _link(to_cloud / step_ms, wan_m1, wan_m2, consts[CONST_WAN_BUFFER_MS])
+            link_lost[1, i] = to_cloud * (1.0 - keep_c)
+            wan_in += to_cloud * keep_c
+            wan_wait += to_cloud * keep_c * wait_i
+        lost_sum += link_lost[0, i] + link_lost[1, i]
+        for k in range(n_cls):
+            flow[n, k] += want_c[i, k] * keep_c
+    wan_wait = wan_wait / wan_in if wan_in > 0.0 else 0.0
+    # what the backhaul delivered of each class goes to the edges with that class's spare share
+    for k in range(n_cls):
+        got = 0.0
+        spare_k = 0.0
+        for i in range(n):
+            got += want_e[i, k] * bh_keep[i]
+            spare_k += remote[i, k]
+        frac = got / spare_k if spare_k > 0.0 else 0.0
+        for i in range(n):
+            received = remote[i, k] * frac
+            flow[i, k] = max(flow[i, k], 0.0) + received
+            remote[i, k] = received / flow[i, k] if flow[i, k] > 0.0 else 0.0
+    return total, rejected, sent, wan, wan_in, wan_wait, lost_sum, delivered
+
+
+@jit
 def _kernel(
     arrivals,  # (B, N)
     shares,  # (B, S)
@@ -204,6 +332,9 @@ def _kernel(
     scal,  # (B, 8): columns named by params.SCAL_ROWS
     consts,  # (8,): named by params.CONST_ROWS
     erl,  # (S * L, 256): ln(1 / Erlang C), row srv[SRV_ERLANG_ROW]
+    admit,  # (B, K): admitted fraction of each class (1: admission control off)
+    bias,  # (B, K): each class's cloud-share log-weight (0: routed like the others)
+    work,  # (K,): CPU work of a request of each class (Mcycles)
     srv_out,  # (B, 7, S): backlog, inflow, processed, dropped, utilisation, abandoned, state
     latency,  # (B, S, K)
     served,  # (B, S, K)
@@ -223,63 +354,90 @@ def _kernel(
     to_edges = np.empty(n)
     bh_wait = np.empty(n)
     bh_keep = np.empty(n)
+    flow = np.empty((s_all, n_cls))
+    remote_k = np.empty((s_all, n_cls))
+    want_e = np.empty((n, n_cls))
+    want_c = np.empty((n, n_cls))
     for b in range(n_batch):
-        # 1. routing
-        total = 0.0
-        for i in range(n):
-            total += arrivals[b, i]
+        by_class = False
+        for kk in range(n_cls):
+            if admit[b, kk] != 1.0 or bias[b, kk] != 0.0:
+                by_class = True
+        rejected = 0.0
         spare_sum = 0.0
-        surplus_sum = 0.0
-        for i in range(n):
-            keep = min(arrivals[b, i], shares[b, i] * total)
-            surplus[i] = arrivals[b, i] - keep
-            spare[i] = shares[b, i] * total - keep
-            spare_sum += spare[i]
-            surplus_sum += surplus[i]
-        safe = surplus_sum if surplus_sum > 0.0 else 1.0
-        frac_edges = spare_sum / safe
-        frac_cloud = shares[b, n] * total / safe
-        # 2. links: each node's backhaul and WAN egress queue
-        sent = 0.0
-        delivered = 0.0
-        wan = 0.0
-        wan_in = 0.0
-        wan_wait = 0.0
-        lost_sum = 0.0
-        bh_m1, bh_m2 = scal[b, SCAL_BH_M1], scal[b, SCAL_BH_M2]
-        wan_m1, wan_m2 = scal[b, SCAL_WAN_M1], scal[b, SCAL_WAN_M2]
-        for i in range(n):
-            to_edges[i] = min(surplus[i] * frac_edges, egress[b, 0, i])
-            to_cloud = min(surplus[i] * frac_cloud, egress[b, 1, i])
-            sent += to_edges[i]
-            wan += to_cloud
-            srv_out[b, 1, i] = arrivals[b, i] - to_edges[i] - to_cloud
-            bh_wait[i] = 0.0
-            bh_keep[i] = 1.0
-            if to_edges[i] > 0.0:
-                bh_wait[i], bh_keep[i] = _link(
-                    to_edges[i] / step_ms, bh_m1, bh_m2, consts[CONST_BH_BUFFER_MS]
-                )
-            link_lost[b, 0, i] = to_edges[i] * (1.0 - bh_keep[i])
-            delivered += to_edges[i] * bh_keep[i]
-            link_lost[b, 1, i] = 0.0
-            if to_cloud > 0.0:
-                wait_i, keep_i = _link(
-                    to_cloud / step_ms, wan_m1, wan_m2, consts[CONST_WAN_BUFFER_MS]
-                )
-                link_lost[b, 1, i] = to_cloud * (1.0 - keep_i)
-                wan_in += to_cloud * keep_i
-                wan_wait += to_cloud * keep_i * wait_i
-            lost_sum += link_lost[b, 0, i] + link_lost[b, 1, i]
-        wan_wait = wan_wait / wan_in if wan_in > 0.0 else 0.0
-        recv_frac = delivered / spare_sum if spare_sum > 0.0 else 0.0
-        for i in range(n):
-            # A share of exactly 0 can leave -1e-16 by rounding: inflow is never negative.
-            srv_out[b, 1, i] = max(srv_out[b, 1, i] + spare[i] * recv_frac, 0.0)
-        srv_out[b, 1, n] = wan_in
+        recv_frac = 0.0
+        if by_class:  # joint control routes classes apart or sheds some: 1. and 2. per class
+            total, rejected, sent, wan, wan_in, wan_wait, lost_sum, delivered = _route_by_class(
+                arrivals[b], shares[b], mix[b], admit[b], bias[b], egress[b], scal[b], consts,
+                step_ms, flow, remote_k, to_edges, bh_wait, bh_keep, link_lost[b], want_e,
+                want_c,
+            )  # fmt: skip
+            for s in range(s_all):
+                inflow_s = 0.0
+                for kk in range(n_cls):
+                    inflow_s += flow[s, kk]
+                srv_out[b, 1, s] = inflow_s
+        else:
+            # 1. routing
+            total = 0.0
+            for i in range(n):
+                total += arrivals[b, i]
+            spare_sum = 0.0
+            surplus_sum = 0.0
+            for i in range(n):
+                keep = min(arrivals[b, i], shares[b, i] * total)
+                surplus[i] = arrivals[b, i] - keep
+                spare[i] = shares[b, i] * total - keep
+                spare_sum += spare[i]
+                surplus_sum += surplus[i]
+            safe = surplus_sum if surplus_sum > 0.0 else 1.0
+            frac_edges = spare_sum / safe
+            frac_cloud = shares[b, n] * total / safe
+            # 2. links: each node's backhaul and WAN egress queue
+            sent = 0.0
+            delivered = 0.0
+            wan = 0.0
+            wan_in = 0.0
+            wan_wait = 0.0
+            lost_sum = 0.0
+            bh_m1, bh_m2 = scal[b, SCAL_BH_M1], scal[b, SCAL_BH_M2]
+            wan_m1, wan_m2 = scal[b, SCAL_WAN_M1], scal[b, SCAL_WAN_M2]
+            for i in range(n):
+                to_edges[i] = min(surplus[i] * frac_edges, egress[b, 0, i])
+                to_cloud = min(surplus[i] * frac_cloud, egress[b, 1, i])
+                sent += to_edges[i]
+                wan += to_cloud
+                srv_out[b, 1, i] = arrivals[b, i] - to_edges[i] - to_cloud
+                bh_wait[i] = 0.0
+                bh_keep[i] = 1.0
+                if to_edges[i] > 0.0:
+                    bh_wait[i], bh_keep[i] = _link(
+                        to_edges[i] / step_ms, bh_m1, bh_m2, consts[CONST_BH_BUFFER_MS]
+                    )
+                link_lost[b, 0, i] = to_edges[i] * (1.0 - bh_keep[i])
+                delivered += to_edges[i] * bh_keep[i]
+                link_lost[b, 1, i] = 0.0
+                if to_cloud > 0.0:
+                    wait_i, keep_i = _link(
+                        to_cloud / step_ms, wan_m1, wan_m2, consts[CONST_WAN_BUFFER_MS]
+                    )
+                    link_lost[b, 1, i] = to_cloud * (1.0 - keep_i)
+                    wan_in += to_cloud * keep_i
+                    wan_wait += to_cloud * keep_i * wait_i
+                lost_sum += link_lost[b, 0, i] + link_lost[b, 1, i]
+            wan_wait = wan_wait / wan_in if wan_in > 0.0 else 0.0
+            recv_frac = delivered / spare_sum if spare_sum > 0.0 else 0.0
+            for i in range(n):
+                # A share of exactly 0 can leave -1e-16 by rounding: inflow is never negative.
+                srv_out[b, 1, i] = max(srv_out[b, 1, i] + spare[i] * recv_frac, 0.0)
+            srv_out[b, 1, n] = wan_in
 
         # 3. servers, 4. latency, 5. energy
         scv = scal[b, SCAL_SCV]
+        mean_work = 0.0
+        if by_class:
+            for kk in range(n_cls):
+                mean_work += mix[b, kk] * work[kk]
         processed_sum = 0.0
         processed_edge = 0.0
         mu_sum = 0.0
@@ -296,7 +454,19 @@ def _kernel(
             inflow = srv_out[b, 1, s]
             buf = srv[b, SRV_BUFFER, s]
             q0 = backlog[b, s]
-            mu_installed += srv[b, SRV_MU_INSTALLED, s]
+            scv = scal[b, SCAL_SCV]
+            scale = 1.0  # the server's capacity in requests over the workload mix's
+            if by_class and inflow > 0.0:  # its own class mix: capacity in requests and SCV
+                m1 = 0.0
+                m2 = 0.0
+                for kk in range(n_cls):
+                    m1 += flow[s, kk] * work[kk]
+                    m2 += flow[s, kk] * 2.0 * work[kk] * work[kk]
+                m1 /= inflow
+                scv = m2 / inflow / (m1 * m1) - 1.0
+                scale = mean_work / m1
+                mu *= scale
+            mu_installed += srv[b, SRV_MU_INSTALLED, s] * scale
             if mu <= 1e-12:  # a failed server drops everything it receives
                 srv_out[b, 0, s] = 0.0
                 srv_out[b, 2, s] = 0.0
@@ -380,7 +550,8 @@ def _kernel(
             remote = 0.0
             path = 0.0
             if s < n and inflow > 0.0:
-                remote = spare[s] * recv_frac / inflow
+                if not by_class:
+                    remote = spare[s] * recv_frac / inflow
                 if delivered > 0.0:
                     for i in range(n):
                         w_i = to_edges[i] * bh_keep[i]
@@ -400,12 +571,16 @@ def _kernel(
                     service = service / speed
                     fixed += service - service_ms[s, kk]
                 if s < n:
+                    if by_class:
+                        remote = remote_k[s, kk]
                     fixed += remote * (path + remote_ms[kk])
                 else:
                     fixed += path
                 lat = min(fixed + wait, timeout)
                 latency[b, s, kk] = lat
                 w = ok * mix[b, kk]
+                if by_class:
+                    w = ok * flow[s, kk] / inflow if inflow > 0.0 else 0.0
                 served[b, s, kk] = w
                 lat_weighted += w * lat
                 slack = (deadline_ms[kk] - (fixed - service)) * cmu_ms
@@ -415,7 +590,7 @@ def _kernel(
                 late += w * f_late
 
         failed = dropped_sum + abandoned_sum
-        served_sum = total - failed
+        served_sum = total - rejected - failed
         lat_mean = lat_weighted / served_sum if served_sum > 0.0 else 0.0
         per_arrival = 1.0 / total if total > 0.0 else 0.0
         # a failed server loses its queue with its arrivals: a step's failures can then exceed
@@ -439,20 +614,44 @@ def _kernel(
         m_[_WAN] = wan
         m_[_ABANDONED] = abandoned_sum
         m_[_UTIL_INSTALLED] = processed_sum / mu_installed if mu_installed > 0.0 else 0.0
-        # a failed request counts at the timeout: failing never costs less than serving
+        m_[_REJECTED] = rejected
+        # a failed or rejected request counts at the timeout: neither costs less than serving
         m_[_R_LATENCY] = (
-            -consts[CONST_W_LATENCY] * ((lat_weighted + failed * timeout) * per_arrival) / 100.0
+            -consts[CONST_W_LATENCY]
+            * ((lat_weighted + (failed + rejected) * timeout) * per_arrival)
+            / 100.0
         )
         m_[_R_SLA] = -consts[CONST_W_SLA] * sla
         m_[_R_DROPS] = -consts[CONST_W_DROPS] * min(failed * per_arrival, 1.0)
         m_[_R_ENERGY] = -consts[CONST_W_ENERGY] * energy / scal[b, SCAL_REFERENCE_J]
         reward[b] = m_[_R_LATENCY] + m_[_R_SLA] + m_[_R_DROPS] + m_[_R_ENERGY]
+        m_[_R_REJECTED] = 0.0
+        if rejected > 0.0:
+            m_[_R_REJECTED] = -consts[CONST_W_REJECTED] * min(rejected * per_arrival, 1.0)
+            reward[b] += m_[_R_REJECTED]
 
 
 #: Systems per thread below which a step runs in one thread (see :mod:`edgecloud_gym._threads`).
 MIN_ROWS_PER_THREAD = 256
 #: Which of ``_kernel``'s arguments have the batch axis first (split between threads).
-_PER_SYSTEM = (True,) * 6 + (False, True) + (False,) * 4 + (True, False, False) + (True,) * 8
+_PER_SYSTEM = (
+    (True,) * 6 + (False, True) + (False,) * 4 + (True, False, False) + (True, True, False)
+    + (True,) * 8
+)  # fmt: skip
+
+
+_NEUTRAL: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _neutral_classes(b: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(B, K) all admitted and (B, K) no cloud bias, read-only and cached by shape."""
+    if (b, k) not in _NEUTRAL:
+        admit, bias = np.ones((b, k)), np.zeros((b, k))
+        admit.flags.writeable = bias.flags.writeable = False
+        if len(_NEUTRAL) > 64:
+            _NEUTRAL.clear()
+        _NEUTRAL[(b, k)] = (admit, bias)
+    return _NEUTRAL[(b, k)]
 
 
 def initial_queue_state(backlog: np.ndarray) -> np.ndarray:
@@ -467,6 +666,7 @@ def step(
     shares: np.ndarray,
     arrivals: np.ndarray,
     queue_state: np.ndarray | None = None,
+    classes: np.ndarray | None = None,
 ) -> StepResult:
     """Advance B systems by one step.
 
@@ -477,8 +677,12 @@ def step(
         arrivals: (B, N) requests arriving at each edge node in the step.
         queue_state: (B, S) the servers' queue state before the step (``StepResult.queue_state``
             of the previous step); default :func:`initial_queue_state` of ``backlog``.
+        classes: (B, 2, K) per-class levers of joint control: the admitted fraction of each
+            class's arrivals (in [0, 1]) and its cloud-share log-weight (the cloud's share of
+            class k is ``x_cloud exp(bias_k)``, renormalised); default all admitted, routed
+            alike (see :func:`_route_by_class`).
     """
-    rows, result = prepare_step(params, backlog, shares, arrivals, queue_state)
+    rows, result = prepare_step(params, backlog, shares, arrivals, queue_state, classes)
     # systems are independent: any split is exact; a small batch runs rows(0, B), unsliced
     run_in_chunks(rows, shares.shape[0], MIN_ROWS_PER_THREAD)
     return result
@@ -490,6 +694,7 @@ def prepare_step(
     shares: np.ndarray,
     arrivals: np.ndarray,
     queue_state: np.ndarray | None = None,
+    classes: np.ndarray | None = None,
 ) -> tuple[Callable[[int, int], None], StepResult]:
     """:func:`step` in two parts, for callers that do per-system work of their own in the same
     pass over the batch (the simulator gathers each system's arrivals just before its step).
@@ -516,10 +721,16 @@ def prepare_step(
     if queue_state is None:
         queue_state = initial_queue_state(backlog)
     queue_state = np.ascontiguousarray(queue_state, dtype=np.float64)
+    if classes is None:
+        admit, bias = _neutral_classes(b, k)
+    else:
+        classes = np.asarray(classes, dtype=np.float64)
+        admit, bias = np.ascontiguousarray(classes[:, 0]), np.ascontiguousarray(classes[:, 1])
 
     args = (arrivals, shares, backlog, queue_state, params.srv, params.egress, params.hop_ms)
     args += (params.mix, params.base_ms, params.remote_ms_per_class, params.service_ms)
     args += (params.deadline_ms, params.scal, params.consts, params.log_inv_erlang_c)
+    args += (admit, bias, params.work_mcycles)
     args += (srv_out, latency, served, late, law, link_lost, metrics, reward)
 
     def rows(lo: int, hi: int) -> None:

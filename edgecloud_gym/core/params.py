@@ -84,6 +84,7 @@ CONST_ROWS: tuple[str, ...] = (
     "w_energy",
     "backhaul_buffer_ms",
     "wan_buffer_ms",
+    "w_rejected",
 )
 (
     CONST_TIMEOUT_MS,
@@ -94,7 +95,8 @@ CONST_ROWS: tuple[str, ...] = (
     CONST_W_ENERGY,
     CONST_BH_BUFFER_MS,
     CONST_WAN_BUFFER_MS,
-) = range(8)
+    CONST_W_REJECTED,
+) = range(9)
 #: Utilisations at which :attr:`SystemParams.log_inv_erlang_c` is tabulated: ``j * RHO_STEP``.
 RHO_STEP = 0.99 / 255
 
@@ -138,8 +140,12 @@ class SystemParams:
             the WAN (J), the energy of all servers at full power for one step (J, the energy
             reward's unit), the service time's squared coefficient of variation, and the first two
             moments of a request's transmission time on a backhaul and a WAN link (ms, ms²).
-        consts: (8,) named by :data:`CONST_ROWS`: timeout (ms), step (s), reward weights of
-            latency, SLA, drops, energy, and the link buffers (ms of transmission).
+        consts: (9,) named by :data:`CONST_ROWS`: timeout (ms), step (s), reward weights of
+            latency, SLA, drops, energy, the link buffers (ms of transmission) and the reward
+            weight of rejected requests.
+        work_mcycles: (K,) CPU work of a request of each class (Mcycles): with per-class
+            routing or admission a server's class mix, and so its capacity in requests, differs
+            from the workload's.
         log_inv_erlang_c: (S * L, 256) ``ln(1 / C(c, rho))`` at ``rho = j * RHO_STEP``
             (Erlang's C formula; the kernel interpolates it), row ``s * L + l`` for the active
             cores of server ``s`` at capacity level ``l`` (``level_cores[s, l]``).
@@ -166,6 +172,7 @@ class SystemParams:
     log_inv_erlang_c: np.ndarray
     level_cores: np.ndarray
     level_fraction: np.ndarray
+    work_mcycles: np.ndarray
     obs_mu: np.ndarray
     obs_buffer: np.ndarray
     static_shares: np.ndarray
@@ -243,12 +250,13 @@ class SystemParams:
 
     @property
     def weights(self) -> dict[str, float]:
-        """Reward weights by part: ``latency``, ``sla``, ``drops``, ``energy``."""
+        """Reward weights by part: ``latency``, ``sla``, ``drops``, ``energy``, ``rejected``."""
         first = CONST_W_LATENCY
-        return {
+        weights = {
             name: float(self.consts[first + j])
             for j, name in enumerate(("latency", "sla", "drops", "energy"))
         }
+        return {**weights, "rejected": float(self.consts[CONST_W_REJECTED])}
 
 
 def log_inv_erlang_c(cores: np.ndarray) -> np.ndarray:
@@ -370,6 +378,7 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
         "w_energy": w.energy,
         "backhaul_buffer_ms": topo.backhaul_buffer_ms,
         "wan_buffer_ms": topo.wan_buffer_ms,
+        "w_rejected": w.rejected,
     }
     return SystemParams(
         n_edge=n,
@@ -387,6 +396,7 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
         log_inv_erlang_c=log_inv_erlang_c(level_cores.ravel()),
         level_cores=level_cores,
         level_fraction=level_cores / whole[:, None],
+        work_mcycles=work,
         obs_mu=obs_mu,
         obs_buffer=obs_buffer,
         static_shares=np.broadcast_to(

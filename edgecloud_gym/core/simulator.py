@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -48,12 +49,34 @@ from edgecloud_gym.core.workload import (
 from edgecloud_gym.forecasting import Forecaster, NoForecaster, make_forecaster
 from edgecloud_gym.tasks import Task
 
-__all__ = ["METRIC_KEYS", "REWARD_PARTS", "BatchSimulator"]
+__all__ = ["METRIC_KEYS", "REWARD_PARTS", "BatchSimulator", "JointControl"]
 
 ACTION_MODES = ("discrete", "continuous", "weights")
 #: What the agent controls: ``"routing"`` the shares alone, ``"joint"`` the shares, each server's
-#: capacity level and its DVFS level (see :meth:`BatchSimulator.decode_action`).
+#: capacity level and its DVFS level, and per class its admission and cloud bias (see
+#: :meth:`BatchSimulator.decode_action`).
 CONTROL_MODES = ("routing", "joint")
+#: Largest cloud bias of a class (its cloud share's log-weight): ``e^4``, about 55x, as far as the
+#: continuous routing logits reach.
+CLASS_BIAS_MAX = 4.0
+#: The cloud bias moved by one discrete ``edge-first`` / ``cloud-first`` action.
+CLASS_BIAS_STEP = 2.0
+#: The shed fraction moved by one discrete ``shed-more`` / ``shed-less`` action.
+SHED_STEP = 0.25
+
+
+class JointControl(NamedTuple):
+    """The levers of joint control besides the shares, for B systems (S servers, K classes).
+
+    Attributes:
+        capacity: (B, 2, S) int: each server's requested capacity level and DVFS level.
+        classes: (B, 2, K) float: each class's admitted fraction of its arrivals (1 - shed) and
+            its cloud bias (log-weight of the cloud's share for the class).
+    """
+
+    capacity: np.ndarray
+    classes: np.ndarray
+
 
 #: Systems per thread below which a reset draws its workloads in one thread (threads cost more).
 _MIN_SYSTEMS_PER_THREAD = 32
@@ -120,10 +143,18 @@ class BatchSimulator:
         #: with each server's active, booting and clock fractions.
         self.dynamic_capacity = control == "joint" or autoscaler
         self.obs_size = 4 * s + config.obs_window * n + 3 + self.horizon * n
+        #: First observation column of the per-class levers (joint control: 2 K columns, the
+        #: shed fraction and the cloud bias over CLASS_BIAS_MAX of each class), before the 3 S
+        #: capacity columns.
+        self.class_column = self.obs_size
+        if control == "joint":
+            self.obs_size += 2 * len(config.apps)
         if self.dynamic_capacity:
             self.obs_size += 3 * s
         b = self.batch_size
         self.capacity: CapacityState = initial_capacity_state(b, s, config.capacity)
+        #: (B, 2, K) each class's admitted fraction and cloud bias (joint control's class levers)
+        self.classes = _neutral_classes(b, len(config.apps))
         #: the params the capacity rows were last derived from, the rows' buffer and the params
         #: view that holds it (rebuilt when the params change, e.g. on a new task)
         self._controlled: tuple[SystemParams, np.ndarray, SystemParams] | None = None
@@ -219,6 +250,7 @@ class BatchSimulator:
         fresh_capacity = initial_capacity_state(len(idx), self.n_servers, cfg.capacity)
         for now, new in zip(self.capacity, fresh_capacity, strict=True):
             now[rows] = new
+        self.classes[rows] = _neutral_classes(len(idx), len(cfg.apps))
 
     def _exogenous(
         self, wl: EpisodeWorkload, edge_mu: np.ndarray, rows: slice | np.ndarray
@@ -275,8 +307,17 @@ class BatchSimulator:
             out = np.empty((self.batch_size, self.obs_size), dtype=np.float32)
             out[:, : obs.shape[1]] = obs
             self._capacity_columns(out)
+            self._class_columns(out)
             return out
         return obs
+
+    def _class_columns(self, obs: np.ndarray) -> None:
+        """In joint control, write the 2 K class columns: each class's shed fraction, then its
+        cloud bias over ``CLASS_BIAS_MAX``."""
+        if self.control == "joint":
+            k, c = self.n_classes, self.class_column
+            obs[:, c : c + k] = 1.0 - self.classes[:, 0]
+            obs[:, c + k : c + 2 * k] = self.classes[:, 1] / CLASS_BIAS_MAX
 
     def _capacity_columns(self, obs: np.ndarray) -> None:
         """Write the last 3 S observation columns: each server's active cores, booting cores
@@ -290,14 +331,22 @@ class BatchSimulator:
 
     @property
     def action_dim(self) -> int:
-        """Length of a continuous or weights action: S, or 3 S in joint control."""
-        return 3 * self.n_servers if self.control == "joint" else self.n_servers
+        """Length of a continuous or weights action: S, or 3 S + 2 K in joint control."""
+        if self.control == "joint":
+            return 3 * self.n_servers + 2 * self.n_classes
+        return self.n_servers
+
+    @property
+    def n_classes(self) -> int:
+        """Application classes K."""
+        return len(self.config.apps)
 
     @property
     def n_joint_actions(self) -> int:
         """Discrete actions in joint control: the routing moves, then per server a capacity
-        level up and down, then per server a DVFS level up and down."""
-        return self.actions.n + 4 * self.n_servers
+        level up and down, per server a DVFS level up and down, per class its cloud bias down
+        and up, and per class its shed fraction up and down."""
+        return self.actions.n + 4 * self.n_servers + 4 * self.n_classes
 
     def joint_action_names(self) -> list[str]:
         """Names of the discrete joint actions, in index order."""
@@ -308,50 +357,86 @@ class BatchSimulator:
         for lever in ("cores", "clock"):
             for srv in servers:
                 names += [f"{lever}-up-{srv}", f"{lever}-down-{srv}"]
+        for app in self.config.apps:
+            names += [f"edge-first-{app.name}", f"cloud-first-{app.name}"]
+        for app in self.config.apps:
+            names += [f"shed-more-{app.name}", f"shed-less-{app.name}"]
         return names
 
-    def decode_action(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """New shares (B, S) and, in joint control, the requested capacity and DVFS levels
-        (B, 2, S) for a batch of validated actions (None in routing control).
+    def decode_action(self, action: np.ndarray) -> tuple[np.ndarray, JointControl | None]:
+        """New shares (B, S) and, in joint control, the :class:`JointControl` (capacity and DVFS
+        levels, per-class admission and cloud bias) of a batch of validated actions (None in
+        routing control). ``S`` servers, ``K`` classes, ``B = CLASS_BIAS_MAX``:
 
-        Joint, continuous: ``a`` in ``[-1, 1]^(3 S)``: the first S values are the routing
-        logits of the continuous mode, the next S each server's capacity level and the last S
-        its DVFS level, each mapped linearly onto the level indices (``-1`` the lowest level,
-        ``1`` the highest) and rounded. Joint, discrete: index ``< 2 S + 2`` is a routing move
-        (levels unchanged); then per server one capacity level up and down, then per server
-        one DVFS level up and down (see :meth:`joint_action_names`). Joint, weights: ``w`` in
-        ``[0, 1]^(3 S)``: S non-negative routing weights (normalised to the shares), then each
-        server's capacity level and DVFS level as fractions of the top index, rounded (see
-        :meth:`encode_joint_weights`)."""
+        - continuous, ``a`` in ``[-1, 1]^(3 S + 2 K)``: the routing logits of the continuous
+          mode (S), each server's capacity level and DVFS level (S each, mapped linearly onto
+          the level indices, ``-1`` the lowest and ``1`` the highest, rounded), each class's
+          cloud bias ``B a`` (K) and its shed fraction ``max(a, 0)`` (K);
+        - weights, ``w`` in ``[0, 1]^(3 S + 2 K)``: S non-negative routing weights (normalised
+          to the shares), the levels as fractions of the top index, each class's cloud bias
+          ``B (2 w - 1)`` and its shed fraction ``w`` (see :meth:`encode_joint_weights`);
+        - discrete: index ``< 2 S + 2`` is a routing move; then per server one capacity level up
+          and down, per server one DVFS level up and down, per class its cloud bias down and up
+          by ``CLASS_BIAS_STEP`` and per class its shed fraction up and down by ``SHED_STEP``
+          (see :meth:`joint_action_names`); the other levers keep their values."""
         if self.control == "routing":
             return self.shares_from_action(action), None
-        s = self.n_servers
+        s, k = self.n_servers, self.n_classes
         cap = self.config.capacity
         n_l, n_f = len(cap.levels), len(cap.frequencies)
+        if self.action_mode == "discrete":
+            action = np.asarray(action, dtype=np.int64)
+            routing, capacity, classes = _discrete_joint(
+                action,
+                self.actions.n,
+                self.capacity.target,
+                self.capacity.frequency,
+                self.classes,
+                n_l,
+                n_f,
+                CLASS_BIAS_STEP,
+                CLASS_BIAS_MAX,
+                SHED_STEP,
+            )
+            return self.actions.apply(self.shares, routing), JointControl(capacity, classes)
+        action = np.ascontiguousarray(action, dtype=np.float64)
         if self.action_mode == "weights":
-            action = np.ascontiguousarray(action, dtype=np.float64)
             shares = normalise_shares(action[:, :s])
-            # the same rounding as the continuous mode: w = (a + 1) / 2
-            return shares, continuous_levels(2.0 * action - 1.0, s, n_l, n_f)
-        if self.action_mode == "continuous":
-            action = np.ascontiguousarray(action, dtype=np.float64)
+            box = 2.0 * action - 1.0  # the continuous mode's values: the same rounding
+            shed = action[:, 3 * s + k :]
+        else:
             shares = softmax_shares(action[:, :s], self.params.static_shares)
-            return shares, continuous_levels(action, s, n_l, n_f)
-        action = np.asarray(action, dtype=np.int64)
-        routing, capacity = _discrete_joint(
-            action, self.actions.n, self.capacity.target, self.capacity.frequency, n_l, n_f
-        )
-        return self.actions.apply(self.shares, routing), capacity
+            box = np.clip(action, -1.0, 1.0)
+            shed = np.maximum(box[:, 3 * s + k :], 0.0)
+        classes = np.stack((1.0 - shed, CLASS_BIAS_MAX * box[:, 3 * s : 3 * s + k]), axis=1)
+        return shares, JointControl(continuous_levels(box, s, n_l, n_f), classes)
 
     def encode_joint_weights(
-        self, shares: np.ndarray, levels: np.ndarray, clocks: np.ndarray
+        self,
+        shares: np.ndarray,
+        levels: np.ndarray,
+        clocks: np.ndarray,
+        cloud_bias: np.ndarray | None = None,
+        shed: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The joint ``weights`` actions (B, 3 S) that :meth:`decode_action` maps to the shares
-        (B, S), capacity level indices (B, S) and DVFS level indices (B, S) given (exactly)."""
+        """The joint ``weights`` actions (B, 3 S + 2 K) that :meth:`decode_action` maps to the
+        shares (B, S), capacity level indices (B, S), DVFS level indices (B, S), per-class cloud
+        biases (B, K, in ``[-CLASS_BIAS_MAX, CLASS_BIAS_MAX]``, default 0) and shed fractions
+        (B, K, default 0) given (exactly, up to rounding of the biases)."""
         cap = self.config.capacity
         top_l, top_f = max(len(cap.levels) - 1, 1), max(len(cap.frequencies) - 1, 1)
+        shares = np.asarray(shares, float)
+        b, k = shares.shape[0], self.n_classes
+        bias = np.zeros((b, k)) if cloud_bias is None else np.asarray(cloud_bias, float)
+        shed = np.zeros((b, k)) if shed is None else np.asarray(shed, float)
         return np.concatenate(
-            [np.asarray(shares, float), np.asarray(levels) / top_l, np.asarray(clocks) / top_f],
+            [
+                shares,
+                np.asarray(levels) / top_l,
+                np.asarray(clocks) / top_f,
+                (bias / CLASS_BIAS_MAX + 1.0) / 2.0,
+                shed,
+            ],
             axis=1,
         )
 
@@ -364,24 +449,25 @@ class BatchSimulator:
         return normalise_shares(action)
 
     def step(
-        self, shares: np.ndarray, capacity: np.ndarray | None = None
+        self, shares: np.ndarray, control: JointControl | np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, StepResult]:
         """Apply new shares (B, S) to every system for one step.
 
         Args:
             shares: (B, S) allocation shares, each row on the simplex.
-            capacity: In joint control, (B, 2, S) the requested capacity level and DVFS level
-                of every server (indices into ``Capacity.levels`` and ``.frequencies``); None
-                keeps the current ones (and in routing control is the only choice).
+            control: In joint control, a :class:`JointControl` (what :meth:`decode_action`
+                gives), or (B, 2, S) capacity and DVFS level requests alone (the class levers
+                keep their values); None keeps every lever as it is (and in routing control is
+                the only choice).
 
         Returns:
             reward (B,), metrics (B, len(METRIC_KEYS) + len(REWARD_PARTS)) with the columns of
             :data:`METRIC_KEYS` then the signed reward parts, and the raw step result.
         """
-        return self._advance(shares, None, capacity)
+        return self._advance(shares, None, control)
 
     def step_observe(
-        self, shares: np.ndarray, capacity: np.ndarray | None = None
+        self, shares: np.ndarray, control: JointControl | np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, StepResult]:
         """:meth:`step`, then :meth:`observe`, in one pass over the batch (the same values).
 
@@ -389,10 +475,13 @@ class BatchSimulator:
             observations (B, obs_size) float32 after the step, then what :meth:`step` returns.
         """
         obs = np.empty((self.batch_size, self.obs_size), dtype=np.float32)
-        return (obs, *self._advance(shares, obs, capacity))
+        return (obs, *self._advance(shares, obs, control))
 
     def _advance(
-        self, shares: np.ndarray, obs: np.ndarray | None, capacity: np.ndarray | None = None
+        self,
+        shares: np.ndarray,
+        obs: np.ndarray | None,
+        control: JointControl | np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, StepResult]:
         """One step of every system; with ``obs``, also write the observations after it there.
 
@@ -405,8 +494,13 @@ class BatchSimulator:
                 "(or pass a larger episode_steps)."
             )
         p, cfg, b = self.params, self.config, self.batch_size
-        if capacity is not None and self.control != "joint":
-            raise ValueError('capacity requests need control="joint".')
+        capacity = control
+        if control is not None:
+            if self.control != "joint":
+                raise ValueError('capacity and class requests need control="joint".')
+            if isinstance(control, JointControl):
+                capacity = control.capacity
+                self.classes = _checked_classes(control.classes, b, self.n_classes)
         if self.dynamic_capacity:
             if self._controlled is None or self._controlled[0] is not p:
                 srv = np.empty_like(p.srv)
@@ -419,7 +513,8 @@ class BatchSimulator:
             p = prepare_capacity(self.capacity, capacity, p, cfg.capacity, srv, view)
         shares = np.ascontiguousarray(shares, dtype=np.float64)
         arrivals = np.empty((b, self.n_edge))
-        dynamics, res = prepare_step(p, self.backlog, shares, arrivals, self.queue_state)
+        classes = self.classes if self.control == "joint" else None
+        dynamics, res = prepare_step(p, self.backlog, shares, arrivals, self.queue_state, classes)
         t, t_next = self.t, self.t + 1
         start, all_arrivals = cfg.warmup_steps, self.workload.arrivals
 
@@ -462,6 +557,8 @@ class BatchSimulator:
                     self._capacity_columns(obs)
             else:
                 finish_capacity(self.capacity, p, cfg.capacity, obs)
+            if obs is not None:
+                self._class_columns(obs)
         self.backlog = res.backlog
         self.queue_state = res.queue_state
         self.shares = shares
@@ -473,13 +570,39 @@ def _whole(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _neutral_classes(b: int, k: int) -> np.ndarray:
+    """(B, 2, K): every class admitted whole and routed like the others."""
+    out = np.zeros((b, 2, k))
+    out[:, 0] = 1.0
+    return out
+
+
+def _checked_classes(classes: np.ndarray, b: int, k: int) -> np.ndarray:
+    """``classes`` as a fresh (B, 2, K) float array, or a ValueError that names the fault."""
+    out = np.array(classes, dtype=np.float64)
+    if out.shape != (b, 2, k):
+        raise ValueError(f"class levers must have shape ({b}, 2, {k}), got {out.shape}.")
+    admit, bias = out[:, 0], out[:, 1]
+    if not (np.all((admit >= 0.0) & (admit <= 1.0)) and np.all(np.abs(bias) <= CLASS_BIAS_MAX)):
+        raise ValueError(
+            "class levers: admitted fractions must lie in [0, 1] and cloud biases in "
+            f"[-{CLASS_BIAS_MAX:g}, {CLASS_BIAS_MAX:g}] (NaN is neither), got {out.tolist()}."
+        )
+    return out
+
+
 @jit
-def _discrete_joint(action, n_routing, target, frequency, n_l, n_f):  # pragma: no cover
-    """The routing action (0, hold, for a capacity move) and the requested (B, 2, S) levels and
-    clocks of discrete joint actions (see :meth:`BatchSimulator.decode_action`)."""
+def _discrete_joint(
+    action, n_routing, target, frequency, classes, n_l, n_f, bias_step, bias_max, shed_step
+):  # pragma: no cover - compiled
+    """The routing action (0, hold, for another lever's move), the requested (B, 2, S) levels
+    and clocks and the (B, 2, K) admitted fractions and cloud biases of discrete joint actions
+    (see :meth:`BatchSimulator.decode_action`)."""
     n_batch, n_srv = target.shape
+    n_cls = classes.shape[2]
     routing = np.zeros(n_batch, dtype=np.int64)
     out = np.empty((n_batch, 2, n_srv), dtype=np.int64)
+    cls = classes.copy()
     for b in range(n_batch):
         for s in range(n_srv):
             out[b, 0, s] = target[b, s]
@@ -488,12 +611,23 @@ def _discrete_joint(action, n_routing, target, frequency, n_l, n_f):  # pragma: 
         if a < n_routing:
             routing[b] = a
             continue
-        lever, rest = divmod(a - n_routing, 2 * n_srv)
-        server, down = divmod(rest, 2)
-        top = n_l - 1 if lever == 0 else n_f - 1
-        value = out[b, lever, server] + (-1 if down else 1)
-        out[b, lever, server] = min(max(value, 0), top)
-    return routing, out
+        move = a - n_routing
+        if move < 4 * n_srv:
+            lever, rest = divmod(move, 2 * n_srv)
+            server, down = divmod(rest, 2)
+            top = n_l - 1 if lever == 0 else n_f - 1
+            value = out[b, lever, server] + (-1 if down else 1)
+            out[b, lever, server] = min(max(value, 0), top)
+            continue
+        lever, rest = divmod(move - 4 * n_srv, 2 * n_cls)
+        k, second = divmod(rest, 2)
+        if lever == 0:  # edge-first (bias down), cloud-first (bias up)
+            bias = cls[b, 1, k] + (bias_step if second else -bias_step)
+            cls[b, 1, k] = min(max(bias, -bias_max), bias_max)
+        else:  # shed more (admit less), shed less
+            admit = cls[b, 0, k] + (shed_step if second else -shed_step)
+            cls[b, 0, k] = min(max(admit, 0.0), 1.0)
+    return routing, out, cls
 
 
 @jit

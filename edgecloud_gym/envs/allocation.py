@@ -61,6 +61,7 @@ class ObservationLayout:
         n_apps: Application classes K.
         capacity: Whether the observation ends with the capacity columns (joint control or
             the autoscaler).
+        classes: Whether the class-lever columns come before them (joint control).
     """
 
     n_edge: int
@@ -68,6 +69,7 @@ class ObservationLayout:
     horizon: int
     n_apps: int
     capacity: bool = False
+    classes: bool = False
 
     @property
     def n_servers(self) -> int:
@@ -116,10 +118,27 @@ class ObservationLayout:
         start = self.time.stop
         return slice(start, start + self.horizon * self.n_edge)
 
-    def _capacity_block(self, i: int) -> slice:
-        if not self.capacity:  # fixed capacity: no such columns
+    def _class_block(self, i: int) -> slice:
+        if not self.classes:  # routing control: no such columns
             return slice(self.forecast.stop, self.forecast.stop)
-        start = self.forecast.stop + i * self.n_servers
+        start = self.forecast.stop + i * self.n_apps
+        return slice(start, start + self.n_apps)
+
+    @property
+    def shed(self) -> slice:
+        """Shed fraction of each application class (joint control)."""
+        return self._class_block(0)
+
+    @property
+    def cloud_bias(self) -> slice:
+        """Cloud bias of each application class, x its maximum (joint control)."""
+        return self._class_block(1)
+
+    def _capacity_block(self, i: int) -> slice:
+        first = self.cloud_bias.stop
+        if not self.capacity:  # fixed capacity: no such columns
+            return slice(first, first)
+        start = first + i * self.n_servers
         return slice(start, start + self.n_servers)
 
     @property
@@ -252,6 +271,10 @@ def allocation_spaces(sim: BatchSimulator) -> tuple[spaces.Space, spaces.Box]:
     high = np.full(sim.obs_size, np.inf, dtype=np.float32)
     high[2 * s : 4 * s] = 1.0
     high[trig : trig + 3] = 1.0
+    if sim.control == "joint":  # shed fractions in [0, 1], cloud biases in [-1, 1]
+        k = len(sim.config.apps)
+        high[sim.class_column : sim.class_column + 2 * k] = 1.0
+        low[sim.class_column + k : sim.class_column + 2 * k] = -1.0
     if sim.dynamic_capacity:  # active, booting and clock fractions
         high[-3 * s :] = 1.0
     return action_space, spaces.Box(low, high, dtype=np.float32)
@@ -308,8 +331,9 @@ def _action_shape(sim: BatchSimulator) -> tuple[int, str]:
     if sim.control == "joint":
         bounds = "[0, 1]" if sim.action_mode == "weights" else "[-1, 1]"
         return sim.action_dim, (
-            "per edge node and the cloud a routing value, then a capacity level, then a DVFS "
-            f"level, each in {bounds}"
+            "per edge node and the cloud a routing value, then per server a capacity level, "
+            "then per server a DVFS level, then per application class a cloud bias, then per "
+            f"class a shed fraction, each in {bounds}"
         )
     return sim.n_servers, "one value per edge node and the cloud"
 
@@ -528,6 +552,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
             self.sim.horizon,
             len(self.config.apps),
             self.sim.dynamic_capacity,
+            self.sim.control == "joint",
         )
 
     def set_task(self, task: Task | str | Mapping[str, Any]) -> None:

@@ -227,6 +227,7 @@ class EdgeCloudVectorEnv(VectorEnv):
             self.sim.horizon,
             len(self.config.apps),
             self.sim.dynamic_capacity,
+            self.sim.control == "joint",
         )
 
     @property
