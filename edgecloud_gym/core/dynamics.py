@@ -332,8 +332,7 @@ def _kernel(
     scal,  # (B, 8): columns named by params.SCAL_ROWS
     consts,  # (8,): named by params.CONST_ROWS
     erl,  # (S * L, 256): ln(1 / Erlang C), row srv[SRV_ERLANG_ROW]
-    admit,  # (B, K): admitted fraction of each class (1: admission control off)
-    bias,  # (B, K): each class's cloud-share log-weight (0: routed like the others)
+    classes,  # (B, 2, K): admitted fraction (1: all) and cloud bias (0: none) of each class
     work,  # (K,): CPU work of a request of each class (Mcycles)
     srv_out,  # (B, 7, S): backlog, inflow, processed, dropped, utilisation, abandoned, state
     latency,  # (B, S, K)
@@ -361,14 +360,15 @@ def _kernel(
     for b in range(n_batch):
         by_class = False
         for kk in range(n_cls):
-            if admit[b, kk] != 1.0 or bias[b, kk] != 0.0:
+            if classes[b, 0, kk] != 1.0 or classes[b, 1, kk] != 0.0:
                 by_class = True
         rejected = 0.0
         spare_sum = 0.0
         recv_frac = 0.0
         if by_class:  # joint control routes classes apart or sheds some: 1. and 2. per class
             total, rejected, sent, wan, wan_in, wan_wait, lost_sum, delivered = _route_by_class(
-                arrivals[b], shares[b], mix[b], admit[b], bias[b], egress[b], scal[b], consts,
+                arrivals[b], shares[b], mix[b], classes[b, 0], classes[b, 1], egress[b], scal[b],
+                consts,
                 step_ms, flow, remote_k, to_edges, bh_wait, bh_keep, link_lost[b], want_e,
                 want_c,
             )  # fmt: skip
@@ -635,22 +635,22 @@ def _kernel(
 MIN_ROWS_PER_THREAD = 256
 #: Which of ``_kernel``'s arguments have the batch axis first (split between threads).
 _PER_SYSTEM = (
-    (True,) * 6 + (False, True) + (False,) * 4 + (True, False, False) + (True, True, False)
+    (True,) * 6 + (False, True) + (False,) * 4 + (True, False, False) + (True, False)
     + (True,) * 8
 )  # fmt: skip
 
 
-_NEUTRAL: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+_NEUTRAL: dict[tuple[int, int], np.ndarray] = {}
 
 
-def _neutral_classes(b: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(B, K) all admitted and (B, K) no cloud bias, read-only and cached by shape."""
+def _neutral_classes(b: int, k: int) -> np.ndarray:
+    """(B, 2, K): all admitted, no cloud bias; cached by shape (never written)."""
     if (b, k) not in _NEUTRAL:
-        admit, bias = np.ones((b, k)), np.zeros((b, k))
-        admit.flags.writeable = bias.flags.writeable = False
+        neutral = np.zeros((b, 2, k))
+        neutral[:, 0] = 1.0
         if len(_NEUTRAL) > 64:
             _NEUTRAL.clear()
-        _NEUTRAL[(b, k)] = (admit, bias)
+        _NEUTRAL[(b, k)] = neutral
     return _NEUTRAL[(b, k)]
 
 
@@ -722,15 +722,14 @@ def prepare_step(
         queue_state = initial_queue_state(backlog)
     queue_state = np.ascontiguousarray(queue_state, dtype=np.float64)
     if classes is None:
-        admit, bias = _neutral_classes(b, k)
+        classes = _neutral_classes(b, k)
     else:
-        classes = np.asarray(classes, dtype=np.float64)
-        admit, bias = np.ascontiguousarray(classes[:, 0]), np.ascontiguousarray(classes[:, 1])
+        classes = np.ascontiguousarray(classes, dtype=np.float64)
 
     args = (arrivals, shares, backlog, queue_state, params.srv, params.egress, params.hop_ms)
     args += (params.mix, params.base_ms, params.remote_ms_per_class, params.service_ms)
     args += (params.deadline_ms, params.scal, params.consts, params.log_inv_erlang_c)
-    args += (admit, bias, params.work_mcycles)
+    args += (classes, params.work_mcycles)
     args += (srv_out, latency, served, late, law, link_lost, metrics, reward)
 
     def rows(lo: int, hi: int) -> None:

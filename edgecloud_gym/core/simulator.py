@@ -315,9 +315,7 @@ class BatchSimulator:
         """In joint control, write the 2 K class columns: each class's shed fraction, then its
         cloud bias over ``CLASS_BIAS_MAX``."""
         if self.control == "joint":
-            k, c = self.n_classes, self.class_column
-            obs[:, c : c + k] = 1.0 - self.classes[:, 0]
-            obs[:, c + k : c + 2 * k] = self.classes[:, 1] / CLASS_BIAS_MAX
+            _class_columns(self.classes, self.class_column, CLASS_BIAS_MAX, obs)
 
     def _capacity_columns(self, obs: np.ndarray) -> None:
         """Write the last 3 S observation columns: each server's active cores, booting cores
@@ -582,13 +580,34 @@ def _checked_classes(classes: np.ndarray, b: int, k: int) -> np.ndarray:
     out = np.array(classes, dtype=np.float64)
     if out.shape != (b, 2, k):
         raise ValueError(f"class levers must have shape ({b}, 2, {k}), got {out.shape}.")
-    admit, bias = out[:, 0], out[:, 1]
-    if not (np.all((admit >= 0.0) & (admit <= 1.0)) and np.all(np.abs(bias) <= CLASS_BIAS_MAX)):
+    if not _classes_in_range(out, CLASS_BIAS_MAX):
         raise ValueError(
             "class levers: admitted fractions must lie in [0, 1] and cloud biases in "
             f"[-{CLASS_BIAS_MAX:g}, {CLASS_BIAS_MAX:g}] (NaN is neither), got {out.tolist()}."
         )
     return out
+
+
+@jit
+def _classes_in_range(classes, bias_max):  # pragma: no cover - compiled
+    """Whether every admitted fraction lies in [0, 1] and every bias in [-max, max] (no NaN)."""
+    n_batch, _, n_cls = classes.shape
+    for b in range(n_batch):
+        for k in range(n_cls):
+            admit, bias = classes[b, 0, k], classes[b, 1, k]
+            if not (0.0 <= admit <= 1.0 and -bias_max <= bias <= bias_max):
+                return False
+    return True
+
+
+@jit
+def _class_columns(classes, first, bias_max, obs):  # pragma: no cover - compiled
+    """Each class's shed fraction, then its cloud bias over ``bias_max``, from column ``first``."""
+    n_batch, _, n_cls = classes.shape
+    for b in range(n_batch):
+        for k in range(n_cls):
+            obs[b, first + k] = 1.0 - classes[b, 0, k]
+            obs[b, first + n_cls + k] = classes[b, 1, k] / bias_max
 
 
 @jit
