@@ -372,3 +372,20 @@ def test_bad_class_levers_are_refused():
         sim.step(shares, bad)
     with pytest.raises(ValueError, match=r"shape \(1, 2, 3\)"):
         sim.step(shares, control._replace(classes=np.zeros((1, 3))))
+
+
+@pytest.mark.parametrize(("algo", "mode"), [("DQN", "discrete"), ("PPO", "continuous")])
+def test_sb3_learns_a_few_steps_on_a_joint_id_through_the_native_adapter(algo, mode):
+    import stable_baselines3
+
+    from edgecloud_agents.sb3_vec import make_sb3_vec_env
+
+    venv = make_sb3_vec_env(
+        "EdgeCloud-Joint-Low-v0", n_envs=2, seed=0, action_mode=mode, forecaster="none"
+    )
+    cls = getattr(stable_baselines3, algo)
+    kwargs = {"learning_starts": 8, "buffer_size": 256} if algo == "DQN" else {"n_steps": 16}
+    model = cls("MlpPolicy", venv, seed=0, batch_size=8, **kwargs).learn(64)
+    action, _ = model.predict(venv.reset(), deterministic=True)
+    assert venv.action_space.contains(action[0])
+    venv.close()
