@@ -2,6 +2,8 @@
 
 - env-steps per second of the native vector env (:class:`EdgeCloudVectorEnv`) at several numbers
   of envs, next to Gymnasium's ``SyncVectorEnv`` over the single env at 16 envs;
+- the native env in joint control (``EdgeCloud-Joint-High-v0``, discrete actions) at 1024 envs,
+  timed in the same rounds as the rows above;
 - the native env at 1024 envs with the LSTM forecaster (its once-per-reset pass included), and
   that forecaster's reset-time work alone over the same 1024 episodes, timed next to it: the
   share of the row's time that the forecaster takes, and the rate the row could reach if all
@@ -54,6 +56,8 @@ __all__ = [
 ]
 
 ENV_ID = "EdgeCloud-High-v0"
+#: The joint-control id timed next to ``ENV_ID`` (routing, capacity, DVFS and class levers).
+JOINT_ENV_ID = "EdgeCloud-Joint-High-v0"
 SAME_STEP = AutoresetMode.SAME_STEP
 # The reference SyncVectorEnv resets on the same step too, except on Gymnasium 1.0, whose vector
 # envs have no autoreset modes (they reset on the next step, which costs the same).
@@ -263,8 +267,21 @@ def run_vector_throughput(
     steps = {"sync": _steps_for(1, steps_ep) // 4}
     for n in num_envs:
         makers[n], steps[n] = native(n), _steps_for(n, steps_ep)
+    joint_envs = lstm_envs if lstm_envs in num_envs else max(num_envs)
+    makers["joint"] = lambda: gym.make_vec(
+        JOINT_ENV_ID, num_envs=joint_envs, forecaster="none", autoreset_mode=SAME_STEP
+    )
+    steps["joint"] = _steps_for(joint_envs, steps_ep)
     medians: dict[Any, float] = {}
     rates = interleaved_rates(makers, steps, repeats, medians)
+    out["joint"] = {
+        "env_id": JOINT_ENV_ID,
+        "num_envs": joint_envs,
+        "forecaster": "none",
+        "steps_per_s": rates["joint"],
+        "median_steps_per_s": medians["joint"],
+        "x_routing": rates["joint"] / rates[joint_envs],
+    }
     sync = rates["sync"]
     out["sync"] = {
         "num_envs": sync_envs,
@@ -397,6 +414,13 @@ def print_vector(result: dict[str, Any]) -> None:
             f"{r['median_steps_per_s']:>12,.0f}{r['us_per_env_step']:>13.3f}{r['x_sync']:>9.1f}"
         )
     print("(env-steps/s: the best run; median: the median run)")
+    joint = result.get("joint")
+    if joint:
+        print(
+            f"joint control ({joint['env_id']}, discrete) x{joint['num_envs']}: "
+            f"{joint['steps_per_s']:,.0f} env-steps/s (median {joint['median_steps_per_s']:,.0f}),"
+            f" {joint['x_routing']:.2f} x the routing row at the same number of envs"
+        )
     for r in result["native"]:
         if "forecaster_share" in r:
             print(
