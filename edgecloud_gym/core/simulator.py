@@ -8,7 +8,6 @@ with B = num_envs. It has no Gymnasium dependency.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -486,7 +485,7 @@ class BatchSimulator:
         Each system's part (its arrivals into the window, the dynamics, the observed state and
         its observation) is done in one pass, in chunks of systems on the thread pool: one
         split per step, and each system's rows are still in cache from one part to the next."""
-        if np.any(self.t >= self.episode_steps):
+        if _any_at_least(self.t, self.episode_steps):
             raise RuntimeError(
                 f"episode is over after {self.episode_steps} steps; call reset() first "
                 "(or pass a larger episode_steps)."
@@ -516,34 +515,28 @@ class BatchSimulator:
         t, t_next = self.t, self.t + 1
         start, all_arrivals = cfg.warmup_steps, self.workload.arrivals
 
-        def rows(lo: int, hi: int) -> None:  # systems are independent: any split is exact
-            # the whole arrays unsliced for a single env's step; a chunk's rows otherwise
-            cut = _whole if lo == 0 and hi == b else operator.itemgetter(slice(lo, hi))
-            window = cut(self._window)
-            _arrivals_at(cut(all_arrivals), start, cut(t), cut(arrivals), window)
+        def part(arrays: tuple[np.ndarray, ...], lo: int, hi: int) -> None:
+            """The step of the systems whose rows ``arrays`` hold (``lo..hi-1``)."""
+            (window, all_arr, t_, arr, endo, inflow, backlog, util, obs_mu, obs_buf, x, inv_mu,
+             time_, forecast, t_next_, out) = arrays  # fmt: skip
+            _arrivals_at(all_arr, start, t_, arr, window)
             dynamics(lo, hi)
-            endo = cut(self._endo)
-            _observed_state(
-                endo,
-                cut(res.inflow),
-                cut(res.backlog),
-                cut(res.utilisation),
-                cut(p.obs_mu),
-                cut(p.obs_buffer),
-                cut(shares),
-            )
-            if obs is not None:
+            _observed_state(endo, inflow, backlog, util, obs_mu, obs_buf, x)
+            if out is not None:
                 assemble_into(
-                    endo,
-                    window,
-                    cut(self._inv_mu),
-                    cut(self._time),
-                    cut(self._forecast),
-                    cut(t_next),
-                    start,
-                    cfg.obs_window,
-                    cut(obs),
-                )
+                    endo, window, inv_mu, time_, forecast, t_next_, start, cfg.obs_window, out
+                )  # fmt: skip
+
+        whole = (self._window, all_arrivals, t, arrivals, self._endo, res.inflow, res.backlog,
+                 res.utilisation, p.obs_mu, p.obs_buffer, shares, self._inv_mu, self._time,
+                 self._forecast, t_next, obs)  # fmt: skip
+
+        def rows(lo: int, hi: int) -> None:  # systems are independent: any split is exact
+            if lo == 0 and hi == b:  # the whole arrays unsliced (a single env's step)
+                part(whole, lo, hi)
+            else:
+                cut = slice(lo, hi)
+                part(tuple(None if x is None else x[cut] for x in whole), lo, hi)
 
         run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)  # a small batch: rows(0, b), unsliced
         if self.dynamic_capacity:
@@ -564,8 +557,13 @@ class BatchSimulator:
         return res.reward, res.metrics, res
 
 
-def _whole(x: np.ndarray) -> np.ndarray:
-    return x
+@jit
+def _any_at_least(t, limit):  # pragma: no cover - compiled
+    """Whether any ``t[b] >= limit`` (a compiled loop: numpy's reduction costs microseconds)."""
+    for v in t:  # noqa: SIM110 - a loop compiles, a generator in any() does not
+        if v >= limit:
+            return True
+    return False
 
 
 def _neutral_classes(b: int, k: int) -> np.ndarray:
