@@ -13,8 +13,25 @@ candidates a round, the best ``elite`` fraction refitting the Gaussian for ``ite
 rounds, started from the current shares; the current and the static shares are candidates too,
 so a plan is never worse on the model than keeping either), seeded by ``seed``.
 
+In joint control (``control="joint"``, e.g. ``EdgeCloud-Joint-*-v0``; ``weights`` action mode
+only) the plan also sets each server's capacity level and DVFS level. Every candidate is rolled
+out on copies of the env's state, its capacity state included, through the same sequence as the
+env's step: :func:`~edgecloud_gym.core.capacity.request_capacity`,
+:func:`~edgecloud_gym.core.capacity.controlled_params`, the core step,
+:func:`~edgecloud_gym.core.capacity.advance_boot`; so the boot delay, the boot energy and the
+clock's effect on service times and power are in the plan. The cross-entropy method then samples,
+besides the Gaussian logits of the shares, one capacity level and one DVFS level per server from
+per-server categorical distributions (started at half the mass on the current level, the rest
+spread evenly; refit to the elite's frequencies, smoothed: 0.7 new, 0.3 old). A candidate holds
+its levels over the whole horizon: one request now, kept (a simplification: the plan cannot
+switch cores off now and on again later, but the next step plans again). Its fixed candidates
+are the current, static and local shares each with "keep the current levels" (the levels being
+booted to and the current clocks) and with "every server at the top level, nominal clock", so a
+plan is never worse on the model than any of these six.
+
 Forecasts come from the package's forecasters, computed once per episode from the episode's
-arrivals and causal (``naive``, ``seasonal``, ``ewma``, ``lstm``), or from the truth:
+arrivals and causal (``naive``, ``seasonal``, ``ewma``, ``lstm``; beyond the steps a forecaster
+was trained for, the LSTM's 5, its last forecast step is held), or from the truth:
 ``oracle`` plans on the true arrival *rates*, ``clairvoyant`` on the realised arrivals (the
 primal reference an upper bound is measured against). Planning on a forecast is certainty
 equivalence: the arrivals of a step are taken to be their forecast.
@@ -33,6 +50,12 @@ import numpy as np
 
 from edgecloud_agents._io import AgentFile, AgentFileError, read_agent_file, write_agent_file
 from edgecloud_gym.core import dynamics
+from edgecloud_gym.core.capacity import (
+    CapacityState,
+    advance_boot,
+    controlled_params,
+    request_capacity,
+)
 from edgecloud_gym.core.params import build_params
 from edgecloud_gym.envs.allocation import EdgeCloudEnv
 from edgecloud_gym.forecasting import make_forecaster
@@ -43,6 +66,8 @@ __all__ = ["FORECAST_SOURCES", "ClairvoyantMPC", "MPCAgent"]
 FORECAST_SOURCES: tuple[str, ...] = ("naive", "seasonal", "ewma", "lstm", "oracle", "clairvoyant")
 #: Most action sequences scored at one step (16 ** 3 for six edge nodes).
 MAX_SEQUENCES = 4096
+#: Joint control: weight of the elite's level frequencies when the categoricals are refit.
+_LEVEL_SMOOTHING = 0.7
 
 
 class MPCAgent:
@@ -50,7 +75,8 @@ class MPCAgent:
 
     Args:
         env: The allocation env it acts in (wrapped or not), in the ``discrete`` or the
-            ``weights`` action mode.
+            ``weights`` action mode; in joint control (``control="joint"``) the ``weights``
+            mode only.
         horizon: Steps H planned ahead (discrete: 1 to 3 for six edge nodes, the sequences grow
             as 16^H).
         forecaster: Where the planned arrivals come from (:data:`FORECAST_SOURCES`).
@@ -80,6 +106,13 @@ class MPCAgent:
                 f"mpc plans on an EdgeCloud allocation env (gym.make('EdgeCloud-...')), got "
                 f"{type(base).__name__}."
             )
+        if base.sim.control == "joint" and base.sim.action_mode != "weights":
+            raise ValueError(
+                "mpc in joint control plans the shares and the capacity and DVFS levels "
+                f"together, as weights; the env has action_mode={base.sim.action_mode!r}: make "
+                "it with action_mode='weights' (make_env_for('mpc', env_id) does for the "
+                "joint ids)."
+            )
         if base.sim.action_mode not in ("discrete", "weights"):
             raise ValueError(
                 "mpc plans over the discrete actions or the shares themselves; make the env "
@@ -88,6 +121,8 @@ class MPCAgent:
         if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
             raise ValueError(f"horizon must be an integer >= 1, got {horizon!r}.")
         self.continuous = base.sim.action_mode == "weights"
+        #: Whether it also plans the capacity and DVFS levels (joint control).
+        self.joint = base.sim.control == "joint"
         for name, value, low in (("samples", samples, 4), ("iterations", iterations, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
@@ -112,7 +147,9 @@ class MPCAgent:
         self.seed = int(seed)
         self.spread = 0.5  # initial standard deviation of the logits
         self.rng = np.random.default_rng(self.seed)
-        if self.continuous:  # candidates: the samples, the current, static and local shares
+        if self.joint:  # the samples, and those shares with "keep" and with "all top levels"
+            self.sequences = np.zeros((self.samples + 6, self.horizon), dtype=np.int64)
+        elif self.continuous:  # candidates: the samples, the current, static and local shares
             self.sequences = np.zeros((self.samples + 3, self.horizon), dtype=np.int64)
         else:
             grids = np.meshgrid(*[np.arange(n_actions)] * self.horizon, indexing="ij")
@@ -122,6 +159,11 @@ class MPCAgent:
         self._params: Any = None
         self._episode: Any = None
         self._forecast: np.ndarray | None = None
+        #: Joint control: the model value of the last plan and of each fixed candidate
+        #: (``"<shares>/<levels>"``, shares ``current``, ``static``, ``local``, levels ``keep``,
+        #: ``top``), from the last :meth:`predict`.
+        self.plan_value: float = float("nan")
+        self.fixed_values: dict[str, float] = {}
 
     # ------------------------------------------------------------------ protocol
 
@@ -132,7 +174,8 @@ class MPCAgent:
     def predict(self, obs: np.ndarray, deterministic: bool = True) -> Any:
         """The first action of the best plan from the env's current state (``obs`` is checked
         for shape only: the planner reads the state itself): an action index in the discrete
-        mode, the shares (S,) as weights in the ``weights`` mode."""
+        mode, the shares (S,) as weights in the ``weights`` mode; in joint control the weights
+        action (3 S,) of the shares and the levels (``sim.encode_joint_weights``)."""
         sim = self.env.sim
         obs = np.asarray(obs)
         if obs.shape != (sim.obs_size,):
@@ -144,6 +187,8 @@ class MPCAgent:
             raise RuntimeError("mpc: reset the env before asking for an action.")
         arrivals = self._arrivals_ahead()  # (H, N)
         params = self._batch_params()
+        if self.joint:
+            return self._joint_cross_entropy(params, arrivals)
         if self.continuous:
             return self._cross_entropy(params, arrivals)
         m = len(self.sequences)
@@ -200,6 +245,93 @@ class MPCAgent:
         first = best_plan[0]
         return (first / first.max()).astype(np.float32)
 
+    def _joint_rollout(
+        self,
+        params: Any,
+        arrivals: np.ndarray,
+        shares: np.ndarray,
+        levels: np.ndarray,
+        clocks: np.ndarray,
+    ) -> np.ndarray:
+        """Discounted return on the model of each joint plan from the env's current state: the
+        shares ``shares`` (M, H', S), the capacity levels ``levels`` and DVFS levels ``clocks``
+        (M, S) requested at every planned step (held), through the env's step sequence."""
+        sim, m = self.env.sim, shares.shape[0]
+        cap = sim.config.capacity
+        state = CapacityState(*(np.repeat(x, m, axis=0) for x in sim.capacity))
+        backlog = np.repeat(sim.backlog, m, axis=0)
+        queue = np.repeat(sim.queue_state, m, axis=0)
+        rows = np.empty_like(params.srv)
+        total = np.zeros(m)
+        for h in range(arrivals.shape[0]):
+            request_capacity(state, levels, clocks, cap)
+            p = controlled_params(params, state, cap, rows)
+            x = np.ascontiguousarray(shares[:, h])
+            res = dynamics.step(p, backlog, x, np.repeat(arrivals[h][None], m, axis=0), queue)
+            advance_boot(state)
+            total += self.discount**h * res.reward
+            backlog, queue = res.backlog, res.queue_state
+        return total
+
+    def _joint_cross_entropy(self, params: Any, arrivals: np.ndarray) -> np.ndarray:
+        """The cross-entropy method over the shares of the next H' steps and one capacity level
+        and DVFS level per server (joint control; see the module docstring)."""
+        sim, rng = self.env.sim, self.rng
+        steps, s = arrivals.shape[0], sim.n_servers
+        cap = sim.config.capacity
+        n_l, n_f = len(cap.levels), len(cap.frequencies)
+        current, static = sim.shares[0], sim.params.static_shares[0]
+        ahead = arrivals[0]
+        local = np.append(ahead / ahead.sum(), 0.0) if ahead.sum() > 0 else static
+        keep_l, keep_f = sim.capacity.target[0].copy(), sim.capacity.frequency[0].copy()
+        top_l, top_f = np.full(s, n_l - 1), np.full(s, n_f - 1)
+        names, f_shares, f_levels, f_clocks = [], [], [], []
+        for lv_name, lv, fq in (("keep", keep_l, keep_f), ("top", top_l, top_f)):
+            for sh_name, sh in (("current", current), ("static", static), ("local", local)):
+                names.append(f"{sh_name}/{lv_name}")
+                f_shares.append(np.broadcast_to(sh, (steps, s)))
+                f_levels.append(lv)
+                f_clocks.append(fq)
+        fixed_shares = np.stack(f_shares)
+        fixed_levels, fixed_clocks = np.stack(f_levels), np.stack(f_clocks)
+
+        mean = np.broadcast_to(np.log(np.maximum(current, 1e-6)), (steps, s)).copy()
+        std = np.full((steps, s), self.spread)
+        p_level = _start_distribution(keep_l, n_l)
+        p_clock = _start_distribution(keep_f, n_f)
+        keep = max(2, round(self.elite * self.samples))
+        best_value = -np.inf
+        best = (fixed_shares[0], fixed_levels[0], fixed_clocks[0])
+        for it in range(self.iterations):
+            logits = mean + std * rng.standard_normal((self.samples, steps, s))
+            plans = np.exp(logits - logits.max(axis=2, keepdims=True))
+            plans /= plans.sum(axis=2, keepdims=True)
+            levels = _sample_categorical(p_level, self.samples, rng)
+            clocks = _sample_categorical(p_clock, self.samples, rng)
+            all_plans = np.concatenate([plans, fixed_shares])
+            all_levels = np.concatenate([levels, fixed_levels])
+            all_clocks = np.concatenate([clocks, fixed_clocks])
+            values = self._joint_rollout(params, arrivals, all_plans, all_levels, all_clocks)
+            if it == 0:
+                self.fixed_values = {
+                    n: float(v) for n, v in zip(names, values[self.samples :], strict=True)
+                }
+            top = int(np.argmax(values))
+            if values[top] > best_value:
+                best_value = float(values[top])
+                best = (all_plans[top], all_levels[top], all_clocks[top])
+            elite = np.argsort(values[: self.samples])[-keep:]
+            mean = logits[elite].mean(axis=0)
+            std = logits[elite].std(axis=0) + 0.05
+            p_level = _refit(p_level, levels[elite])
+            p_clock = _refit(p_clock, clocks[elite])
+        self.plan_value = best_value
+        first = best[0][0]
+        action = sim.encode_joint_weights(
+            (first / first.max())[None], best[1][None], best[2][None]
+        )[0]
+        return action.astype(np.float32)
+
     def save(self, path: str | Path) -> None:
         """Write the agent file: the planner's settings (it has no weights)."""
         config = {"horizon": self.horizon, "forecaster": self.forecaster,
@@ -252,7 +384,12 @@ class MPCAgent:
         if self._episode is not wl:  # a new episode: its forecasts, once, causal
             scale = sim.params.obs_mu[:, : sim.n_edge]
             fc = make_forecaster(self.forecaster)
-            self._forecast = fc.forecast(wl, max(self.horizon, 1), scale)[0]  # (T+1, N, H)
+            reach = getattr(fc, "architecture", {}).get("horizon", self.horizon)
+            ahead = fc.forecast(wl, max(min(self.horizon, reach), 1), scale)[0]  # (T+1, N, H)
+            if ahead.shape[2] < self.horizon:  # beyond the forecaster's reach: hold its last
+                extra = np.repeat(ahead[:, :, -1:], self.horizon - ahead.shape[2], axis=2)
+                ahead = np.concatenate([ahead, extra], axis=2)
+            self._forecast = ahead
             self._episode = wl
         return self._forecast[k, :, :steps].T
 
@@ -272,3 +409,27 @@ class ClairvoyantMPC(MPCAgent):
                 f"{forecaster!r}; use agent 'mpc' with forecaster={forecaster!r}."
             )
         super().__init__(env, horizon=horizon, forecaster=forecaster, **kwargs)
+
+
+def _start_distribution(current: np.ndarray, n: int) -> np.ndarray:
+    """(S, n) categoricals over n levels: half the mass on each server's ``current`` level, the
+    other half spread evenly over all n."""
+    p = np.full((len(current), n), 0.5 / n)
+    p[np.arange(len(current)), current] += 0.5
+    return p
+
+
+def _sample_categorical(p: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+    """(m, S) draws, one per server, from the categoricals ``p`` (S, n)."""
+    cdf = np.cumsum(p, axis=1)
+    u = rng.random((m, p.shape[0], 1)) * cdf[None, :, -1:]
+    return np.minimum((u >= cdf[None]).sum(axis=2), p.shape[1] - 1).astype(np.int64)
+
+
+def _refit(p: np.ndarray, elite: np.ndarray) -> np.ndarray:
+    """The categoricals ``p`` (S, n) moved towards the levels' frequencies in ``elite`` (E, S)."""
+    s, n = p.shape
+    freq = np.zeros((s, n))
+    np.add.at(freq, (np.broadcast_to(np.arange(s), elite.shape), elite), 1.0)
+    freq /= elite.shape[0]
+    return _LEVEL_SMOOTHING * freq + (1.0 - _LEVEL_SMOOTHING) * p

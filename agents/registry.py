@@ -2,21 +2,29 @@
 
 Allocation family (the ``EdgeCloud-*`` envs other than ``EdgeCloud-Offload-*``):
 
-===================  =============================================================  ===========  ===========
-name                 agent                                                          action mode  forecaster
-===================  =============================================================  ===========  ===========
-``static``           capacity-proportional shares (the source paper's baseline)     discrete     none
-``reactive``         threshold heuristic: offload from a hot node                   discrete     none
-``least-loaded``     join the server with the least expected delay                  discrete     none
-``random``           uniformly random actions                                       discrete     none
-``oracle``           LP plan over the episode, model v0 relaxation (true arrivals)  weights      none
-``mpc``              receding-horizon search on the env's own model                 discrete     own
-``mpc-clairvoyant``  ``mpc`` on the realised arrivals (clairvoyant reference)       discrete     truth
-``local-first``      keep arrivals local up to a tuned threshold, overflow out      weights      none
-``best-constant``    the best constant shares (tuned)                               weights      none
-``dqn``              SB3 DQN without forecasts ("reactive RL")                      discrete     none
-``dqn-forecast``     SB3 DQN with workload forecasts                                discrete     lstm
-===================  =============================================================  ===========  ===========
+=========================  =============================================================  =============  ==========
+name                       agent                                                          action mode    forecaster
+=========================  =============================================================  =============  ==========
+``static``                 capacity-proportional shares (the source paper's baseline)     discrete       none
+``reactive``               threshold heuristic: offload from a hot node                   discrete       none
+``least-loaded``           join the server with the least expected delay                  discrete       none
+``random``                 uniformly random actions                                       discrete       none
+``oracle``                 LP plan over the episode, model v0 relaxation (true arrivals)  weights        none
+``mpc``                    receding-horizon search on the env's own model                 discrete (1)   own
+``mpc-clairvoyant``        ``mpc`` on the realised arrivals (clairvoyant reference)       discrete (1)   truth
+``local-first``            keep arrivals local up to a tuned threshold, overflow out      weights        none
+``best-constant``          the best constant shares (tuned)                               weights        none
+``autoscale``              static shares, capacity from the built-in autoscaler (2)       weights        none
+``local-first-autoscale``  ``local-first`` shares, the autoscaler's capacity (2)          weights        none
+``dqn``                    SB3 DQN without forecasts ("reactive RL")                      discrete       none
+``dqn-forecast``           SB3 DQN with workload forecasts                                discrete       lstm
+=========================  =============================================================  =============  ==========
+
+(1) ``weights`` on the joint ids (``EdgeCloud-Joint-*-v0``): in joint control ``mpc`` plans the
+shares and the capacity and DVFS levels together, in that mode only. (2) On the joint ids the
+agent runs the autoscaler rule itself and sets the levels; on the other ids :func:`make_env_for`
+turns the env's built-in autoscaler on (``autoscaler=True``). See
+:mod:`edgecloud_agents.capacity_rules`.
 
 The meta-learned DQNs (:mod:`edgecloud_agents.dynamic_allocator`): ``dynamic-allocator``, the
 DQN with forecasts started from a MAML meta-initialisation (the source paper's system, forecaster
@@ -126,6 +134,18 @@ AGENTS: dict[str, AgentInfo] = {
     ),
     "best-constant": AgentInfo(
         "the best constant shares, tuned per env", False, action_mode="weights"
+    ),
+    "autoscale": AgentInfo(
+        "static shares, capacity from the built-in HPA-like autoscaler",
+        False,
+        env_id="EdgeCloud-Joint-Medium-v0",
+        action_mode="weights",
+    ),
+    "local-first-autoscale": AgentInfo(
+        "local-first shares, capacity from the built-in HPA-like autoscaler",
+        False,
+        env_id="EdgeCloud-Joint-Medium-v0",
+        action_mode="weights",
     ),
     "dqn": AgentInfo("SB3 DQN without forecasts (reactive RL)", True),
     "dqn-forecast": AgentInfo("SB3 DQN with workload forecasts", True),
@@ -252,15 +272,22 @@ def _rule_class(name: str) -> Any:
     }[name]
 
 
-_SHARE_RULES = ("local-first", "best-constant")
+_SHARE_RULES = ("local-first", "best-constant", "autoscale", "local-first-autoscale")
+#: Agents that set the capacity with the autoscaler rule (the env's own one outside joint ids).
+_AUTOSCALED = ("autoscale", "local-first-autoscale")
+#: Agents whose action mode on the joint ids is ``weights`` whatever their default.
+_JOINT_WEIGHTS = ("mpc", "mpc-clairvoyant")
 
 
 def _share_rule_class(name: str) -> Any:
-    from edgecloud_agents import share_rules
+    from edgecloud_agents import capacity_rules, share_rules
 
-    return {"local-first": share_rules.LocalFirst, "best-constant": share_rules.ConstantShares}[
-        name
-    ]
+    return {
+        "local-first": share_rules.LocalFirst,
+        "best-constant": share_rules.ConstantShares,
+        "autoscale": capacity_rules.Autoscale,
+        "local-first-autoscale": capacity_rules.LocalFirstAutoscale,
+    }[name]
 
 
 def _check_name(name: Any) -> str:
@@ -322,9 +349,21 @@ def make_env_for(name: str, env_id: str, seed: int = 0, **env_kwargs: Any) -> gy
             ``"EdgeCloud-Offload-MUMT-v0"``.
         seed: Seeds the env's first episode and its action space.
         **env_kwargs: Override the agent's defaults (:func:`env_kwargs_for`) and the id's.
+
+    In joint control (the ``EdgeCloud-Joint-*-v0`` ids, or ``control="joint"``) ``mpc`` and
+    ``mpc-clairvoyant`` act in the ``weights`` mode; outside it the autoscaled rules
+    (``autoscale``, ``local-first-autoscale``) get the env's built-in autoscaler
+    (``autoscaler=True``). Explicit ``env_kwargs`` win.
     """
     kwargs = {**env_kwargs_for(name), **env_kwargs}
-    env = gym.make(_check_env_id(env_id, name), **kwargs)
+    _check_env_id(env_id, name)
+    spec_kwargs = getattr(gym.registry.get(env_id), "kwargs", None) or {}
+    joint = kwargs.get("control", spec_kwargs.get("control", "routing")) == "joint"
+    if joint and name in _JOINT_WEIGHTS and "action_mode" not in env_kwargs:
+        kwargs["action_mode"] = "weights"
+    if not joint and name in _AUTOSCALED:
+        kwargs.setdefault("autoscaler", True)
+    env = gym.make(env_id, **kwargs)
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env

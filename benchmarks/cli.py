@@ -15,6 +15,7 @@ from edgecloud_bench import (
     evaluation,
     forecast,
     headroom,
+    joint,
     lp_bound,
     meta_train,
     offloading_suite,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_parser(bench_commands)
     cost.add_parser(bench_commands)
     headroom.add_parser(bench_commands)
+    joint.add_parser(bench_commands)
     paper.add_parser(bench_commands)
     offloading_suite.add_parser(bench_commands)
     lp_bound.add_parser(bench_commands)
