@@ -43,8 +43,10 @@ __all__ = [
     "DEFAULT_CONTEXT",
     "DEFAULT_WEIGHTS",
     "FEATURE_LAYOUT",
+    "JOINT_WEIGHTS",
     "PAPER_ARCHITECTURE",
     "PRECISIONS",
+    "JointLSTMForecaster",
     "LSTMForecaster",
     "WeightsMismatchError",
     "build_network",
@@ -57,6 +59,10 @@ __all__ = [
 #: Weights shipped with the package (trained by ``edgecloud forecast train``, see
 #: docs/forecasting.md); the metadata file has the same stem and a ``.json`` suffix.
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "lstm-h5.npz"
+
+#: Weights of the ``"lstm-joint"`` forecaster: the same network trained on the joint presets
+#: (``TrainConfig(joint_fraction=...)``, see docs/forecasting.md, "Joint workload").
+JOINT_WEIGHTS = Path(__file__).parent / "weights" / "lstm-joint-h5.npz"
 
 #: Steps of history the LSTM's pass reads before an episode's first forecast (see
 #: :class:`LSTMForecaster`).
@@ -594,3 +600,14 @@ class LSTMForecaster:
 
         run_in_chunks(episodes, b, _MIN_EPISODES_PER_THREAD, block=_MIN_EPISODES_PER_THREAD)
         return out
+
+
+class JointLSTMForecaster(LSTMForecaster):
+    """The ``"lstm-joint"`` forecaster: :class:`LSTMForecaster` with :data:`JOINT_WEIGHTS`, the
+    network trained on episodes of the joint presets (daily ramp and scheduled event), whose
+    schedule it learns from the diurnal phase. Takes :class:`LSTMForecaster`'s arguments."""
+
+    name = "lstm-joint"
+
+    def __init__(self, weights: str | Path | None = None, **kwargs: Any) -> None:
+        super().__init__(JOINT_WEIGHTS if weights is None else weights, **kwargs)

@@ -1,9 +1,19 @@
-"""Training the LSTM forecaster on workloads of the *train* task distribution.
+"""Training the LSTM forecaster on workloads of the *train* task distribution (or the joint
+presets).
 
 :func:`train_lstm` is the whole pipeline as one pure function of a :class:`TrainConfig`
-(``edgecloud forecast train`` is a thin wrapper). Tasks come from
+(``edgecloud forecast train`` is a thin wrapper). By default tasks come from
 :func:`~edgecloud_gym.tasks.train_tasks` only: the last ``val_fraction`` of them are held out
-for validation and early stopping, so neither split ever sees a test task. Every episode gets
+for validation and early stopping, so neither split ever sees a test task.
+
+``joint_fraction`` > 0 draws that share of every batch (and of the validation set) from the
+three joint presets (:data:`~edgecloud_gym.tasks.JOINT_PRESETS`: the profiles plus a daily ramp
+and a daily scheduled event). The presets themselves are then the distribution: there are only
+three of them, so the split is by episode, not by task: training and validation episodes come
+from two independent streams of ``seed`` (``SeedSequence(seed).spawn(2)``), and the joint
+evaluation (:mod:`~edgecloud_gym.forecasting.joint`) and the environments draw theirs from
+other streams again (their own seeds). ``joint_fraction = 0`` (the default) draws nothing for
+the presets, so it is the same run, bit for bit, as before the option existed. Every episode gets
 fresh node service rates drawn log-uniformly from ``scale_range`` (requests/step), so the
 scale-free features learn to ignore the topology. Randomness: one ``numpy`` generator and the
 torch seed, both from ``seed``; with one thread the run is reproducible bit for bit.
@@ -17,7 +27,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from edgecloud_gym._validation import check_fraction, check_int, check_positive
-from edgecloud_gym.core.workload import EpisodeWorkload
+from edgecloud_gym.core.workload import EpisodeWorkload, stack_workloads
 from edgecloud_gym.forecasting.lstm import (
     PAPER_ARCHITECTURE,
     build_network,
@@ -33,7 +43,7 @@ from edgecloud_gym.forecasting.lstm import (
     save_weights,
 )
 from edgecloud_gym.forecasting.scoring import sample_episodes
-from edgecloud_gym.tasks import Task, train_tasks
+from edgecloud_gym.tasks import JOINT_PRESETS, Task, train_tasks
 
 __all__ = ["TrainConfig", "TrainResult", "train_lstm"]
 
@@ -65,6 +75,11 @@ class TrainConfig:
         lr: Adam learning rate (halved after two epochs without improvement).
         grad_clip: Gradient norm clip.
         threads: torch intra-op threads.
+        joint_fraction: Share of each batch's episodes, and of the validation episodes, drawn
+            from the joint presets (:data:`~edgecloud_gym.tasks.JOINT_PRESETS`), the rest from
+            the train tasks: 0 (default) the train tasks only, 1 the joint presets only.
+            Validation episodes of the presets come from their own stream (held-out episode
+            seeds, not held-out tasks).
     """
 
     n_tasks: int = 200
@@ -86,6 +101,7 @@ class TrainConfig:
     lr: float = 3e-3
     grad_clip: float = 1.0
     threads: int = 1
+    joint_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -108,6 +124,8 @@ class TrainConfig:
         check_int("TrainConfig.seed", self.seed, minimum=0)
         check_int("TrainConfig.tasks_seed", self.tasks_seed, minimum=0)
         check_fraction("TrainConfig.val_fraction", self.val_fraction)
+        check_fraction("TrainConfig.joint_fraction", self.joint_fraction)
+        object.__setattr__(self, "joint_fraction", float(self.joint_fraction))
         check_positive("TrainConfig.lr", self.lr)
         check_positive("TrainConfig.grad_clip", self.grad_clip)
         lo, hi = (
@@ -125,6 +143,21 @@ class TrainConfig:
                 f"TrainConfig.val_fraction={self.val_fraction} of n_tasks={self.n_tasks} leaves "
                 f"{n_val} validation tasks; both splits need at least one task."
             )
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> TrainConfig:
+        """The configuration a weights file records (``metadata["training"]``); keys that are
+        no field (``task_source``, ``command``) are ignored, missing ones take the default
+        (weights written before ``joint_fraction`` existed read as 0)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in record.items() if k in names}
+        if "scale_range" in values:
+            values["scale_range"] = tuple(values["scale_range"])
+        return cls(**values)
+
+    def joint_count(self, episodes: int) -> int:
+        """How many of ``episodes`` are drawn from the joint presets."""
+        return round(episodes * self.joint_fraction)
 
     @property
     def n_val_tasks(self) -> int:
@@ -182,6 +215,21 @@ def _batch(
     return workload, mu
 
 
+def _mixed_batch(
+    tasks: list[Task], n: int, cfg: TrainConfig, rng: np.random.Generator
+) -> tuple[EpisodeWorkload, np.ndarray]:
+    """:func:`_batch` with ``cfg.joint_count(n)`` of the ``n`` episodes from the joint presets
+    (drawn after the others, from the same generator); exactly :func:`_batch` when none is."""
+    n_joint = cfg.joint_count(n)
+    if n_joint == 0:
+        return _batch(tasks, n, cfg, rng)
+    joint = _batch(list(JOINT_PRESETS.values()), n_joint, cfg, rng)
+    if n_joint == n:
+        return joint
+    rest = _batch(tasks, n - n_joint, cfg, rng)
+    return stack_workloads([rest[0], joint[0]]), np.concatenate([rest[1], joint[1]])
+
+
 def _tensors(workload: EpisodeWorkload, scale: np.ndarray, cfg: TrainConfig, torch: Any) -> tuple:
     """Features over the forecast-relevant span, the level at each forecast origin and the
     targets, all in units of node capacity: (S, L', F), (S, K), (S, K, H)."""
@@ -235,7 +283,7 @@ def train_lstm(
     pool = train_tasks(cfg.n_tasks, cfg.tasks_seed)
     n_val = cfg.n_val_tasks
     fit_tasks, val_tasks = pool[:-n_val], pool[-n_val:]
-    val_wl, val_mu = _batch(val_tasks, cfg.val_episodes, cfg, val_rng)
+    val_wl, val_mu = _mixed_batch(val_tasks, cfg.val_episodes, cfg, val_rng)
     val = _tensors(val_wl, val_mu, cfg, torch)
     w = cfg.warmup_steps
     naive = torch.from_numpy(_last_value(val_wl, val_mu, cfg))
@@ -271,7 +319,7 @@ def train_lstm(
             net.train()
             losses = []
             for _ in range(cfg.batches_per_epoch):
-                wl, mu = _batch(fit_tasks, cfg.batch_episodes, cfg, train_rng)
+                wl, mu = _mixed_batch(fit_tasks, cfg.batch_episodes, cfg, train_rng)
                 feats, base, target = _tensors(wl, mu, cfg, torch)
                 loss = (_forecast(net, feats, base, w, torch) - target).abs().mean()
                 opt.zero_grad()
@@ -356,8 +404,7 @@ def _metadata(
         "training": {
             **{k: v for k, v in dataclasses.asdict(cfg).items()},
             "scale_range": list(cfg.scale_range),
-            "task_source": f"train_tasks({cfg.n_tasks}, seed={cfg.tasks_seed}); the last "
-            f"{cfg.n_val_tasks} held out for validation",
+            "task_source": _task_source(cfg),
             "command": _command(cfg),
         },
         "metrics": {
@@ -372,6 +419,23 @@ def _metadata(
         "package_version": __version__,
         "torch_version": torch.__version__.split("+")[0],
     }
+
+
+def _task_source(cfg: TrainConfig) -> str:
+    """Where the run's episodes came from, in words (recorded in the metadata)."""
+    train = (
+        f"train_tasks({cfg.n_tasks}, seed={cfg.tasks_seed}); the last {cfg.n_val_tasks} held "
+        "out for validation"
+    )
+    if cfg.joint_fraction == 0:
+        return train
+    joint = (
+        f"joint presets ({', '.join(JOINT_PRESETS)}), drawn uniformly; validation on held-out "
+        f"episode seeds of the same presets"
+    )
+    if cfg.joint_fraction == 1:
+        return joint
+    return f"{cfg.joint_fraction:g} of the episodes from the {joint}; the others from {train}"
 
 
 def _command(cfg: TrainConfig) -> str:
