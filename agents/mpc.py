@@ -30,7 +30,7 @@ booted to and the current clocks) and with "every server at the top level, nomin
 plan is never worse on the model than any of these six.
 
 Forecasts come from the package's forecasters, computed once per episode from the episode's
-arrivals and causal (``naive``, ``seasonal``, ``ewma``, ``lstm``; beyond the steps a forecaster
+arrivals and causal (``naive``, ``seasonal``, ``ewma``, ``lstm``, ``lstm-joint``; beyond the steps a forecaster
 was trained for, the LSTM's 5, its last forecast step is held), or from the truth:
 ``oracle`` plans on the true arrival *rates*, ``clairvoyant`` on the realised arrivals (the
 primal reference an upper bound is measured against). Planning on a forecast is certainty
@@ -63,7 +63,15 @@ from edgecloud_gym.forecasting import make_forecaster
 __all__ = ["FORECAST_SOURCES", "ClairvoyantMPC", "MPCAgent"]
 
 #: Forecast sources besides the package's forecasters: the true rates and the realised arrivals.
-FORECAST_SOURCES: tuple[str, ...] = ("naive", "seasonal", "ewma", "lstm", "oracle", "clairvoyant")
+FORECAST_SOURCES: tuple[str, ...] = (
+    "naive",
+    "seasonal",
+    "ewma",
+    "lstm",
+    "lstm-joint",
+    "oracle",
+    "clairvoyant",
+)
 #: Most action sequences scored at one step (16 ** 3 for six edge nodes).
 MAX_SEQUENCES = 4096
 #: Joint control: weight of the elite's level frequencies when the categoricals are refit.

@@ -46,9 +46,11 @@ def _add_train(subparsers: Any) -> None:
         "train",
         help="train the LSTM forecaster on the train task distribution",
         description="Train the paper's LSTM forecaster (2 x 64) on workloads of train_tasks "
-        "only, with early stopping on held-out train tasks; writes weights (.npz) and "
-        "metadata (.json). The shipped weights came from `edgecloud forecast train --out "
-        "edgecloud_gym/forecasting/weights/lstm-h5.npz`.",
+        "(and, with --joint-fraction, of the joint presets), with early stopping on held-out "
+        "episodes; writes weights (.npz) and metadata (.json). The shipped weights came from "
+        "`edgecloud forecast train --out edgecloud_gym/forecasting/weights/lstm-h5.npz`, the "
+        "lstm-joint weights from the same with `--joint-fraction 1.0 --out "
+        "edgecloud_gym/forecasting/weights/lstm-joint-h5.npz`.",
     )
     p.add_argument(
         "--out",
@@ -346,6 +348,12 @@ def _add_eval(subparsers: Any) -> None:
     p.add_argument(
         "--out-dir", default="runs/forecast/eval", help="output folder (default runs/forecast/eval)"
     )
+    p.add_argument(
+        "--joint",
+        action="store_true",
+        help="score on held-out episodes of the joint presets instead, overall and in the "
+        "steps after the ramp and event onsets (writes joint.json)",
+    )
     trace_forecast.add_arguments(p)  # --trace: real traces (benchmarks/trace_forecast.py)
     p.set_defaults(func=_eval_main)
 
@@ -377,6 +385,14 @@ def _eval_main(args: argparse.Namespace) -> int:
     for name in names:
         if name not in FORECASTERS:
             make_forecaster(name)  # raises with the closest name
+    if args.joint:
+        from edgecloud_gym.forecasting.joint import score_joint, table
+
+        out_dir = check_writable(Path(args.out_dir) / "joint.json").parent
+        joint = score_joint(names, episodes=args.episodes, seed=args.seed)
+        print(table(joint), end="")
+        atomic_write_json(out_dir / "joint.json", joint)
+        return 0
     out_dir = check_writable(Path(args.out_dir) / "results.json").parent
     results, workloads, forecasts = run_eval(
         names,

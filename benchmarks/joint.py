@@ -13,8 +13,8 @@ label                      policy
 ``local-first-autoscale``  ``local-first`` shares with the autoscaler's capacity
 ``mpc-greedy``             one-step MPC (horizon 1) on last-value forecasts
 ``mpc-naive``              receding-horizon MPC (horizon ``H``) on last-value forecasts
-``mpc-lstm``               the same on the shipped LSTM's forecasts (its last step held
-                           beyond its 5)
+``mpc-lstm``               the same on the forecasts of the LSTM retrained on the joint
+                           presets (``lstm-joint``; its last step held beyond its 5)
 ``mpc-oracle``             the same on the true arrival rates (not causal)
 ``mpc-clairvoyant``        the same on the realised arrivals (not causal)
 =========================  =====================================================================
@@ -83,7 +83,7 @@ def policies(horizon: int, samples: int, iterations: int) -> dict[str, tuple[str
         "local-first-autoscale": ("local-first-autoscale", {}, True),
         "mpc-greedy": ("mpc", {"horizon": 1, "forecaster": "naive", **search}, True),
         "mpc-naive": ("mpc", {"horizon": horizon, "forecaster": "naive", **search}, True),
-        "mpc-lstm": ("mpc", {"horizon": horizon, "forecaster": "lstm", **search}, True),
+        "mpc-lstm": ("mpc", {"horizon": horizon, "forecaster": "lstm-joint", **search}, True),
         "mpc-oracle": ("mpc", {"horizon": horizon, "forecaster": "oracle", **search}, False),
         "mpc-clairvoyant": ("mpc-clairvoyant", {"horizon": horizon, **search}, False),
     }
