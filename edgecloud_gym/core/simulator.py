@@ -154,6 +154,10 @@ class BatchSimulator:
         self.capacity: CapacityState = initial_capacity_state(b, s, config.capacity)
         #: (B, 2, K) each class's admitted fraction and cloud bias (joint control's class levers)
         self.classes = _neutral_classes(b, len(config.apps))
+        #: the last JointControl that decode_action made (its class levers need no check)
+        self._decoded: JointControl | None = None
+        self._n_levels = len(config.capacity.levels)
+        self._n_clocks = len(config.capacity.frequencies)
         #: the params the capacity rows were last derived from, the rows' buffer and the params
         #: view that holds it (rebuilt when the params change, e.g. on a new task)
         self._controlled: tuple[SystemParams, np.ndarray, SystemParams] | None = None
@@ -378,13 +382,10 @@ class BatchSimulator:
           (see :meth:`joint_action_names`); the other levers keep their values."""
         if self.control == "routing":
             return self.shares_from_action(action), None
-        s, k = self.n_servers, self.n_classes
-        cap = self.config.capacity
-        n_l, n_f = len(cap.levels), len(cap.frequencies)
+        n_l, n_f = self._n_levels, self._n_clocks
         if self.action_mode == "discrete":
-            action = np.asarray(action, dtype=np.int64)
             routing, capacity, classes = _discrete_joint(
-                action,
+                np.asarray(action, dtype=np.int64),
                 self.actions.n,
                 self.capacity.target,
                 self.capacity.frequency,
@@ -395,7 +396,9 @@ class BatchSimulator:
                 CLASS_BIAS_MAX,
                 SHED_STEP,
             )
-            return self.actions.apply(self.shares, routing), JointControl(capacity, classes)
+            self._decoded = JointControl(capacity, classes)
+            return self.actions.apply(self.shares, routing), self._decoded
+        s, k = self.n_servers, self.n_classes
         action = np.ascontiguousarray(action, dtype=np.float64)
         if self.action_mode == "weights":
             shares = normalise_shares(action[:, :s])
@@ -406,7 +409,8 @@ class BatchSimulator:
             box = np.clip(action, -1.0, 1.0)
             shed = np.maximum(box[:, 3 * s + k :], 0.0)
         classes = np.stack((1.0 - shed, CLASS_BIAS_MAX * box[:, 3 * s : 3 * s + k]), axis=1)
-        return shares, JointControl(continuous_levels(box, s, n_l, n_f), classes)
+        self._decoded = JointControl(continuous_levels(box, s, n_l, n_f), classes)
+        return shares, self._decoded
 
     def encode_joint_weights(
         self,
@@ -497,7 +501,11 @@ class BatchSimulator:
                 raise ValueError('capacity and class requests need control="joint".')
             if isinstance(control, JointControl):
                 capacity = control.capacity
-                self.classes = _checked_classes(control.classes, b, self.n_classes)
+                if control is self._decoded:  # made by decode_action from a checked action
+                    self.classes = control.classes
+                else:
+                    self.classes = _checked_classes(control.classes, b, self.n_classes)
+                self._decoded = None
         if self.dynamic_capacity:
             if self._controlled is None or self._controlled[0] is not p:
                 srv = np.empty_like(p.srv)
@@ -548,8 +556,8 @@ class BatchSimulator:
                     self._capacity_columns(obs)
             else:
                 finish_capacity(self.capacity, p, cfg.capacity, obs)
-            if obs is not None:
-                self._class_columns(obs)
+            if obs is not None and self.control == "joint":
+                _class_columns(self.classes, self.class_column, CLASS_BIAS_MAX, obs)
         self.backlog = res.backlog
         self.queue_state = res.queue_state
         self.shares = shares
