@@ -26,8 +26,12 @@ spread evenly; refit to the elite's frequencies, smoothed: 0.7 new, 0.3 old). A 
 its levels over the whole horizon: one request now, kept (a simplification: the plan cannot
 switch cores off now and on again later, but the next step plans again). Its fixed candidates
 are the current, static and local shares each with "keep the current levels" (the levels being
-booted to and the current clocks) and with "every server at the top level, nominal clock", so a
-plan is never worse on the model than any of these six.
+booted to and the current clocks) and with "every server at the top level, nominal clock", and
+the previous step's best plan one step on (receding-horizon warm start: its shares shifted by a
+step, its levels and clocks; the current shares and levels at an episode's first step), so a
+plan is never worse on the model than any of these seven. The warm start also seeds the search:
+the previous step's final logits, shifted, and level and clock distributions half from the
+previous plan's levels.
 
 Forecasts come from the package's forecasters, computed once per episode from the episode's
 arrivals and causal (``naive``, ``seasonal``, ``ewma``, ``lstm``, ``lstm-joint``; beyond the steps a forecaster
@@ -155,8 +159,9 @@ class MPCAgent:
         self.seed = int(seed)
         self.spread = 0.5  # initial standard deviation of the logits
         self.rng = np.random.default_rng(self.seed)
-        if self.joint:  # the samples, and those shares with "keep" and with "all top levels"
-            self.sequences = np.zeros((self.samples + 6, self.horizon), dtype=np.int64)
+        if self.joint:  # the samples, those shares with "keep" and with "all top levels", and
+            # the previous step's plan
+            self.sequences = np.zeros((self.samples + 7, self.horizon), dtype=np.int64)
         elif self.continuous:  # candidates: the samples, the current, static and local shares
             self.sequences = np.zeros((self.samples + 3, self.horizon), dtype=np.int64)
         else:
@@ -281,6 +286,24 @@ class MPCAgent:
             backlog, queue = res.backlog, res.queue_state
         return total
 
+    def _warm_start(
+        self, steps: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """The previous step's final logits' mean and best plan, shifted one step on (the last
+        step repeated), when the previous call planned the step just before this one of the same
+        episode; else None."""
+        sim = self.env.sim
+        last = getattr(self, "_last_plan", None)
+        if last is None or last[0] != int(sim.t[0]) - 1 or last[1] is not sim.workload:
+            return None
+        _, _, mean, (plan, levels, clocks) = last
+
+        def shift(x: np.ndarray) -> np.ndarray:
+            out = np.concatenate([x[1:], x[-1:]])[:steps]
+            return np.concatenate([out, np.repeat(out[-1:], steps - len(out), axis=0)])
+
+        return shift(mean), shift(plan), levels.copy(), clocks.copy()
+
     def _joint_cross_entropy(self, params: Any, arrivals: np.ndarray) -> np.ndarray:
         """The cross-entropy method over the shares of the next H' steps and one capacity level
         and DVFS level per server (joint control; see the module docstring)."""
@@ -300,13 +323,24 @@ class MPCAgent:
                 f_shares.append(np.broadcast_to(sh, (steps, s)))
                 f_levels.append(lv)
                 f_clocks.append(fq)
-        fixed_shares = np.stack(f_shares)
-        fixed_levels, fixed_clocks = np.stack(f_levels), np.stack(f_clocks)
-
         mean = np.broadcast_to(np.log(np.maximum(current, 1e-6)), (steps, s)).copy()
         std = np.full((steps, s), self.spread)
         p_level = _start_distribution(keep_l, n_l)
         p_clock = _start_distribution(keep_f, n_f)
+        warm = self._warm_start(steps)
+        if warm is not None:  # receding horizon: the last step's plan, one step on
+            w_mean, w_plan, w_levels, w_clocks = warm
+            mean = w_mean
+            p_level = 0.5 * p_level + 0.5 * _start_distribution(w_levels, n_l)
+            p_clock = 0.5 * p_clock + 0.5 * _start_distribution(w_clocks, n_f)
+        else:  # no plan to go on from (an episode's first step): current shares, keep levels
+            w_plan, w_levels, w_clocks = f_shares[0], f_levels[0], f_clocks[0]
+        names.append("previous plan")
+        f_shares.append(w_plan)
+        f_levels.append(w_levels)
+        f_clocks.append(w_clocks)
+        fixed_shares = np.stack(f_shares)
+        fixed_levels, fixed_clocks = np.stack(f_levels), np.stack(f_clocks)
         keep = max(2, round(self.elite * self.samples))
         best_value = -np.inf
         best = (fixed_shares[0], fixed_levels[0], fixed_clocks[0])
@@ -334,6 +368,7 @@ class MPCAgent:
             p_level = _refit(p_level, levels[elite])
             p_clock = _refit(p_clock, clocks[elite])
         self.plan_value = best_value
+        self._last_plan = (int(sim.t[0]), sim.workload, mean, best)
         first = best[0][0]
         action = sim.encode_joint_weights(
             (first / first.max())[None], best[1][None], best[2][None]
