@@ -20,6 +20,8 @@ from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.actions import DiscreteActionTable, normalise_shares, softmax_shares
 from edgecloud_gym.core.capacity import (
     CapacityState,
+    _finish,
+    _prepare,
     advance_boot,
     autoscale,
     capacity_columns,
@@ -158,6 +160,8 @@ class BatchSimulator:
         self._decoded: JointControl | None = None
         self._n_levels = len(config.capacity.levels)
         self._n_clocks = len(config.capacity.frequencies)
+        self._clock = np.asarray(config.capacity.frequencies, dtype=np.float64)
+        self._n_actions = self.n_joint_actions if control == "joint" else self.actions.n
         #: the params the capacity rows were last derived from, the rows' buffer and the params
         #: view that holds it (rebuilt when the params change, e.g. on a new task)
         self._controlled: tuple[SystemParams, np.ndarray, SystemParams] | None = None
@@ -328,7 +332,7 @@ class BatchSimulator:
     @property
     def n_actions(self) -> int:
         """Discrete actions of the mode (routing moves, plus the capacity moves in joint)."""
-        return self.n_joint_actions if self.control == "joint" else self.actions.n
+        return self._n_actions
 
     @property
     def action_dim(self) -> int:
@@ -384,20 +388,19 @@ class BatchSimulator:
             return self.shares_from_action(action), None
         n_l, n_f = self._n_levels, self._n_clocks
         if self.action_mode == "discrete":
-            routing, capacity, classes = _discrete_joint(
+            t = self.actions
+            shares, capacity, classes = _discrete_joint(
                 np.asarray(action, dtype=np.int64),
-                self.actions.n,
+                (t.lam, t.target, t.away, t.source, t.direction),
+                self.shares,
                 self.capacity.target,
                 self.capacity.frequency,
                 self.classes,
-                n_l,
-                n_f,
-                CLASS_BIAS_STEP,
-                CLASS_BIAS_MAX,
-                SHED_STEP,
+                (n_l, n_f),
+                (CLASS_BIAS_STEP, CLASS_BIAS_MAX, SHED_STEP),
             )
             self._decoded = JointControl(capacity, classes)
-            return self.actions.apply(self.shares, routing), self._decoded
+            return shares, self._decoded
         s, k = self.n_servers, self.n_classes
         action = np.ascontiguousarray(action, dtype=np.float64)
         if self.action_mode == "weights":
@@ -515,7 +518,15 @@ class BatchSimulator:
                     prepare_capacity(self.capacity, None, p, cfg.capacity, srv),
                 )
             _, srv, view = self._controlled
-            p = prepare_capacity(self.capacity, capacity, p, cfg.capacity, srv, view)
+            if not (isinstance(capacity, np.ndarray) and capacity.dtype == np.int64):
+                p = prepare_capacity(self.capacity, capacity, p, cfg.capacity, srv, view)
+            else:  # the per-step path, without the wrapper (prepare_capacity's checks inside)
+                st = self.capacity
+                if _prepare(st.level, st.target, st.countdown, st.frequency, capacity, True,
+                            cfg.capacity.boot_steps, p.srv, p.level_cores, p.level_fraction,
+                            self._clock, cfg.capacity.dvfs_exponent, srv):  # fmt: skip
+                    prepare_capacity(st, capacity, p, cfg.capacity, srv, view)  # raises
+                p = view
         shares = np.ascontiguousarray(shares, dtype=np.float64)
         arrivals = np.empty((b, self.n_edge))
         classes = self.classes if self.control == "joint" else None
@@ -555,9 +566,13 @@ class BatchSimulator:
                 if obs is not None:
                     self._capacity_columns(obs)
             else:
-                finish_capacity(self.capacity, p, cfg.capacity, obs)
-            if obs is not None and self.control == "joint":
-                _class_columns(self.classes, self.class_column, CLASS_BIAS_MAX, obs)
+                st = self.capacity
+                if obs is not None and self.control == "joint":  # one compiled call
+                    _finish_joint(st.level, st.target, st.countdown, st.frequency,
+                                  p.level_fraction, self._clock, obs, self.classes,
+                                  self.class_column, CLASS_BIAS_MAX)  # fmt: skip
+                else:
+                    finish_capacity(st, p, cfg.capacity, obs)
         self.backlog = res.backlog
         self.queue_state = res.queue_state
         self.shares = shares
@@ -607,6 +622,16 @@ def _classes_in_range(classes, bias_max):  # pragma: no cover - compiled
 
 
 @jit
+def _finish_joint(
+    level, target, countdown, frequency, fraction, clock, obs, classes, first, bias_max
+):  # pragma: no cover - compiled
+    """:func:`~edgecloud_gym.core.capacity.finish_capacity` and :func:`_class_columns` in one
+    call: the end of a joint-control step."""
+    _finish(level, target, countdown, frequency, fraction, clock, obs, True)
+    _class_columns(classes, first, bias_max, obs)
+
+
+@jit
 def _class_columns(classes, first, bias_max, obs):  # pragma: no cover - compiled
     """Each class's shed fraction, then its cloud bias over ``bias_max``, from column ``first``."""
     n_batch, _, n_cls = classes.shape
@@ -618,14 +643,20 @@ def _class_columns(classes, first, bias_max, obs):  # pragma: no cover - compile
 
 @jit
 def _discrete_joint(
-    action, n_routing, target, frequency, classes, n_l, n_f, bias_step, bias_max, shed_step
-):  # pragma: no cover - compiled
-    """The routing action (0, hold, for another lever's move), the requested (B, 2, S) levels
-    and clocks and the (B, 2, K) admitted fractions and cloud biases of discrete joint actions
-    (see :meth:`BatchSimulator.decode_action`)."""
+    action, table, shares, target, frequency, classes, counts, steps
+):  # pragma: no cover
+    """The new shares (B, S), the requested (B, 2, S) levels and clocks and the (B, 2, K)
+    admitted fractions and cloud biases of discrete joint actions (see
+    :meth:`BatchSimulator.decode_action`); ``table`` holds the routing moves'
+    :class:`~edgecloud_gym.core.actions.DiscreteActionTable` arrays, ``counts`` the numbers of
+    capacity and clock levels, ``steps`` the class levers' steps and bias bound."""
+    lam, move_to, away, source, direction = table
+    n_l, n_f = counts
+    bias_step, bias_max, shed_step = steps
     n_batch, n_srv = target.shape
     n_cls = classes.shape[2]
-    routing = np.zeros(n_batch, dtype=np.int64)
+    n_routing = lam.shape[0]
+    new = np.empty_like(shares)
     out = np.empty((n_batch, 2, n_srv), dtype=np.int64)
     cls = classes.copy()
     for b in range(n_batch):
@@ -633,8 +664,13 @@ def _discrete_joint(
             out[b, 0, s] = target[b, s]
             out[b, 1, s] = frequency[b, s]
         a = action[b]
+        r = a if a < n_routing else 0  # a move of another lever holds the shares
+        moved = min(away[r], shares[b, source[r]])
+        for s in range(n_srv):
+            new[b, s] = (
+                (1.0 - lam[r]) * shares[b, s] + lam[r] * move_to[r, s] + moved * direction[r, s]
+            )
         if a < n_routing:
-            routing[b] = a
             continue
         move = a - n_routing
         if move < 4 * n_srv:
@@ -652,7 +688,7 @@ def _discrete_joint(
         else:  # shed more (admit less), shed less
             admit = cls[b, 0, k] + (shed_step if second else -shed_step)
             cls[b, 0, k] = min(max(admit, 0.0), 1.0)
-    return routing, out, cls
+    return new, out, cls
 
 
 @jit
