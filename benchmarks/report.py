@@ -8,7 +8,11 @@ From ``DIR/runs/*.json`` (:mod:`edgecloud_bench.suite`) :func:`write_report` wri
   (improvement over the static baseline and over reactive RL, the DQN without forecasts, in percent
   of the baseline's IQM: positive is better whatever the metric's direction, paired by seed);
   ``gap_oracle_pct``/... (how much worse than the ``oracle`` agent, the LP plan, in percent of
-  its IQM: positive is worse). The metric ``oracle_gap_pct`` is a run's return gap to the LP of
+  its IQM: positive is worse); ``causal_baseline`` (the env's strongest causal baseline,
+  :mod:`edgecloud_bench.references`) and ``vs_causal_pct``/... (improvement over it, paired by
+  seed, as ``vs_static``); ``gap_closed`` (return only: the fraction of the static-to-clairvoyant
+  gap the agent closes). The last four are per env, blank for env ``all`` (each env has its own
+  strongest baseline). The metric ``oracle_gap_pct`` is a run's return gap to the LP of
   the same episodes (:mod:`edgecloud_bench.evaluation`). The LP relaxes model v0: on model v1 it
   is neither a bound nor an upper reference (docs/lp_bound.md).
 - ``DIR/report.md``: the tables, the references of each env (the strongest causal baseline and
@@ -72,6 +76,11 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "gap_oracle_pct",
     "gap_oracle_low",
     "gap_oracle_high",
+    "causal_baseline",
+    "vs_causal_pct",
+    "vs_causal_low",
+    "vs_causal_high",
+    "gap_closed",
 )
 
 #: The agent order of tables and plots (others follow in order of appearance).
@@ -153,6 +162,7 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     scopes = [(env, [env]) for env in suite.envs]
     if len(suite.envs) > 1:
         scopes.append(("all", suite.envs))
+    refs = {r.env: r for r in env_references(records, suite.agents, suite.envs, suite.scores)}
     rows = []
     for agent in suite.agents:
         for env, envs in scopes:
@@ -187,6 +197,21 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                         gap_oracle_low=-cmp.high,
                         gap_oracle_high=-cmp.low,
                     )
+                ref = refs.get(env)
+                if ref is not None and ref.causal is not None:
+                    row["causal_baseline"] = ref.causal
+                    cmp = _compare(suite, agent, ref.causal, envs, metric)
+                    if cmp is not None:
+                        row.update(
+                            zip(
+                                ("vs_causal_pct", "vs_causal_low", "vs_causal_high"),
+                                cmp.as_tuple(),
+                                strict=True,
+                            )
+                        )
+                    standing = ref.row(agent)
+                    if metric == "return" and standing is not None:
+                        row["gap_closed"] = standing.gap_closed
                 rows.append(row)
     return rows
 

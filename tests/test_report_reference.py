@@ -134,3 +134,27 @@ def test_mpc_clairvoyant_is_mpc_on_the_realised_arrivals() -> None:
     assert (agent.name, agent.forecaster, agent.horizon) == ("mpc-clairvoyant", "clairvoyant", 1)
     with pytest.raises(ValueError, match="realised arrivals"):
         make_agent("mpc-clairvoyant", "EdgeCloud-Low-v0", forecaster="naive")
+
+
+def test_summary_csv_carries_the_references(tmp_path: Path) -> None:
+    import csv
+
+    from edgecloud_bench.report import SUMMARY_COLUMNS
+
+    write_report(tmp_path, _records())
+    with open(tmp_path / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == SUMMARY_COLUMNS
+    by_key = {(r["agent"], r["env"], r["metric"]): r for r in rows}
+    dqn = by_key["dqn", LOW, "return"]
+    assert dqn["causal_baseline"] == "mpc"
+    assert float(dqn["vs_causal_pct"]) == pytest.approx(100 * 20 / 138.5, rel=1e-5)  # 6 digits
+    assert (
+        float(dqn["vs_causal_low"]) <= float(dqn["vs_causal_pct"]) <= float(dqn["vs_causal_high"])
+    )
+    assert float(dqn["gap_closed"]) == pytest.approx(0.8)
+    assert by_key["dqn", HIGH, "return"]["causal_baseline"] == "least-loaded"
+    # the baseline itself has no improvement over itself; latency rows have no gap closed
+    assert by_key["mpc", LOW, "return"]["vs_causal_pct"] == ""
+    assert by_key["dqn", LOW, "latency_mean_ms"]["gap_closed"] == ""
+    assert by_key["dqn", "all", "return"]["causal_baseline"] == ""
