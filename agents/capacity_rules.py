@@ -13,13 +13,18 @@ They act in the ``weights`` action mode. In joint control (``control="joint"``, 
 (each server's utilisation over active capacity, and its active and booting cores) with the agent's own
 stabilisation window, after every step as the env's built-in autoscaler is, so the pair plays
 what ``control="routing", autoscaler=True`` plays (the window starts full of the top level at
-the first step of each episode). In routing control they return the shares only, and the
+the first step of each episode). Their parameter ``target_utilisation`` (None: the env's
+``Capacity.target_utilisation``) replaces the autoscaler's target in joint control, where
+``edgecloud tune`` tunes it per env (with ``local-first``'s ``threshold`` for
+``local-first-autoscale``); the tuned values ship in ``agents/tuned/rules.json``. In routing
+control they return the shares only, and the
 capacity is the env's: :func:`edgecloud_agents.registry.make_env_for` turns the env's built-in
 autoscaler on for them there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,6 +47,19 @@ class _AutoscaledCapacity:
         sim = env.unwrapped.sim
         self.joint = sim.control == "joint"
         self._capacity = sim.config.capacity
+        target = self.params.get("target_utilisation")
+        if target is not None:  # the rule's own target (tuned per env) instead of the env's
+            if isinstance(target, bool) or not isinstance(target, (int, float)):
+                raise ValueError(
+                    f"{self.name}: target_utilisation must be a number in (0, 1] or None, got "
+                    f"{target!r}."
+                )
+            if not 0.0 < target <= 1.0:
+                raise ValueError(
+                    f"{self.name}: target_utilisation must be in (0, 1] (processed work over "
+                    f"active capacity), got {target!r}."
+                )
+            self._capacity = dataclasses.replace(self._capacity, target_utilisation=float(target))
         self._params = sim.params
         self._fraction = np.asarray(sim.params.level_fraction, dtype=np.float64)  # (S, L)
         self._encode = sim.encode_joint_weights
@@ -100,7 +118,7 @@ class Autoscale(_AutoscaledCapacity, ShareRule):
     """Static shares, the autoscaler's capacity levels, the nominal clock."""
 
     name = "autoscale"
-    defaults: ClassVar[dict[str, Any]] = {}
+    defaults: ClassVar[dict[str, Any]] = {"target_utilisation": None}
 
     def __init__(self, env: Any, **params: Any) -> None:
         super().__init__(env, **params)
@@ -114,6 +132,7 @@ class LocalFirstAutoscale(_AutoscaledCapacity, LocalFirst):
     """``local-first`` shares, the autoscaler's capacity levels, the nominal clock."""
 
     name = "local-first-autoscale"
+    defaults: ClassVar[dict[str, Any]] = {**LocalFirst.defaults, "target_utilisation": None}
 
     def __init__(self, env: Any, **params: Any) -> None:
         super().__init__(env, **params)

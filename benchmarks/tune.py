@@ -1,6 +1,8 @@
 """``edgecloud tune``: tune a share rule's parameters per env on training seeds.
 
 ``local-first`` is tuned by a grid over its ``threshold`` (0.4 to 1.2 of capacity, step 0.05);
+``autoscale`` (joint control) by a grid over its autoscaler's target utilisation (0.2 to 0.95,
+step 0.05), and ``local-first-autoscale`` over both (threshold step 0.1);
 ``best-constant`` by the cross-entropy method over its shares (softmax of Gaussian logits,
 ``--iterations`` rounds of ``--samples`` candidates, the best quarter refitting the Gaussian).
 Both maximise the mean return over the training seeds, which are disjoint from the evaluation
@@ -23,7 +25,9 @@ from edgecloud_bench._io import atomic_write_text
 
 __all__ = ["add_parser", "tune_rule"]
 
-_TUNABLE = ("local-first", "best-constant")
+_TUNABLE = ("local-first", "best-constant", "autoscale", "local-first-autoscale")
+#: Grid of the autoscaler's target utilisation (joint control).
+_TARGETS = tuple(round(float(x), 2) for x in np.arange(0.2, 0.9501, 0.05))
 
 
 def _mean_return(agent: Any, env: Any, seeds: list[int]) -> float:
@@ -51,6 +55,21 @@ def tune_rule(
                   for t in grid]  # fmt: skip
         best = int(np.argmax(scores))
         return {"threshold": float(grid[best])}, float(scores[best])
+    if agent in ("autoscale", "local-first-autoscale"):
+        if env.unwrapped.sim.control != "joint":
+            raise ValueError(
+                f"{agent} is tuned in joint control (EdgeCloud-Joint-*-v0): under routing "
+                f"control the env's own autoscaler sets the capacity; got {env_id!r}."
+            )
+        thresholds = np.round(np.arange(0.4, 1.2001, 0.1), 2) if agent != "autoscale" else [None]
+        grid = [(t, u) for t in thresholds for u in _TARGETS]
+        scores = []
+        for t, u in grid:
+            params = {"target_utilisation": u} | ({} if t is None else {"threshold": float(t)})
+            scores.append(_mean_return(make_agent(agent, env, **params), env, seeds))
+        t, u = grid[int(np.argmax(scores))]
+        best = {"target_utilisation": u} | ({} if t is None else {"threshold": float(t)})
+        return best, float(max(scores))
     if agent != "best-constant":
         raise ValueError(f"edgecloud tune tunes {', '.join(_TUNABLE)}, got {agent!r}.")
     rng = np.random.default_rng(rng_seed)
@@ -90,7 +109,8 @@ def add_parser(commands: Any) -> None:
     """Add ``tune`` to the top-level subcommands."""
     p = commands.add_parser(
         "tune",
-        help="tune the share rules (local-first, best-constant) per env on training seeds",
+        help="tune the share rules (local-first, best-constant) and the autoscaling rules "
+        "(autoscale, local-first-autoscale, joint ids) per env on training seeds",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

@@ -130,7 +130,9 @@ def test_autoscaled_rules_play_the_joint_ids(name, env_id, tmp_path):
 def test_autoscaled_rules_match_the_built_in_autoscaler(name):
     """The agent's autoscaler in joint control plays what the env's own one plays."""
     env = make_env_for(name, "EdgeCloud-Joint-High-v0", episode_steps=80)
-    ours = evaluate(make_agent(name, env), env, None, [3])[0]
+    # the env's target, not the tuned one the joint id ships; the same threshold on both sides
+    params = {"target_utilisation": 0.7} | ({"threshold": 0.7} if name != "autoscale" else {})
+    ours = evaluate(make_agent(name, env, **params), env, None, [3])[0]
     builtin = gym.make(
         "EdgeCloud-v0",
         task="joint-high",
@@ -139,7 +141,8 @@ def test_autoscaled_rules_match_the_built_in_autoscaler(name):
         forecaster="none",
         episode_steps=80,
     )
-    theirs = evaluate(make_agent(name, builtin), builtin, None, [3])[0]
+    routing = {k: v for k, v in params.items() if k != "target_utilisation"}
+    theirs = evaluate(make_agent(name, builtin, **routing), builtin, None, [3])[0]
     assert ours["return"] == pytest.approx(theirs["return"], rel=1e-12)
     assert ours["utilisation"] < 1.0 and ours["utilisation_installed"] < ours["utilisation"]
 

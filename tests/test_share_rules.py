@@ -123,3 +123,25 @@ def test_tuned_score_is_the_score_of_the_returned_parameters():
     assert _mean_return(make_agent("best-constant", env, **params), env, [100]) == pytest.approx(
         score, rel=1e-5
     )
+
+
+def test_autoscaling_rules_tune_their_target_in_joint_control(tmp_path, capsys):
+    from edgecloud_bench.tune import _TARGETS, tune_rule
+
+    params, score = tune_rule("autoscale", "EdgeCloud-Joint-Low-v0", [100])
+    assert set(params) == {"target_utilisation"} and params["target_utilisation"] in _TARGETS
+    env = make_env_for("autoscale", "EdgeCloud-Joint-Low-v0", seed=0)
+    assert _mean_return(make_agent("autoscale", env, **params), env, [100]) == pytest.approx(score)
+    # the shipped values are read by default, and a lower target keeps more cores on
+    shipped = tuned_params("local-first-autoscale", "EdgeCloud-Joint-High-v0")
+    assert set(shipped) == {"target_utilisation", "threshold"}
+    env = make_env_for("local-first-autoscale", "EdgeCloud-Joint-High-v0", seed=0)
+    assert make_agent("local-first-autoscale", env).params == shipped
+    # routing control: the env's own autoscaler sets the capacity, nothing to tune
+    code = main(["tune", "--agent", "autoscale", "--env", "EdgeCloud-High-v0",
+                 "--train-seeds", "100", "--test-seeds", "0", "--out", str(tmp_path / "r.json")])  # fmt: skip
+    assert code == 2 and "joint control" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"target_utilisation must be in \(0, 1\]"):
+        make_agent(
+            "autoscale", make_env_for("autoscale", "EdgeCloud-Joint-Low-v0"), target_utilisation=1.5
+        )
