@@ -389,3 +389,15 @@ def test_sb3_learns_a_few_steps_on_a_joint_id_through_the_native_adapter(algo, m
     action, _ = model.predict(venv.reset(), deterministic=True)
     assert venv.action_space.contains(action[0])
     venv.close()
+
+
+def test_fractional_capacity_requests_are_refused_not_truncated():
+    sim = BatchSimulator(EdgeCloudConfig(), [Task()], "none", "continuous", 10, control="joint")
+    sim.reset([np.random.default_rng(0)])
+    shares = sim.params.static_shares.copy()
+    request = np.full((1, 2, S), 2.0)
+    sim.step(shares, request)  # whole numbers in a float array are fine
+    assert np.all(sim.capacity.frequency == 2)
+    request[0, 0, 3] = 1.5
+    with pytest.raises(ValueError, match="whole level indices"):
+        sim.step(shares, request)

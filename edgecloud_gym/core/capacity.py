@@ -115,8 +115,8 @@ def request_capacity(
     """Apply requested capacity levels and frequency levels (B, S) to ``state`` in place (the
     systems ``rows``), before the step. Levels and frequencies must be valid indices (the env
     validates actions); see the module docstring for the rules."""
-    levels = np.asarray(levels, dtype=np.int64)
-    frequencies = np.asarray(frequencies, dtype=np.int64)
+    levels = _whole("capacity levels", levels)
+    frequencies = _whole("frequency levels", frequencies)
     top_l, top_f = len(capacity.levels) - 1, len(capacity.frequencies) - 1
     if _out_of_range(levels, top_l):
         raise ValueError(f"capacity levels must lie in 0..{top_l}, got {levels}.")
@@ -130,6 +130,19 @@ def request_capacity(
     _request(level, target, countdown, levels, capacity.boot_steps)
     state.level[rows], state.target[rows], state.countdown[rows] = level, target, countdown
     state.frequency[rows] = frequencies
+
+
+def _whole(what: str, values: object) -> np.ndarray:
+    """``values`` as int64 level indices, or a ValueError: a fractional index is refused, never
+    truncated."""
+    raw = np.asarray(values)
+    if raw.dtype.kind not in "iu" and not (
+        raw.dtype.kind == "f" and np.all(np.isfinite(raw)) and np.all(raw == np.round(raw))
+    ):
+        raise ValueError(
+            f"{what} must be whole level indices, got {raw.dtype} values {raw.tolist()}."
+        )
+    return raw.astype(np.int64, copy=False)
 
 
 @jit
@@ -370,7 +383,9 @@ def prepare_capacity(
         ValueError: A requested level or clock index is out of range (nothing is changed).
     """
     has = request is not None
-    req = np.asarray(request, dtype=np.int64) if has else _NO_REQUEST
+    req = (
+        _whole("capacity requests (B, 2, S): levels, then clocks,", request) if has else _NO_REQUEST
+    )
     bad = _prepare(
         state.level,
         state.target,
