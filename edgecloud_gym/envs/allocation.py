@@ -492,6 +492,13 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
       uint8 frame: shares, utilisation, backlog, arrivals and forecast) or ``"human"`` (that
       frame in a matplotlib window at every step); ``gymnasium.wrappers.RecordVideo`` records
       ``"rgb_array"`` episodes (``pip install 'edgecloud-gym[render]'``).
+    - ``control``: ``"routing"`` (default: the shares above) or ``"joint"`` (the shares, each
+      server's capacity level and DVFS level, and each class's cloud bias and shed fraction:
+      ``Discrete(6 S + 2 + 4 K)`` or a box of ``3 S + 2 K`` values;
+      :meth:`~edgecloud_gym.core.simulator.BatchSimulator.decode_action`, ``docs/environment.md``
+      section 6). The ``EdgeCloud-Joint-*-v0`` ids are joint.
+    - ``autoscaler``: under routing control, let the built-in reactive autoscaler set each
+      server's capacity level after every step (default False: every core always on).
 
     ## Version History
 
