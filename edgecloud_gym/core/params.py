@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -283,6 +284,16 @@ def log_inv_erlang_c(cores: np.ndarray) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=64)
+def _erlang_table(cores: tuple[float, ...]) -> np.ndarray:
+    """:func:`log_inv_erlang_c` of ``cores``, computed once per process for each topology and
+    set of capacity levels (a reset with a new task rebuilds the params; the table is most of
+    their cost), read-only."""
+    table = log_inv_erlang_c(np.asarray(cores))
+    table.flags.writeable = False
+    return table
+
+
 def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams:
     """Derive the dynamics' constants for one task per environment of the batch."""
     topo = config.topology
@@ -393,7 +404,7 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
         deadline_ms=np.array([a.deadline_ms for a in config.apps]),
         scal=np.ascontiguousarray(scal),
         consts=np.array([by_const[name] for name in CONST_ROWS]),
-        log_inv_erlang_c=log_inv_erlang_c(level_cores.ravel()),
+        log_inv_erlang_c=_erlang_table(tuple(level_cores.ravel().tolist())),
         level_cores=level_cores,
         level_fraction=level_cores / whole[:, None],
         work_mcycles=work,
