@@ -168,3 +168,19 @@ def test_bench_joint_refuses_routing_ids(tmp_path, capsys):
 
     assert main(["bench", "joint", "--out", str(tmp_path), "--env", "EdgeCloud-Low-v0"]) == 2
     assert "not a joint-control id" in capsys.readouterr().err
+
+
+def test_the_joint_control_example_runs_and_refuses_a_routing_id(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "joint_control.py"
+    spec = importlib.util.spec_from_file_location("joint_control_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.main(["--env", "EdgeCloud-Joint-Low-v0", "--episodes", "1", "--steps", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "local-first-autoscale" in out and "utilisation_installed" in out
+    with pytest.raises(SystemExit):
+        example.main(["--env", "EdgeCloud-High-v0"])
+    assert "joint-control id" in capsys.readouterr().err
