@@ -88,10 +88,6 @@ class CapacityState(NamedTuple):
         s = np.arange(self.level.shape[1])
         return params.level_cores[s, self.target] - params.level_cores[s, self.level]
 
-    def active_cores(self, params: SystemParams) -> np.ndarray:
-        """(B, S) cores serving."""
-        return params.level_cores[np.arange(self.level.shape[1]), self.level]
-
 
 def initial_capacity_state(batch: int, servers: int, capacity: Capacity) -> CapacityState:
     """Every server at its top level and nominal clock, nothing booting."""
@@ -135,6 +131,8 @@ def request_capacity(
 def _whole(what: str, values: object) -> np.ndarray:
     """``values`` as int64 level indices, or a ValueError: a fractional index is refused, never
     truncated."""
+    if isinstance(values, np.ndarray) and values.dtype == np.int64:  # as decode_action makes
+        return values
     raw = np.asarray(values)
     if raw.dtype.kind not in "iu" and not (
         raw.dtype.kind == "f" and np.all(np.isfinite(raw)) and np.all(raw == np.round(raw))

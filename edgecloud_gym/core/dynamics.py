@@ -93,6 +93,7 @@ __all__ = [
     "REWARD_PARTS",
     "StepResult",
     "initial_queue_state",
+    "neutral_classes",
     "prepare_step",
     "step",
 ]
@@ -643,8 +644,9 @@ _PER_SYSTEM = (
 _NEUTRAL: dict[tuple[int, int], np.ndarray] = {}
 
 
-def _neutral_classes(b: int, k: int) -> np.ndarray:
-    """(B, 2, K): all admitted, no cloud bias; cached by shape (never written)."""
+def neutral_classes(b: int, k: int) -> np.ndarray:
+    """(B, 2, K) class levers at rest: all admitted, no cloud bias; cached by shape and shared,
+    so copy it before writing into it."""
     if (b, k) not in _NEUTRAL:
         neutral = np.zeros((b, 2, k))
         neutral[:, 0] = 1.0
@@ -722,7 +724,7 @@ def prepare_step(
         queue_state = initial_queue_state(backlog)
     queue_state = np.ascontiguousarray(queue_state, dtype=np.float64)
     if classes is None:
-        classes = _neutral_classes(b, k)
+        classes = neutral_classes(b, k)
     else:
         classes = np.ascontiguousarray(classes, dtype=np.float64)
 

@@ -17,15 +17,19 @@ from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.config import EdgeCloudConfig
 from edgecloud_gym.core._jit import jit
-from edgecloud_gym.core.actions import DiscreteActionTable, normalise_shares, softmax_shares
+from edgecloud_gym.core.actions import (
+    DiscreteActionTable,
+    action_names,
+    normalise_shares,
+    softmax_shares,
+)
 from edgecloud_gym.core.capacity import (
     CapacityState,
-    _finish,
-    _prepare,
     advance_boot,
     autoscale,
     capacity_columns,
     continuous_levels,
+    controlled_params,
     finish_capacity,
     initial_capacity_state,
     prepare_capacity,
@@ -36,6 +40,7 @@ from edgecloud_gym.core.dynamics import (
     MIN_ROWS_PER_THREAD,
     REWARD_PARTS,
     StepResult,
+    neutral_classes,
     prepare_step,
 )
 from edgecloud_gym.core.observation import assemble_into, assemble_observations
@@ -155,16 +160,15 @@ class BatchSimulator:
         b = self.batch_size
         self.capacity: CapacityState = initial_capacity_state(b, s, config.capacity)
         #: (B, 2, K) each class's admitted fraction and cloud bias (joint control's class levers)
-        self.classes = _neutral_classes(b, len(config.apps))
+        self.classes = neutral_classes(b, len(config.apps)).copy()
         #: the last JointControl that decode_action made (its class levers need no check)
         self._decoded: JointControl | None = None
         self._n_levels = len(config.capacity.levels)
         self._n_clocks = len(config.capacity.frequencies)
-        self._clock = np.asarray(config.capacity.frequencies, dtype=np.float64)
         self._n_actions = self.n_joint_actions if control == "joint" else self.actions.n
-        #: the params the capacity rows were last derived from, the rows' buffer and the params
-        #: view that holds it (rebuilt when the params change, e.g. on a new task)
-        self._controlled: tuple[SystemParams, np.ndarray, SystemParams] | None = None
+        #: the params the capacity rows were last derived from and the params view whose
+        #: ``srv`` holds the rows (rebuilt when the params change, e.g. on a new task)
+        self._controlled: tuple[SystemParams, SystemParams] | None = None
         self.shares = self.params.static_shares.copy()
         self.backlog = np.zeros((b, s))
         # the servers' queue law (mean of Z above the all-busy level, see core.dynamics); a very
@@ -257,7 +261,7 @@ class BatchSimulator:
         fresh_capacity = initial_capacity_state(len(idx), self.n_servers, cfg.capacity)
         for now, new in zip(self.capacity, fresh_capacity, strict=True):
             now[rows] = new
-        self.classes[rows] = _neutral_classes(len(idx), len(cfg.apps))
+        self.classes[rows] = neutral_classes(len(idx), len(cfg.apps))
 
     def _exogenous(
         self, wl: EpisodeWorkload, edge_mu: np.ndarray, rows: slice | np.ndarray
@@ -313,20 +317,17 @@ class BatchSimulator:
         if self.dynamic_capacity:
             out = np.empty((self.batch_size, self.obs_size), dtype=np.float32)
             out[:, : obs.shape[1]] = obs
-            self._capacity_columns(out)
-            self._class_columns(out)
+            self._lever_columns(out)
             return out
         return obs
 
-    def _class_columns(self, obs: np.ndarray) -> None:
-        """In joint control, write the 2 K class columns: each class's shed fraction, then its
-        cloud bias over ``CLASS_BIAS_MAX``."""
+    def _lever_columns(self, obs: np.ndarray) -> None:
+        """Write the observation columns of the levers: in joint control the 2 K class columns
+        (each class's shed fraction, then its cloud bias over ``CLASS_BIAS_MAX``), then the last
+        3 S (each server's active and booting cores over its installed cores, its clock over the
+        nominal)."""
         if self.control == "joint":
             _class_columns(self.classes, self.class_column, CLASS_BIAS_MAX, obs)
-
-    def _capacity_columns(self, obs: np.ndarray) -> None:
-        """Write the last 3 S observation columns: each server's active cores, booting cores
-        (both over its installed cores) and clock (over the nominal)."""
         capacity_columns(self.capacity, self.params, self.config.capacity, obs)
 
     @property
@@ -353,12 +354,14 @@ class BatchSimulator:
         and up, and per class its shed fraction up and down."""
         return self.actions.n + 4 * self.n_servers + 4 * self.n_classes
 
-    def joint_action_names(self) -> list[str]:
-        """Names of the discrete joint actions, in index order."""
-        from edgecloud_gym.core.actions import action_names
-
-        servers = [f"edge{i}" for i in range(self.n_edge)] + ["cloud"]
+    def action_names(self) -> list[str]:
+        """Names of the discrete actions of the control mode, in index order: the routing moves
+        (:func:`~edgecloud_gym.core.actions.action_names`), then in joint control the moves of
+        the other levers."""
         names = list(action_names(self.n_edge))
+        if self.control != "joint":
+            return names
+        servers = [f"edge{i}" for i in range(self.n_edge)] + ["cloud"]
         for lever in ("cores", "clock"):
             for srv in servers:
                 names += [f"{lever}-up-{srv}", f"{lever}-down-{srv}"]
@@ -383,7 +386,7 @@ class BatchSimulator:
         - discrete: index ``< 2 S + 2`` is a routing move; then per server one capacity level up
           and down, per server one DVFS level up and down, per class its cloud bias down and up
           by ``CLASS_BIAS_STEP`` and per class its shed fraction up and down by ``SHED_STEP``
-          (see :meth:`joint_action_names`); the other levers keep their values."""
+          (see :meth:`action_names`); the other levers keep their values."""
         if self.control == "routing":
             return self.shares_from_action(action), None
         n_l, n_f = self._n_levels, self._n_clocks
@@ -512,21 +515,9 @@ class BatchSimulator:
         if self.dynamic_capacity:
             if self._controlled is None or self._controlled[0] is not p:
                 srv = np.empty_like(p.srv)
-                self._controlled = (
-                    p,
-                    srv,
-                    prepare_capacity(self.capacity, None, p, cfg.capacity, srv),
-                )
-            _, srv, view = self._controlled
-            if not (isinstance(capacity, np.ndarray) and capacity.dtype == np.int64):
-                p = prepare_capacity(self.capacity, capacity, p, cfg.capacity, srv, view)
-            else:  # the per-step path, without the wrapper (prepare_capacity's checks inside)
-                st = self.capacity
-                if _prepare(st.level, st.target, st.countdown, st.frequency, capacity, True,
-                            cfg.capacity.boot_steps, p.srv, p.level_cores, p.level_fraction,
-                            self._clock, cfg.capacity.dvfs_exponent, srv):  # fmt: skip
-                    prepare_capacity(st, capacity, p, cfg.capacity, srv, view)  # raises
-                p = view
+                self._controlled = (p, controlled_params(p, self.capacity, cfg.capacity, srv))
+            view = self._controlled[1]
+            p = prepare_capacity(self.capacity, capacity, p, cfg.capacity, view.srv, view)
         shares = np.ascontiguousarray(shares, dtype=np.float64)
         arrivals = np.empty((b, self.n_edge))
         classes = self.classes if self.control == "joint" else None
@@ -564,15 +555,11 @@ class BatchSimulator:
                 want = autoscale(self.capacity, res.utilisation, p, cfg.capacity)
                 request_capacity(self.capacity, want, self.capacity.frequency, cfg.capacity)
                 if obs is not None:
-                    self._capacity_columns(obs)
+                    self._lever_columns(obs)
             else:
-                st = self.capacity
-                if obs is not None and self.control == "joint":  # one compiled call
-                    _finish_joint(st.level, st.target, st.countdown, st.frequency,
-                                  p.level_fraction, self._clock, obs, self.classes,
-                                  self.class_column, CLASS_BIAS_MAX)  # fmt: skip
-                else:
-                    finish_capacity(st, p, cfg.capacity, obs)
+                finish_capacity(self.capacity, p, cfg.capacity, obs)
+                if obs is not None and self.control == "joint":
+                    _class_columns(self.classes, self.class_column, CLASS_BIAS_MAX, obs)
         self.backlog = res.backlog
         self.queue_state = res.queue_state
         self.shares = shares
@@ -587,13 +574,6 @@ def _any_at_least(t, limit):  # pragma: no cover - compiled
         if v >= limit:
             return True
     return False
-
-
-def _neutral_classes(b: int, k: int) -> np.ndarray:
-    """(B, 2, K): every class admitted whole and routed like the others."""
-    out = np.zeros((b, 2, k))
-    out[:, 0] = 1.0
-    return out
 
 
 def _checked_classes(classes: np.ndarray, b: int, k: int) -> np.ndarray:
@@ -619,16 +599,6 @@ def _classes_in_range(classes, bias_max):  # pragma: no cover - compiled
             if not (0.0 <= admit <= 1.0 and -bias_max <= bias <= bias_max):
                 return False
     return True
-
-
-@jit
-def _finish_joint(
-    level, target, countdown, frequency, fraction, clock, obs, classes, first, bias_max
-):  # pragma: no cover - compiled
-    """:func:`~edgecloud_gym.core.capacity.finish_capacity` and :func:`_class_columns` in one
-    call: the end of a joint-control step."""
-    _finish(level, target, countdown, frequency, fraction, clock, obs, True)
-    _class_columns(classes, first, bias_max, obs)
 
 
 @jit

@@ -14,7 +14,6 @@ from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec
 
 from edgecloud_gym.config import EdgeCloudConfig
-from edgecloud_gym.core.actions import action_names
 from edgecloud_gym.core.simulator import METRIC_KEYS, REWARD_PARTS, BatchSimulator
 from edgecloud_gym.envs.render import (
     RENDER_MODES,
@@ -70,6 +69,18 @@ class ObservationLayout:
     n_apps: int
     capacity: bool = False
     classes: bool = False
+
+    @classmethod
+    def of(cls, sim: BatchSimulator) -> ObservationLayout:
+        """The layout of the observations of ``sim``."""
+        return cls(
+            sim.n_edge,
+            sim.config.obs_window,
+            sim.horizon,
+            len(sim.config.apps),
+            sim.dynamic_capacity,
+            sim.control == "joint",
+        )
 
     @property
     def n_servers(self) -> int:
@@ -529,9 +540,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         self.sim = BatchSimulator(
             self.config, [self.task], forecaster, action_mode, steps, control, autoscaler
         )
-        self.action_names = (
-            self.sim.joint_action_names() if control == "joint" else action_names(self.sim.n_edge)
-        )
+        self.action_names = self.sim.action_names()
         self.action_space, self.observation_space = allocation_spaces(self.sim)
         self._needs_reset = True
         self._last_info: dict[str, Any] = {}
@@ -553,14 +562,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
     @property
     def layout(self) -> ObservationLayout:
         """Where each block of the observation lies (slices into the flat vector)."""
-        return ObservationLayout(
-            self.sim.n_edge,
-            self.config.obs_window,
-            self.sim.horizon,
-            len(self.config.apps),
-            self.sim.dynamic_capacity,
-            self.sim.control == "joint",
-        )
+        return ObservationLayout.of(self.sim)
 
     def set_task(self, task: Task | str | Mapping[str, Any]) -> None:
         """Use ``task`` from the next reset on (Meta-World's pattern)."""

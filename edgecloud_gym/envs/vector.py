@@ -20,7 +20,6 @@ from gymnasium.vector.utils import batch_space
 
 from edgecloud_gym._validation import check_int, did_you_mean
 from edgecloud_gym.config import EdgeCloudConfig
-from edgecloud_gym.core.actions import action_names
 from edgecloud_gym.core.dynamics import StepResult
 from edgecloud_gym.core.simulator import METRIC_KEYS, REWARD_PARTS, BatchSimulator
 from edgecloud_gym.envs.allocation import (
@@ -195,9 +194,7 @@ class EdgeCloudVectorEnv(VectorEnv):
         )
         #: Steps after which every sub-environment is truncated.
         self.time_limit = steps
-        self.action_names = (
-            self.sim.joint_action_names() if control == "joint" else action_names(self.sim.n_edge)
-        )
+        self.action_names = self.sim.action_names()
         self.single_action_space, self.single_observation_space = allocation_spaces(self.sim)
         self.action_space = batch_space(self.single_action_space, n)
         self.observation_space = batch_space(self.single_observation_space, n)
@@ -221,14 +218,7 @@ class EdgeCloudVectorEnv(VectorEnv):
     @property
     def layout(self) -> ObservationLayout:
         """Where each block of an observation row lies (slices into the flat vector)."""
-        return ObservationLayout(
-            self.sim.n_edge,
-            self.config.obs_window,
-            self.sim.horizon,
-            len(self.config.apps),
-            self.sim.dynamic_capacity,
-            self.sim.control == "joint",
-        )
+        return ObservationLayout.of(self.sim)
 
     @property
     def tasks(self) -> tuple[Task, ...]:
