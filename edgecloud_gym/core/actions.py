@@ -32,20 +32,32 @@ Values outside the box are clipped to it first (as Gymnasium's ``ClipAction`` wo
 Weights mode (``action_mode="weights"``) takes ``S`` non-negative weights in ``[0, 1]`` and
 normalises them (``x = w / sum(w)``): exact shares, zeros included, for planners such as the
 oracle; an all-zero vector has no shares and is rejected.
+
+Joint control (``control="joint"``) adds levers besides the shares: the requests of each
+server's capacity and DVFS levels and each class's admission and cloud bias (:class:`JointControl`;
+:func:`discrete_joint` decodes the discrete moves, :func:`checked_classes` validates class
+levers given directly). ``BatchSimulator.decode_action`` documents every joint action mode.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from edgecloud_gym.core._jit import jit
 
 __all__ = [
+    "CLASS_BIAS_MAX",
+    "CLASS_BIAS_STEP",
     "CONTINUOUS_TEMPERATURE",
+    "SHED_STEP",
     "DiscreteActionTable",
+    "JointControl",
     "action_names",
+    "checked_classes",
+    "discrete_joint",
     "normalise_shares",
     "softmax_shares",
 ]
@@ -157,3 +169,100 @@ def softmax_shares(
     logits -= logits.max(axis=1, keepdims=True)
     weights = np.exp(logits)
     return weights / weights.sum(axis=1, keepdims=True)
+
+
+#: Largest cloud bias of a class (its cloud share's log-weight): ``e^4``, about 55x, as far as the
+#: continuous routing logits reach.
+CLASS_BIAS_MAX = 4.0
+#: The cloud bias moved by one discrete ``edge-first`` / ``cloud-first`` action.
+CLASS_BIAS_STEP = 2.0
+#: The shed fraction moved by one discrete ``shed-more`` / ``shed-less`` action.
+SHED_STEP = 0.25
+
+
+class JointControl(NamedTuple):
+    """The levers of joint control besides the shares, for B systems (S servers, K classes).
+
+    Attributes:
+        capacity: (B, 2, S) int: each server's requested capacity level and DVFS level.
+        classes: (B, 2, K) float: each class's admitted fraction of its arrivals (1 - shed) and
+            its cloud bias (log-weight of the cloud's share for the class).
+    """
+
+    capacity: np.ndarray
+    classes: np.ndarray
+
+
+def checked_classes(classes: np.ndarray, b: int, k: int) -> np.ndarray:
+    """``classes`` as a fresh (B, 2, K) float array, or a ValueError that names the fault."""
+    out = np.array(classes, dtype=np.float64)
+    if out.shape != (b, 2, k):
+        raise ValueError(f"class levers must have shape ({b}, 2, {k}), got {out.shape}.")
+    if not _classes_in_range(out, CLASS_BIAS_MAX):
+        raise ValueError(
+            "class levers: admitted fractions must lie in [0, 1] and cloud biases in "
+            f"[-{CLASS_BIAS_MAX:g}, {CLASS_BIAS_MAX:g}] (NaN is neither), got {out.tolist()}."
+        )
+    return out
+
+
+@jit
+def _classes_in_range(classes, bias_max):  # pragma: no cover - compiled
+    """Whether every admitted fraction lies in [0, 1] and every bias in [-max, max] (no NaN)."""
+    n_batch, _, n_cls = classes.shape
+    for b in range(n_batch):
+        for k in range(n_cls):
+            admit, bias = classes[b, 0, k], classes[b, 1, k]
+            if not (0.0 <= admit <= 1.0 and -bias_max <= bias <= bias_max):
+                return False
+    return True
+
+
+@jit
+def discrete_joint(
+    action, table, shares, target, frequency, classes, counts, steps
+):  # pragma: no cover
+    """The new shares (B, S), the requested (B, 2, S) levels and clocks and the (B, 2, K)
+    admitted fractions and cloud biases of discrete joint actions (see
+    :meth:`~edgecloud_gym.core.simulator.BatchSimulator.decode_action`); ``table`` holds the routing moves'
+    :class:`~edgecloud_gym.core.actions.DiscreteActionTable` arrays, ``counts`` the numbers of
+    capacity and clock levels, ``steps`` the class levers' steps and bias bound."""
+    lam, move_to, away, source, direction = table
+    n_l, n_f = counts
+    bias_step, bias_max, shed_step = steps
+    n_batch, n_srv = target.shape
+    n_cls = classes.shape[2]
+    n_routing = lam.shape[0]
+    new = np.empty_like(shares)
+    out = np.empty((n_batch, 2, n_srv), dtype=np.int64)
+    cls = classes.copy()
+    for b in range(n_batch):
+        for s in range(n_srv):
+            out[b, 0, s] = target[b, s]
+            out[b, 1, s] = frequency[b, s]
+        a = action[b]
+        r = a if a < n_routing else 0  # a move of another lever holds the shares
+        moved = min(away[r], shares[b, source[r]])
+        for s in range(n_srv):
+            new[b, s] = (
+                (1.0 - lam[r]) * shares[b, s] + lam[r] * move_to[r, s] + moved * direction[r, s]
+            )
+        if a < n_routing:
+            continue
+        move = a - n_routing
+        if move < 4 * n_srv:
+            lever, rest = divmod(move, 2 * n_srv)
+            server, down = divmod(rest, 2)
+            top = n_l - 1 if lever == 0 else n_f - 1
+            value = out[b, lever, server] + (-1 if down else 1)
+            out[b, lever, server] = min(max(value, 0), top)
+            continue
+        lever, rest = divmod(move - 4 * n_srv, 2 * n_cls)
+        k, second = divmod(rest, 2)
+        if lever == 0:  # edge-first (bias down), cloud-first (bias up)
+            bias = cls[b, 1, k] + (bias_step if second else -bias_step)
+            cls[b, 1, k] = min(max(bias, -bias_max), bias_max)
+        else:  # shed more (admit less), shed less
+            admit = cls[b, 0, k] + (shed_step if second else -shed_step)
+            cls[b, 0, k] = min(max(admit, 0.0), 1.0)
+    return new, out, cls

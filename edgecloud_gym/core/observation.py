@@ -17,7 +17,7 @@ import numpy as np
 from edgecloud_gym._threads import run_in_chunks, splits
 from edgecloud_gym.core._jit import jit
 
-__all__ = ["assemble_into", "assemble_observations"]
+__all__ = ["assemble_into", "assemble_observations", "class_columns"]
 
 #: Systems per thread below which the observation pass runs in one thread.
 _MIN_ROWS_PER_THREAD = 256
@@ -91,3 +91,13 @@ def assemble_observations(
 
     run_in_chunks(rows, b, _MIN_ROWS_PER_THREAD)
     return out
+
+
+@jit
+def class_columns(classes, first, bias_max, obs):  # pragma: no cover - compiled
+    """Each class's shed fraction, then its cloud bias over ``bias_max``, from column ``first``."""
+    n_batch, _, n_cls = classes.shape
+    for b in range(n_batch):
+        for k in range(n_cls):
+            obs[b, first + k] = 1.0 - classes[b, 0, k]
+            obs[b, first + n_cls + k] = classes[b, 1, k] / bias_max
