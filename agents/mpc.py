@@ -3,7 +3,7 @@
 At every step the planner copies the simulator's state (backlogs, shares, the step), forecasts
 each edge node's arrivals for the next ``horizon`` steps, and scores every sequence of
 ``horizon`` discrete actions by stepping the pure, batched core
-(:func:`edgecloud_gym.core.dynamics.step`, no Gymnasium in the loop) on those forecasts, all
+(:func:`edgecloud_gym.core.simulator.model_step`, no Gymnasium in the loop) on those forecasts, all
 sequences as one batch. It takes the first action of the sequence with the highest (discounted)
 sum of rewards and plans again at the next step: receding-horizon control. In the discrete
 action mode the search is exact over the action set (``16 ** horizon`` sequences for six edge
@@ -16,9 +16,8 @@ so a plan is never worse on the model than keeping either), seeded by ``seed``.
 In joint control (``control="joint"``, e.g. ``EdgeCloud-Joint-*-v0``; ``weights`` action mode
 only) the plan also sets each server's capacity level and DVFS level. Every candidate is rolled
 out on copies of the env's state, its capacity state included, through the same sequence as the
-env's step: :func:`~edgecloud_gym.core.capacity.request_capacity`,
-:func:`~edgecloud_gym.core.capacity.controlled_params`, the core step,
-:func:`~edgecloud_gym.core.capacity.advance_boot`; so the boot delay, the boot energy and the
+env's step (:func:`~edgecloud_gym.core.simulator.model_step`: the level requests, the core
+step, the boot countdown); so the boot delay, the boot energy and the
 clock's effect on service times and power are in the plan. The cross-entropy method then samples,
 besides the Gaussian logits of the shares, one capacity level and one DVFS level per server from
 per-server categorical distributions (started at half the mass on the current level, the rest
@@ -53,14 +52,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edgecloud_agents._io import AgentFile, AgentFileError, read_agent_file, write_agent_file
-from edgecloud_gym.core import dynamics
-from edgecloud_gym.core.capacity import (
-    CapacityState,
-    advance_boot,
-    controlled_params,
-    request_capacity,
-)
+from edgecloud_gym.core.capacity import CapacityState
 from edgecloud_gym.core.params import build_params
+from edgecloud_gym.core.simulator import model_step
 from edgecloud_gym.envs.allocation import EdgeCloudEnv
 from edgecloud_gym.forecasting import make_forecaster
 
@@ -205,28 +199,41 @@ class MPCAgent:
         if self.continuous:
             return self._cross_entropy(params, arrivals)
         m = len(self.sequences)
-        backlog = np.repeat(sim.backlog, m, axis=0)
-        queue = np.repeat(sim.queue_state, m, axis=0)
         shares = np.repeat(sim.shares, m, axis=0)
-        total = np.zeros(m)
+        plans = np.empty((m, arrivals.shape[0], sim.n_servers))
         for h in range(arrivals.shape[0]):
             shares = sim.actions.apply(shares, self.sequences[:, h])
-            a = np.repeat(arrivals[h][None], m, axis=0)
-            res = dynamics.step(params, backlog, shares, a, queue)
-            total += self.discount**h * res.reward
-            backlog, queue = res.backlog, res.queue_state
+            plans[:, h] = shares
+        total = self._rollout(params, arrivals, plans)
         return int(self.sequences[int(np.argmax(total)), 0])
 
-    def _rollout(self, params: Any, arrivals: np.ndarray, shares: np.ndarray) -> np.ndarray:
-        """Discounted return on the model of each plan ``shares`` (M, H', S) from the env's
-        current state."""
+    def _rollout(
+        self,
+        params: Any,
+        arrivals: np.ndarray,
+        shares: np.ndarray,
+        levels: np.ndarray | None = None,
+        clocks: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Discounted return on the model of each plan from the env's current state, its
+        capacity state included: the shares ``shares`` (M, H', S) and, in joint control, the
+        capacity levels ``levels`` and DVFS levels ``clocks`` (M, S) requested at every planned
+        step (held); in routing control the env's autoscaler (if it has one) sets the levels,
+        as in the env (:func:`~edgecloud_gym.core.simulator.model_step`)."""
         sim, m = self.env.sim, shares.shape[0]
+        state = CapacityState(*(np.repeat(x, m, axis=0) for x in sim.capacity))
+        request = None if levels is None else np.stack([levels, clocks], axis=1)
         backlog = np.repeat(sim.backlog, m, axis=0)
         queue = np.repeat(sim.queue_state, m, axis=0)
+        rows = np.empty_like(params.srv)
         total = np.zeros(m)
         for h in range(arrivals.shape[0]):
             x = np.ascontiguousarray(shares[:, h])
-            res = dynamics.step(params, backlog, x, np.repeat(arrivals[h][None], m, axis=0), queue)
+            a = np.repeat(arrivals[h][None], m, axis=0)
+            res = model_step(
+                params, sim.config.capacity, state, backlog, x, a, queue,
+                request=request, autoscaler=sim.autoscaler, rows=rows,
+            )  # fmt: skip
             total += self.discount**h * res.reward
             backlog, queue = res.backlog, res.queue_state
         return total
@@ -257,34 +264,6 @@ class MPCAgent:
             std = logits[elite].std(axis=0) + 0.05
         first = best_plan[0]
         return (first / first.max()).astype(np.float32)
-
-    def _joint_rollout(
-        self,
-        params: Any,
-        arrivals: np.ndarray,
-        shares: np.ndarray,
-        levels: np.ndarray,
-        clocks: np.ndarray,
-    ) -> np.ndarray:
-        """Discounted return on the model of each joint plan from the env's current state: the
-        shares ``shares`` (M, H', S), the capacity levels ``levels`` and DVFS levels ``clocks``
-        (M, S) requested at every planned step (held), through the env's step sequence."""
-        sim, m = self.env.sim, shares.shape[0]
-        cap = sim.config.capacity
-        state = CapacityState(*(np.repeat(x, m, axis=0) for x in sim.capacity))
-        backlog = np.repeat(sim.backlog, m, axis=0)
-        queue = np.repeat(sim.queue_state, m, axis=0)
-        rows = np.empty_like(params.srv)
-        total = np.zeros(m)
-        for h in range(arrivals.shape[0]):
-            request_capacity(state, levels, clocks, cap)
-            p = controlled_params(params, state, cap, rows)
-            x = np.ascontiguousarray(shares[:, h])
-            res = dynamics.step(p, backlog, x, np.repeat(arrivals[h][None], m, axis=0), queue)
-            advance_boot(state)
-            total += self.discount**h * res.reward
-            backlog, queue = res.backlog, res.queue_state
-        return total
 
     def _warm_start(
         self, steps: int
@@ -353,7 +332,7 @@ class MPCAgent:
             all_plans = np.concatenate([plans, fixed_shares])
             all_levels = np.concatenate([levels, fixed_levels])
             all_clocks = np.concatenate([clocks, fixed_clocks])
-            values = self._joint_rollout(params, arrivals, all_plans, all_levels, all_clocks)
+            values = self._rollout(params, arrivals, all_plans, all_levels, all_clocks)
             if it == 0:
                 self.fixed_values = {
                     n: float(v) for n, v in zip(names, values[self.samples :], strict=True)

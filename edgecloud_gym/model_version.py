@@ -13,7 +13,7 @@ from __future__ import annotations
 __all__ = ["MODEL_VERSION", "ModelVersionError", "check_model_version"]
 
 #: The model these sources implement.
-MODEL_VERSION: int = 1
+MODEL_VERSION: int = 2
 
 
 class ModelVersionError(ValueError):

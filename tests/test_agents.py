@@ -70,7 +70,7 @@ RELAXATION_CASES = {
 
 @pytest.mark.skipif(
     MODEL_VERSION != BOUNDED_MODEL,
-    reason="the episode LP relaxes model v0; on model v1 it is not a bound (docs/lp_bound.md)",
+    reason="the episode LP relaxes model v0; since model v1 it is not a bound (docs/lp_bound.md)",
 )
 @pytest.mark.parametrize("case", sorted(RELAXATION_CASES))
 @pytest.mark.parametrize("kind", ["uniform", "sparse", "walk"])
@@ -99,7 +99,7 @@ def test_oracle_relaxation_holds_on_env_trajectories(case, kind):
 
 @pytest.mark.skipif(
     MODEL_VERSION != BOUNDED_MODEL,
-    reason="the episode LP relaxes model v0; on model v1 it is not a bound (docs/lp_bound.md)",
+    reason="the episode LP relaxes model v0; since model v1 it is not a bound (docs/lp_bound.md)",
 )
 def test_oracle_is_near_its_bound_where_queues_stay_short():
     """On the Low profile the relaxations barely bind: the Oracle agent's return is within 1 %
@@ -279,7 +279,7 @@ SEEDS_AND_TASKS = [
 
 @pytest.mark.skipif(
     MODEL_VERSION != BOUNDED_MODEL,
-    reason="the episode LP relaxes model v0; on model v1 it is not a bound (docs/lp_bound.md)",
+    reason="the episode LP relaxes model v0; since model v1 it is not a bound (docs/lp_bound.md)",
 )
 @pytest.mark.parametrize(("env_id", "seed"), SEEDS_AND_TASKS)
 def test_no_agent_beats_the_oracle_bound(env_id, seed):

@@ -18,7 +18,8 @@ from edgecloud_gym.core.capacity import (
     request_capacity,
 )
 from edgecloud_gym.core.params import SRV_CORES, SRV_MU, build_params
-from edgecloud_gym.core.simulator import METRIC_KEYS, BatchSimulator
+from edgecloud_gym.core.simulator import METRIC_KEYS, BatchSimulator, model_step
+from edgecloud_gym.tasks import get_task
 
 COL = {k: i for i, k in enumerate(METRIC_KEYS)}
 JOINT_IDS = [i for i, kw in edgecloud_gym.ALLOCATION_IDS.items() if kw.get("control") == "joint"]
@@ -39,7 +40,7 @@ def test_joint_at_full_capacity_is_routing_bit_for_bit():
     """The top level and clock with nothing booting leave the step's rows untouched."""
     joint, routing = (
         _joint("high"),
-        EdgeCloudEnv(task="high", action_mode="continuous", forecaster="none"),
+        EdgeCloudEnv(task="high", action_mode="continuous", forecaster="none", autoscaler=False),
     )
     joint.reset(seed=5)
     routing.reset(seed=5)
@@ -236,7 +237,7 @@ def test_autoscaler_waits_out_its_window_before_scaling_down():
     [
         ({"control": "jiont"}, ValueError, "control must be one of.*joint"),
         ({"control": "joint", "autoscaler": True}, ValueError, "autoscaler=True is for"),
-        ({"autoscaler": "yes"}, TypeError, "autoscaler must be True or False"),
+        ({"autoscaler": "yes"}, TypeError, "autoscaler must be True, False or None"),
     ],
 )
 def test_bad_control_arguments_are_refused(kwargs, error, pattern):
@@ -401,3 +402,46 @@ def test_fractional_capacity_requests_are_refused_not_truncated():
     request[0, 0, 3] = 1.5
     with pytest.raises(ValueError, match="whole level indices"):
         sim.step(shares, request)
+
+
+def test_registered_routing_ids_run_the_autoscaler_by_default():
+    """Model version 2: the routing ids' default is the built-in autoscaler (their observation
+    ends with the capacity columns), joint ids have none, and autoscaler=False is v1's fixed
+    capacity."""
+    env = gym.make("EdgeCloud-Low-v0", forecaster="none").unwrapped
+    assert env.sim.autoscaler and env.sim.dynamic_capacity
+    assert not gym.make("EdgeCloud-Joint-Low-v0", forecaster="none").unwrapped.sim.autoscaler
+    fixed = EdgeCloudEnv(task="low", forecaster="none", autoscaler=False)
+    assert fixed.observation_space.shape[0] == env.observation_space.shape[0] - 3 * S
+    env.reset(seed=0)
+    for _ in range(40):
+        obs, *_, info = env.step(0)
+    active = obs[-3 * S : -2 * S]
+    assert active.min() < 1.0  # Low's lightly loaded edge nodes were scaled down
+    assert info["utilisation_installed"] < info["utilisation"]
+
+
+@pytest.mark.parametrize("control", ["routing", "joint"])
+def test_model_step_is_the_simulators_step(control):
+    """model_step on copied state (what mpc rolls out) gives the simulator's rewards and
+    capacity state bit for bit, with the autoscaler in routing control and with level requests
+    in joint control."""
+    sim = BatchSimulator(EdgeCloudConfig(), [get_task("high")] * 2, "none", "weights", 60,
+                         control=control)  # fmt: skip
+    sim.reset([np.random.default_rng(1), np.random.default_rng(2)])
+    state = type(sim.capacity)(*(x.copy() for x in sim.capacity))
+    backlog, queue = sim.backlog.copy(), sim.queue_state.copy()
+    rng = np.random.default_rng(3)
+    for t in range(60):
+        shares = rng.dirichlet(np.ones(S), size=2)
+        arrivals = sim.workload.arrivals[:, sim.config.warmup_steps + t].copy()
+        request = None
+        if control == "joint":
+            request = np.stack([rng.integers(0, 4, (2, S)), rng.integers(0, 3, (2, S))], axis=1)
+        res = model_step(sim.params, sim.config.capacity, state, backlog, shares, arrivals,
+                         queue, request=request, autoscaler=sim.autoscaler)  # fmt: skip
+        reward, *_ = sim.step(shares, request)
+        np.testing.assert_array_equal(res.reward, reward)
+        for mine, theirs in zip(state, sim.capacity, strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+        backlog, queue = res.backlog, res.queue_state

@@ -180,7 +180,7 @@ def test_incompatible_networks_are_refused(lstm_init: Path) -> None:
         gym.make("EdgeCloud-Low-v0", forecaster="none"),
         policy_kwargs={"net_arch": [128, 128, 128]},
     )
-    with pytest.raises(ValueError, match=r"observations of size 91.*size 61"):
+    with pytest.raises(ValueError, match=r"observations of size 112.*size 82"):
         apply_meta_init(no_forecast, init)
     tanh = DQN(
         "MlpPolicy",
@@ -193,8 +193,8 @@ def test_incompatible_networks_are_refused(lstm_init: Path) -> None:
 
 def test_wrong_observation_size_is_a_clear_error(lstm_init: Path) -> None:
     agent = DynamicAllocator(gym.make("EdgeCloud-Low-v0", forecaster="lstm"), meta_init=lstm_init)
-    with pytest.raises(ValueError, match=r"shape \(91,\)"):
-        agent.predict(np.zeros(61, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"shape \(112,\)"):
+        agent.predict(np.zeros(82, dtype=np.float32))
 
 
 def test_foreign_files_are_refused(tmp_path: Path) -> None:

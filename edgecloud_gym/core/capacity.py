@@ -32,6 +32,7 @@ stabilisation window).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -54,6 +55,8 @@ __all__ = [
     "CapacityState",
     "advance_boot",
     "autoscale",
+    "autoscale_capacity",
+    "bind_autoscaler",
     "capacity_columns",
     "continuous_levels",
     "controlled_params",
@@ -465,5 +468,91 @@ _NO_OBS = np.zeros((0, 0), dtype=np.float32)
 @jit
 def _finish(level, target, countdown, frequency, fraction, clock, obs, write):  # pragma: no cover
     _advance(level, target, countdown)
+    if write:
+        _columns(level, target, frequency, fraction, clock, obs)
+
+
+def autoscale_capacity(
+    state: CapacityState,
+    utilisation: np.ndarray,
+    params: SystemParams,
+    capacity: Capacity,
+    obs: np.ndarray | None,
+    rows: np.ndarray | None = None,
+) -> None:
+    """The built-in autoscaler's per-step path after the kernel, in one compiled pass:
+    :func:`advance_boot`, :func:`autoscale` on the step's ``utilisation`` (B, S),
+    :func:`request_capacity` of its levels (clocks unchanged), then (with ``obs``)
+    :func:`capacity_columns`: the same values as those calls one after the other. With
+    ``rows`` (shaped like ``params.srv``), it also writes there the per-server rows of the new
+    state (what :func:`controlled_params` gives), ready for the next step.
+
+    ``params`` are the uncontrolled constants (not a :func:`controlled_params` view)."""
+    bind_autoscaler(state, params, capacity, rows)(utilisation, obs)
+
+
+def bind_autoscaler(
+    state: CapacityState, params: SystemParams, capacity: Capacity, rows: np.ndarray | None
+) -> Callable[[np.ndarray, np.ndarray | None], None]:
+    """:func:`autoscale_capacity` with everything but the step's utilisation and observations
+    bound, for a caller that steps the same arrays many times (the simulator): one compiled
+    call a step, its arguments gathered once."""
+    write_rows = rows is not None
+    args = (
+        state.level,
+        state.target,
+        state.countdown,
+        state.frequency,
+        state.history,
+        params.level_cores,
+        params.level_fraction,
+        _clock(capacity.frequencies),
+        capacity.target_utilisation,
+        capacity.tolerance,
+        capacity.boot_steps,
+        capacity.dvfs_exponent,
+        params.srv,
+        rows if write_rows else params.srv,
+        write_rows,
+    )
+
+    def run(utilisation: np.ndarray, obs: np.ndarray | None) -> None:
+        if obs is None:
+            _autoscale_step(*args, utilisation, _NO_OBS, False)
+        else:
+            _autoscale_step(*args, utilisation, obs, True)
+
+    return run
+
+
+@jit
+def _autoscale_step(
+    level,
+    target,
+    countdown,
+    frequency,
+    history,
+    level_cores,
+    fraction,
+    clock,
+    goal,
+    tolerance,
+    boot_steps,
+    exponent,
+    base,
+    rows,
+    write_rows,
+    util,
+    obs,
+    write,
+):  # pragma: no cover - compiled
+    _advance(level, target, countdown)
+    want = np.empty_like(level)
+    _autoscale(level, target, history, util, level_cores, goal, tolerance, want)
+    _request(level, target, countdown, want, boot_steps)
+    if write_rows:
+        _controlled_rows(
+            base, level, target, frequency, level_cores, fraction, clock, exponent, rows
+        )
     if write:
         _columns(level, target, frequency, fraction, clock, obs)

@@ -14,7 +14,7 @@ import numpy as np
 
 from edgecloud_gym._threads import run_in_chunks
 from edgecloud_gym._validation import did_you_mean
-from edgecloud_gym.config import EdgeCloudConfig
+from edgecloud_gym.config import Capacity, EdgeCloudConfig
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.actions import (
     CLASS_BIAS_MAX,
@@ -31,7 +31,8 @@ from edgecloud_gym.core.actions import (
 from edgecloud_gym.core.capacity import (
     CapacityState,
     advance_boot,
-    autoscale,
+    autoscale_capacity,
+    bind_autoscaler,
     capacity_columns,
     continuous_levels,
     controlled_params,
@@ -48,6 +49,7 @@ from edgecloud_gym.core.dynamics import (
     neutral_classes,
     prepare_step,
 )
+from edgecloud_gym.core.dynamics import step as step_dynamics
 from edgecloud_gym.core.observation import assemble_into, assemble_observations, class_columns
 from edgecloud_gym.core.params import SystemParams, build_params
 from edgecloud_gym.core.queue_law import EMPTY
@@ -60,7 +62,7 @@ from edgecloud_gym.core.workload import (
 from edgecloud_gym.forecasting import Forecaster, NoForecaster, make_forecaster
 from edgecloud_gym.tasks import Task
 
-__all__ = ["METRIC_KEYS", "REWARD_PARTS", "BatchSimulator", "JointControl"]
+__all__ = ["METRIC_KEYS", "REWARD_PARTS", "BatchSimulator", "JointControl", "model_step"]
 
 ACTION_MODES = ("discrete", "continuous", "weights")
 #: What the agent controls: ``"routing"`` the shares alone, ``"joint"`` the shares, each server's
@@ -85,7 +87,9 @@ class BatchSimulator:
             ``"joint"`` (shares, capacity levels and DVFS levels; see :meth:`decode_action`).
         autoscaler: In routing control, let the built-in reactive autoscaler
             (:func:`~edgecloud_gym.core.capacity.autoscale`) set each server's capacity level
-            after every step; without it every core is always on at the nominal clock.
+            after every step; without it (``False``) every core is always on at the nominal
+            clock. Default (``None``): on in routing control, off in joint control (where the
+            agent sets the levels).
     """
 
     def __init__(
@@ -96,7 +100,7 @@ class BatchSimulator:
         action_mode: str = "discrete",
         episode_steps: int = 200,
         control: str = "routing",
-        autoscaler: bool = False,
+        autoscaler: bool | None = None,
     ) -> None:
         if action_mode not in ACTION_MODES:
             raise ValueError(
@@ -108,8 +112,10 @@ class BatchSimulator:
                 f"control must be one of {CONTROL_MODES}, got {control!r}."
                 f"{did_you_mean(str(control), CONTROL_MODES)}"
             )
+        if autoscaler is None:
+            autoscaler = control == "routing"
         if not isinstance(autoscaler, bool):
-            raise TypeError(f"autoscaler must be True or False, got {autoscaler!r}.")
+            raise TypeError(f"autoscaler must be True, False or None, got {autoscaler!r}.")
         if autoscaler and control == "joint":
             raise ValueError(
                 'autoscaler=True is for control="routing": in joint control the agent sets the '
@@ -152,6 +158,11 @@ class BatchSimulator:
         #: the params the capacity rows were last derived from and the params view whose
         #: ``srv`` holds the rows (rebuilt when the params change, e.g. on a new task)
         self._controlled: tuple[SystemParams, SystemParams] | None = None
+        #: whether the view's rows already hold the current capacity state (the autoscaler
+        #: writes them after each step, so the next step need not derive them again)
+        self._rows_ready = False
+        #: the autoscaler's per-step call, bound to the capacity state and the view's rows
+        self._autoscale: Callable[[np.ndarray, np.ndarray | None], None] | None = None
         self.shares = self.params.static_shares.copy()
         self.backlog = np.zeros((b, s))
         # the servers' queue law (mean of Z above the all-busy level, see core.dynamics); a very
@@ -244,6 +255,7 @@ class BatchSimulator:
         fresh_capacity = initial_capacity_state(len(idx), self.n_servers, cfg.capacity)
         for now, new in zip(self.capacity, fresh_capacity, strict=True):
             now[rows] = new
+        self._rows_ready = False
         self.classes[rows] = neutral_classes(len(idx), len(cfg.apps))
 
     def _exogenous(
@@ -499,8 +511,15 @@ class BatchSimulator:
             if self._controlled is None or self._controlled[0] is not p:
                 srv = np.empty_like(p.srv)
                 self._controlled = (p, controlled_params(p, self.capacity, cfg.capacity, srv))
+                self._rows_ready = False
+                if self.autoscaler:  # after each step: new levels, the next step's rows
+                    self._autoscale = bind_autoscaler(self.capacity, p, cfg.capacity, srv)
             view = self._controlled[1]
-            p = prepare_capacity(self.capacity, capacity, p, cfg.capacity, view.srv, view)
+            if self._rows_ready and capacity is None:  # the autoscaler wrote them last step
+                p = view
+            else:
+                p = prepare_capacity(self.capacity, capacity, p, cfg.capacity, view.srv, view)
+            self._rows_ready = False
         shares = np.ascontiguousarray(shares, dtype=np.float64)
         arrivals = np.empty((b, self.n_edge))
         classes = self.classes if self.control == "joint" else None
@@ -534,11 +553,8 @@ class BatchSimulator:
         run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)  # a small batch: rows(0, b), unsliced
         if self.dynamic_capacity:
             if self.autoscaler:
-                advance_boot(self.capacity)
-                want = autoscale(self.capacity, res.utilisation, p, cfg.capacity)
-                request_capacity(self.capacity, want, self.capacity.frequency, cfg.capacity)
-                if obs is not None:
-                    self._lever_columns(obs)
+                self._autoscale(res.utilisation, obs)
+                self._rows_ready = True
             else:
                 finish_capacity(self.capacity, p, cfg.capacity, obs)
                 if obs is not None and self.control == "joint":
@@ -548,6 +564,46 @@ class BatchSimulator:
         self.shares = shares
         self.t = t_next
         return res.reward, res.metrics, res
+
+
+def model_step(
+    params: SystemParams,
+    capacity: Capacity,
+    state: CapacityState,
+    backlog: np.ndarray,
+    shares: np.ndarray,
+    arrivals: np.ndarray,
+    queue_state: np.ndarray,
+    *,
+    request: np.ndarray | None = None,
+    autoscaler: bool = False,
+    rows: np.ndarray | None = None,
+) -> StepResult:
+    """One step of the model with its capacity, on state the caller holds: what
+    :meth:`BatchSimulator.step` does to its own state, for planners that roll the model out on
+    copies (``mpc``). ``state`` is updated in place; the other state comes back in the result.
+
+    Args:
+        params: The uncontrolled constants of the B systems (:func:`build_params`).
+        capacity: The capacity levers' config (``EdgeCloudConfig.capacity``).
+        state: The B systems' capacity state (a copy of ``BatchSimulator.capacity``).
+        backlog, shares, arrivals, queue_state: As for :func:`edgecloud_gym.core.dynamics.step`.
+        request: Joint control: (B, 2, S) capacity and DVFS levels requested before the step
+            (:func:`~edgecloud_gym.core.capacity.request_capacity`); None requests nothing.
+        autoscaler: Routing control with the built-in autoscaler (the simulator's
+            ``autoscaler``): it sets the levels after the step.
+        rows: Scratch shaped like ``params.srv`` for the per-server rows of the state (a new
+            array by default).
+    """
+    if request is not None:
+        request_capacity(state, request[:, 0], request[:, 1], capacity)
+    p = controlled_params(params, state, capacity, rows)
+    res = step_dynamics(p, backlog, shares, arrivals, queue_state)
+    if autoscaler:
+        autoscale_capacity(state, res.utilisation, params, capacity, None)
+    else:
+        advance_boot(state)
+    return res
 
 
 @jit

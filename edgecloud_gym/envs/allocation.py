@@ -508,8 +508,10 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
       ``Discrete(6 S + 2 + 4 K)`` or a box of ``3 S + 2 K`` values;
       :meth:`~edgecloud_gym.core.simulator.BatchSimulator.decode_action`, ``docs/environment.md``
       section 6). The ``EdgeCloud-Joint-*-v0`` ids are joint.
-    - ``autoscaler``: under routing control, let the built-in reactive autoscaler set each
-      server's capacity level after every step (default False: every core always on).
+    - ``autoscaler``: under routing control, the built-in reactive autoscaler sets each
+      server's capacity level after every step (default ``None``: on in routing control, as
+      in every registered routing id; ``False`` keeps every core always on at the nominal
+      clock, model version 1's fixed capacity; joint control has none).
 
     ## Version History
 
@@ -528,7 +530,7 @@ class EdgeCloudEnv(gym.Env[np.ndarray, Any]):
         task_sampler: Any = None,
         render_mode: str | None = None,
         control: str = "routing",
-        autoscaler: bool = False,
+        autoscaler: bool | None = None,
     ) -> None:
         check_render_mode(render_mode)
         steps = resolve_episode_steps(episode_steps, _time_limit_of_make())

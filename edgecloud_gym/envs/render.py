@@ -238,7 +238,7 @@ def _state(env: EdgeCloudEnv) -> dict[str, np.ndarray]:
     w, h = env.config.obs_window, sim.horizon
     start = 4 * s
     window = obs[start : start + w * n].reshape(w, n)
-    forecast = obs[start + w * n + 3 :].reshape(n, h) if h else np.zeros((n, 0))
+    forecast = obs[env.layout.forecast].reshape(n, h) if h else np.zeros((n, 0))
     return {
         "inflow": obs[:s],
         "backlog": obs[s : 2 * s],

@@ -170,7 +170,7 @@ class EdgeCloudVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
         control: str = "routing",
-        autoscaler: bool = False,
+        autoscaler: bool | None = None,
     ) -> None:
         n = check_int("num_envs", num_envs, minimum=1)
         steps = resolve_episode_steps(episode_steps, max_episode_steps)
