@@ -21,6 +21,11 @@ label                  policy
 ``mpc-cem-clairvoyant``  the same over the shares themselves (not causal)
 =====================  =========================================================================
 
+Next to them, ``bound`` is the per-step relaxation bound of each episode
+(:func:`edgecloud_agents.step_bound.step_bound`): no policy can return more on that episode. The
+page gives its gap over the best primal (the best non-causal MPC of the episode), and the run
+fails if any policy's return exceeds the bound on any episode.
+
 Writes ``DIR/headroom.md`` and ``DIR/headroom.json``.
 """
 
@@ -73,7 +78,44 @@ def run_headroom(envs: tuple[str, ...], seeds: list[int]) -> dict[str, Any]:
             }
             print(f"  {env_id} {label}: {np.mean(out[env_id][label]['returns']):.2f}", flush=True)
             env.close()
+        out[env_id]["bound"] = _bounds(env_id, seeds)
+        _check_bound(env_id, out[env_id])
     return out
+
+
+def _bounds(env_id: str, seeds: list[int]) -> dict[str, Any]:
+    """The per-step relaxation bound of each episode (the same arrivals as the policies')."""
+    from edgecloud_agents.registry import make_env_for
+    from edgecloud_agents.step_bound import step_bound
+
+    start = time.perf_counter()
+    env = make_env_for("static", env_id, seed=0)
+    values = []
+    for seed in seeds:
+        env.reset(seed=seed)
+        values.append(step_bound(env).total)
+    env.close()
+    print(f"  {env_id} bound: {np.mean(values):.2f}", flush=True)
+    return {"returns": values, "seconds": time.perf_counter() - start}
+
+
+def _check_bound(env_id: str, rows: dict[str, Any]) -> None:
+    """Raise if any policy's return exceeds the bound on any episode."""
+    bound = np.asarray(rows["bound"]["returns"])
+    for label in POLICIES:
+        over = np.asarray(rows[label]["returns"]) - bound
+        if np.any(over > 1e-9 * np.abs(bound)):
+            raise RuntimeError(
+                f"{label} returned more than the bound on {env_id} (by up to {over.max():.4g}): "
+                "the bound's relaxation is broken; report it with the env id and seeds."
+            )
+
+
+def bound_gaps(rows: dict[str, Any]) -> np.ndarray:
+    """Per episode, the bound's gap over the best primal (the best non-causal policy: MPC on the
+    true rates or the realised arrivals), in percent of the primal's magnitude."""
+    primal = np.max([rows[lb]["returns"] for lb in POLICIES if not POLICIES[lb][3]], axis=0)
+    return 100.0 * (np.asarray(rows["bound"]["returns"]) - primal) / np.abs(primal)
 
 
 def headroom_markdown(data: dict[str, Any], command: str) -> str:
@@ -98,17 +140,41 @@ def headroom_markdown(data: dict[str, Any], command: str) -> str:
         for label, row in rows.items():
             ci = improvement_ci([row["returns"]], base, higher_is_better=True, paired=True)
             gains[(label, env_id)] = ci
-        causal = [lb for lb in rows if POLICIES[lb][3] and lb != "static"]
+        causal = [lb for lb in POLICIES if POLICIES[lb][3] and lb != "static"]
         best[env_id] = max(causal, key=lambda lb: gains[(lb, env_id)].estimate)
-    for label in POLICIES:
+    labels = [*POLICIES, "bound"] if all("bound" in rows for rows in data.values()) else POLICIES
+    for label in labels:
         cells = []
         for env_id, rows in data.items():
             mean = float(np.mean(rows[label]["returns"]))
             ci = gains[(label, env_id)]
             text = f"{mean:.1f} ({ci.estimate:+.1f} % [{ci.low:+.1f}, {ci.high:+.1f}])"
             cells.append(f"**{text}**" if best[env_id] == label else text)
-        mark = "" if POLICIES[label][3] else "`*`"
+        mark = "" if label == "bound" or POLICIES[label][3] else "`*`"
         lines.append(f"| {label}{mark} | " + " | ".join(cells) + " |")
+    if "bound" in labels:
+        lines += [
+            "",
+            "`bound`: the per-step relaxation bound of each episode (`agents/step_bound.py`, "
+            "[the argument](../../bound.md)); no policy exceeded it on any episode (checked by "
+            "the run). Its gap over the best primal (per episode, the best non-causal policy), "
+            "in percent of the primal's return, mean [min, max] over episodes:",
+            "",
+            "| | " + " | ".join(data) + " |",
+            "|---|" + "---:|" * len(data),
+            "| bound gap | "
+            + " | ".join(
+                f"{g.mean():.1f} % [{g.min():.1f}, {g.max():.1f}]"
+                for g in (bound_gaps(rows) for rows in data.values())
+            )
+            + " |",
+            "| bound seconds per episode | "
+            + " | ".join(
+                f"{rows['bound']['seconds'] / len(rows['bound']['returns']):.1f}"
+                for rows in data.values()
+            )
+            + " |",
+        ]
     return "\n".join(lines) + "\n"
 
 
