@@ -53,6 +53,7 @@ __all__ = [
     "load_sb3_zip",
     "load_torch",
     "read_agent_file",
+    "rebuild_sb3",
     "rebuild_sb3_dqn",
     "save_torch",
     "sb3_state",
@@ -468,26 +469,51 @@ def sb3_state(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     The config holds the spaces' sizes and the training counters; the weights are SB3's own
     :meth:`get_parameters` (the policy's and the optimizer's state dicts).
     """
-    config = {
-        "obs_shape": [int(n) for n in model.observation_space.shape],
-        "n_actions": int(model.action_space.n),
-        "num_timesteps": int(model.num_timesteps),
-        "n_updates": int(getattr(model, "_n_updates", 0)),
-        "exploration_rate": float(model.exploration_rate),
-        "seed": model.seed,
-    }
+    import numpy as np
+
+    config: dict[str, Any] = {"obs_shape": [int(n) for n in model.observation_space.shape]}
+    if hasattr(model.action_space, "n"):
+        config["n_actions"] = int(model.action_space.n)
+    else:  # a box (PPO in the continuous or weights mode)
+        space = model.action_space
+        config["action_box"] = {
+            "shape": [int(n) for n in space.shape],
+            "low": float(np.min(space.low)),
+            "high": float(np.max(space.high)),
+        }
+    config["num_timesteps"] = int(model.num_timesteps)
+    config["n_updates"] = int(getattr(model, "_n_updates", 0))
+    if hasattr(model, "exploration_rate"):
+        config["exploration_rate"] = float(model.exploration_rate)
+    config["seed"] = model.seed
     return config, model.get_parameters()
 
 
 def rebuild_sb3_dqn(
     file: AgentFile, kwargs: Mapping[str, Any], env: Any = None, policy_key: str = "sb3"
 ) -> Any:
-    """An SB3 DQN built from hyperparameters ``kwargs`` with the weights of ``file``.
+    """An SB3 DQN built from hyperparameters ``kwargs`` with the weights of ``file``
+    (:func:`rebuild_sb3` with DQN)."""
+    from stable_baselines3 import DQN
+
+    return rebuild_sb3(file, DQN, kwargs, env, policy_key)
+
+
+def rebuild_sb3(
+    file: AgentFile,
+    algorithm: Any,
+    kwargs: Mapping[str, Any],
+    env: Any = None,
+    policy_key: str = "sb3",
+) -> Any:
+    """An SB3 model of class ``algorithm`` (DQN, PPO) built from hyperparameters ``kwargs``
+    with the weights of ``file``.
 
     Args:
         file: An agent file whose config holds :func:`sb3_state`'s keys under ``policy_key``
             and whose weights hold its parameters under the same key.
-        kwargs: The DQN's keyword arguments (as the agent was built with).
+        algorithm: The SB3 class the agent was built with.
+        kwargs: Its keyword arguments (as the agent was built with).
         env: The env to attach (None: act only); its spaces must match the saved ones.
         policy_key: Where the model's config and weights sit in the file.
 
@@ -496,28 +522,39 @@ def rebuild_sb3_dqn(
     """
     import gymnasium as gym
     import numpy as np
-    from stable_baselines3 import DQN
 
     state = file.require(policy_key)
-    if not isinstance(state, dict) or "obs_shape" not in state or "n_actions" not in state:
+    if (
+        not isinstance(state, dict)
+        or "obs_shape" not in state
+        or ("n_actions" not in state and "action_box" not in state)
+    ):
         raise AgentFileError(f"agent file {file.path}: {policy_key!r} is incomplete. {_FIX}")
-    obs_shape, n_actions = tuple(state["obs_shape"]), int(state["n_actions"])
+    obs_shape = tuple(state["obs_shape"])
+    if "n_actions" in state:
+        action_space: Any = gym.spaces.Discrete(int(state["n_actions"]))
+        what = f"{int(state['n_actions'])} actions"
+    else:
+        box = state["action_box"]
+        action_space = gym.spaces.Box(box["low"], box["high"], tuple(box["shape"]), np.float32)
+        what = f"actions of shape {tuple(box['shape'])}"
     seed = state.get("seed")
     if env is not None:
         shape = tuple(getattr(env.observation_space, "shape", None) or ())
-        n = getattr(env.action_space, "n", None)
-        if shape != obs_shape or n != n_actions:
+        if shape != obs_shape or env.action_space != action_space:
             raise AgentFileError(
                 f"agent file {file.path} holds agent {file.agent!r} for observations of shape "
-                f"{obs_shape} and {n_actions} actions, but the env given has shape {shape} and "
-                f"{n} actions; make the env with make_env_for({file.agent!r}, env_id) (the same "
-                "forecaster and action mode it was trained with)."
+                f"{obs_shape} and {what}, but the env given has shape {shape} and action space "
+                f"{env.action_space}; make the env with make_env_for({file.agent!r}, env_id) (the "
+                "same forecaster and action mode it was trained with)."
             )
-        model = DQN("MlpPolicy", env, device="cpu", seed=seed, **kwargs)
+        model = algorithm("MlpPolicy", env, device="cpu", seed=seed, **kwargs)
     else:
-        model = DQN("MlpPolicy", None, device="cpu", seed=seed, _init_setup_model=False, **kwargs)
+        model = algorithm(
+            "MlpPolicy", None, device="cpu", seed=seed, _init_setup_model=False, **kwargs
+        )
         model.observation_space = gym.spaces.Box(-np.inf, np.inf, obs_shape, np.float32)
-        model.action_space = gym.spaces.Discrete(n_actions)
+        model.action_space = action_space
         model.n_envs = 1
         model._setup_model()
     try:
@@ -530,5 +567,6 @@ def rebuild_sb3_dqn(
         ) from None
     model.num_timesteps = int(state.get("num_timesteps", 0))
     model._n_updates = int(state.get("n_updates", 0))
-    model.exploration_rate = float(state.get("exploration_rate", model.exploration_rate))
+    if hasattr(model, "exploration_rate"):
+        model.exploration_rate = float(state.get("exploration_rate", model.exploration_rate))
     return model

@@ -153,6 +153,12 @@ AGENTS: dict[str, AgentInfo] = {
         "DQN from a MAML meta-initialisation, with LSTM forecasts (DYNAMIC-ALLOCATOR)", True
     ),
     "maml-dqn": AgentInfo("DQN from a MAML meta-initialisation, no forecasts", True),
+    "ppo": AgentInfo(
+        "SB3 PPO without forecasts, discrete moves (reactive RL, second reference)", True
+    ),
+    "ppo-continuous": AgentInfo(
+        "SB3 PPO without forecasts, continuous shares", True, action_mode="continuous"
+    ),
     "ddlo": AgentInfo(
         "K parallel DNNs, best candidate by the env's model (DDLO)",
         True,
@@ -259,6 +265,7 @@ def load_offloading_agent(
 _META_DQN = {"dynamic-allocator": "dqn-forecast", "maml-dqn": "dqn"}
 
 _DQN = ("dqn", "dqn-forecast")
+_PPO = ("ppo", "ppo-continuous")
 
 
 def _rule_class(name: str) -> Any:
@@ -337,6 +344,8 @@ def env_kwargs_for(name: str) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"forecaster": "none", "action_mode": AGENTS[name].action_mode}
     if name in _DQN or name in _META_DQN:
         kwargs.update(_dqn_env_kwargs(_META_DQN.get(name, name)))
+    if name in _PPO:
+        kwargs.update(_dqn_env_kwargs("ppo"))
     return kwargs
 
 
@@ -431,16 +440,19 @@ def make_agent(
         return make_offloading_agent(name, env, seed=seed, **kwargs)
     if isinstance(env, str):
         env = make_env_for(name, env, seed)
-    if name in _DQN:
+    if name in _DQN or name in _PPO:
         from edgecloud_agents.dqn import DQNAgent
+        from edgecloud_agents.ppo import PPOAgent
 
         n_envs = kwargs.pop("n_envs", 1)
         if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
             raise ValueError(f"n_envs must be a positive integer, got {n_envs!r}.")
         env_id = env.spec.id if getattr(env, "spec", None) is not None else None
-        _check_forecasts(name, env)
+        if name in _DQN:
+            _check_forecasts(name, env)
         train_env = _vec_env(name, env, n_envs, seed) if n_envs > 1 else env
-        return DQNAgent(
+        learner = DQNAgent if name in _DQN else PPOAgent
+        return learner(
             train_env,
             name=name,
             env_id=env_id,
@@ -531,6 +543,10 @@ def load_agent(
         from edgecloud_agents.dqn import DQNAgent
 
         return DQNAgent.load(file, env=env)
+    if file.agent in _PPO:
+        from edgecloud_agents.ppo import PPOAgent
+
+        return PPOAgent.load(file, env=env)
     if file.agent in _META_DQN:
         from edgecloud_agents.dynamic_allocator import DynamicAllocator
 

@@ -164,6 +164,7 @@ def test_oracle_needs_a_reset_episode():
 # ---------------------------------------------------------------------------- the zoo
 
 TINY_DQN = {"learning_starts": 100, "buffer_size": 2_000}
+TINY_PPO = {"n_steps": 64, "batch_size": 32, "n_epochs": 2}
 
 
 def _make(name: str, env_id: str, seed: int = 0):
@@ -171,7 +172,9 @@ def _make(name: str, env_id: str, seed: int = 0):
     (fast, and independent of the shipped LSTM weights, tested elsewhere)."""
     env_kwargs = {"forecaster": "naive"} if name == "dqn-forecast" else {}
     env = make_env_for(name, env_id, seed, **env_kwargs)
-    kwargs = dict(TINY_DQN) if AGENTS[name].learns else {}
+    kwargs = {}
+    if AGENTS[name].learns:
+        kwargs = dict(TINY_PPO) if name.startswith("ppo") else dict(TINY_DQN)
     return make_agent(name, env, seed=seed, **kwargs), env
 
 

@@ -12,7 +12,7 @@ of their own). rl_zoo3 reads them from any directory in either of two ways::
         -conf "$(python -m edgecloud_agents.hyperparams ppo)"
 
 Files (:data:`FILES`): ``dqn`` (reactive RL, no forecasts), ``dqn-forecast`` (the DQN with LSTM
-forecasts) and ``ppo`` (PPO, for rl_zoo3 and third-party code; not a zoo agent).
+forecasts) and ``ppo`` (the zoo's ``ppo`` and ``ppo-continuous`` agents, and rl_zoo3).
 """
 
 from __future__ import annotations
