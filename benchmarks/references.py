@@ -48,9 +48,11 @@ CAUSAL_RULES: tuple[str, ...] = (
     "least-loaded",
     "local-first",
     "best-constant",
+    "autoscale",
+    "local-first-autoscale",
 )
 #: The learners besides the ``dqn*`` names.
-_LEARNED: tuple[str, ...] = ("dynamic-allocator", "maml-dqn", "ppo")
+_LEARNED: tuple[str, ...] = ("dynamic-allocator", "maml-dqn", "ppo", "ppo-continuous")
 #: Forecast sources of ``mpc`` that read the future.
 _FUTURE_FORECASTS: tuple[str, ...] = ("oracle", "clairvoyant")
 #: The default forecaster of ``mpc`` (edgecloud_agents.mpc.MPCAgent).

@@ -158,3 +158,22 @@ def test_summary_csv_carries_the_references(tmp_path: Path) -> None:
     assert by_key["mpc", LOW, "return"]["vs_causal_pct"] == ""
     assert by_key["dqn", LOW, "latency_mean_ms"]["gap_closed"] == ""
     assert by_key["dqn", "all", "return"]["causal_baseline"] == ""
+
+
+def test_every_allocation_agent_of_the_zoo_has_its_role():
+    """A new zoo agent must be placed: learners are "learned", rules "causal"; only random, the
+    LP plan and clairvoyant MPC are not candidates for the strongest causal baseline."""
+    from edgecloud_agents.registry import AGENTS
+
+    for name, info in AGENTS.items():
+        if info.family != "allocation":
+            continue
+        role = agent_role(name)
+        if info.learns:
+            assert role == "learned", name
+        elif name in ("random", "oracle"):
+            assert role == "other", name
+        elif name == "mpc-clairvoyant":
+            assert role == "clairvoyant"
+        else:
+            assert role == "causal", name
