@@ -172,15 +172,17 @@ def _run_cli(args: argparse.Namespace) -> int:
 
         agents = {
             name: replace(a, budget=args.budget, eval_freq=max(1, args.budget // 20))
-            if zoo.learns(name)
+            if zoo.learns(a.agent or name)
             else a
             for name, a in suite.agents.items()
         }
         suite = replace(suite, agents=agents)
     costs = {}
-    for name in suite.agents:
+    for name, a in suite.agents.items():
         print(f"  measuring {name} on {suite.envs[0]} ...", flush=True)
-        costs[name] = measure_agent(name, suite.envs[0], args.slice_steps, args.warm_steps)
+        costs[name] = measure_agent(
+            a.agent or name, suite.envs[0], args.slice_steps, args.warm_steps
+        )
     projection = project_suite(suite, costs)
     bound_s = measure_bound(suite.envs[0]) if suite.oracle_bound else 0.0
     bound_total = bound_s * len(suite.envs) * len(suite.seeds) * suite.episodes

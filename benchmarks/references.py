@@ -103,8 +103,14 @@ class EnvReference:
         return next((r for r in self.rows if r.agent == agent), None)
 
 
-def _kwargs_by_agent(records: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    return {r["spec"]["agent"]: r["spec"].get("kwargs") or {} for r in records}
+def _roles(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Each suite agent's role, from its zoo name (a label's ``zoo_agent``) and kwargs."""
+    return {
+        r["spec"]["agent"]: agent_role(
+            r["spec"].get("zoo_agent") or r["spec"]["agent"], r["spec"].get("kwargs") or {}
+        )
+        for r in records
+    }
 
 
 def _compare(scores: Scores, agent: str, base: str | None, env: str) -> Interval | None:
@@ -125,7 +131,7 @@ def env_references(
     scores = scores or Scores(records)
     agents = list(agents or scores.agents)
     envs = list(envs or scores.envs)
-    roles = {a: agent_role(a, k) for a, k in _kwargs_by_agent(records).items()}
+    roles = _roles(records)
     out = []
     for env in envs:
         level = {}

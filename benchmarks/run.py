@@ -62,6 +62,14 @@ class RunSpec:
     episodes: int
     oracle_bound: bool
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    #: The zoo's name of the agent when ``agent`` is a suite's label for it (an ablation with
+    #: other ``kwargs``, e.g. ``dynamic-allocator-eps0.2``); empty when ``agent`` is the name.
+    zoo_agent: str = ""
+
+    @property
+    def zoo_name(self) -> str:
+        """The zoo's name of the agent (``make_agent``'s ``name``)."""
+        return self.zoo_agent or self.agent
 
     @property
     def key(self) -> str:
@@ -94,6 +102,7 @@ class RunSpec:
             "episodes": self.episodes,
             "oracle_bound": self.oracle_bound,
             "kwargs": dict(self.kwargs),
+            **({"zoo_agent": self.zoo_agent} if self.zoo_agent else {}),
         }
 
     @classmethod
@@ -134,16 +143,16 @@ def run_one(spec: RunSpec, tb_dir: str | Path | None = None) -> dict[str, Any]:
     from edgecloud_bench import zoo
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    env = zoo.make_env(spec.agent, spec.env, seed=spec.seed)
+    env = zoo.make_env(spec.zoo_name, spec.env, seed=spec.seed)
     tb = str(tb_dir) if tb_dir is not None and spec.budget > 0 else None
-    agent = zoo.make(spec.agent, env, seed=spec.seed, tensorboard_log=tb, **spec.kwargs)
+    agent = zoo.make(spec.zoo_name, env, seed=spec.seed, tensorboard_log=tb, **spec.kwargs)
     curve: list[tuple[int, float]] = []
     name = None
     if spec.budget > 0:
         from edgecloud_bench.callbacks import run_name, training_callbacks
 
         name = run_name(spec.env, spec.agent, spec.seed)
-        eval_env = zoo.make_env(spec.agent, spec.env, seed=spec.seed)
+        eval_env = zoo.make_env(spec.zoo_name, spec.env, seed=spec.seed)
         hparams = {k: v for k, v in spec.to_dict().items() if k != "kwargs"}
         hparams.update({f"kwargs.{k}": v for k, v in spec.kwargs.items()})
         callbacks, evaluation = training_callbacks(
@@ -161,9 +170,9 @@ def run_one(spec: RunSpec, tb_dir: str | Path | None = None) -> dict[str, Any]:
     held_out = heldout_kwargs(spec.env)
     if held_out:  # score on held-out data (a trace's test period); non-learners are rebuilt on it
         env.close()
-        env = zoo.make_env(spec.agent, spec.env, seed=spec.seed, **held_out)
+        env = zoo.make_env(spec.zoo_name, spec.env, seed=spec.seed, **held_out)
         if spec.budget == 0:
-            agent = zoo.make(spec.agent, env, seed=spec.seed, **spec.kwargs)
+            agent = zoo.make(spec.zoo_name, env, seed=spec.seed, **spec.kwargs)
     episodes = evaluate(agent, env, None, spec.eval_seeds, oracle_bound=spec.oracle_bound)
     env.close()
     metrics = summarise_episodes(episodes)
@@ -239,7 +248,7 @@ def expected_cost(spec: RunSpec, bound_shared_by: int = 1) -> float:
         steps = EPISODE_STEPS
     curve_episodes = (spec.budget // max(spec.eval_freq, 1)) * spec.eval_episodes
     # the planners: the LP plan, and MPC's rollouts on the model (about as costly per step)
-    act = ORACLE_STEP_S if spec.agent in ("oracle", "mpc", "mpc-clairvoyant") else ACT_STEP_S
+    act = ORACLE_STEP_S if spec.zoo_name in ("oracle", "mpc", "mpc-clairvoyant") else ACT_STEP_S
     bound = BOUND_EPISODE_S * spec.episodes / max(bound_shared_by, 1) if spec.oracle_bound else 0.0
     episodes = spec.episodes + curve_episodes
     return RUN_S + spec.budget * TRAIN_STEP_S + episodes * steps * act + bound

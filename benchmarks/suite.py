@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import time
@@ -84,18 +85,21 @@ class AgentSpec:
         eval_freq: Env steps between learning-curve evaluations (0: a tenth of the budget).
         eval_episodes: Episodes per learning-curve evaluation.
         kwargs: Keyword arguments of ``edgecloud_agents.registry.make_agent``.
+        agent: The zoo's agent when the suite's key is a label for it (an ablation: the same
+            agent with other ``kwargs``); None when the key is the agent's name.
     """
 
     budget: int = 0
     eval_freq: int = 0
     eval_episodes: int = 2
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    agent: str | None = None
 
     @classmethod
     def from_dict(cls, where: str, data: Mapping[str, Any] | None) -> AgentSpec:
         """Validate plain data (a suite file's agent entry)."""
         data = dict(data or {})
-        check_keys(data, ["budget", "eval_freq", "eval_episodes", "kwargs"], where)
+        check_keys(data, ["agent", "budget", "eval_freq", "eval_episodes", "kwargs"], where)
         budget = _int(f"{where}.budget", data.get("budget", 0), 0)
         freq = _int(f"{where}.eval_freq", data.get("eval_freq", 0), 0)
         kwargs = data.get("kwargs") or {}
@@ -106,6 +110,7 @@ class AgentSpec:
             eval_freq=freq or max(1, budget // 10),
             eval_episodes=_int(f"{where}.eval_episodes", data.get("eval_episodes", 2), 1),
             kwargs=dict(kwargs),
+            agent=None if data.get("agent") is None else str(data["agent"]),
         )
 
 
@@ -149,22 +154,32 @@ class Suite:
         if not isinstance(agents_data, Mapping) or not agents_data:
             raise ValueError(f"{source}: agents must be a non-empty mapping of name to settings.")
         agents = {}
-        for name, spec in agents_data.items():
+        for label, spec in agents_data.items():
+            where = f"{source}: agents.{label}"
+            agents[label] = AgentSpec.from_dict(where, spec)
+            name = agents[label].agent or label
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.+-]*", str(label)) or "__" in str(label):
+                raise ValueError(
+                    f"{where}: a label is letters, digits, '.', '+' and single '-' (it names run "
+                    f"files), got {label!r}."
+                )
             try:
                 zoo.check_agent_name(name)
             except ValueError as exc:
-                raise ValueError(f"{source}: agents: {exc}") from None
+                fix = (
+                    ""
+                    if agents[label].agent
+                    else (" (a label for an agent with other settings needs 'agent: <zoo name>')")
+                )
+                raise ValueError(f"{where}: {exc}{fix}") from None
             if zoo.family(name) != "allocation":
                 raise ValueError(
-                    f"{source}: agents.{name}: {name!r} acts in the offloading envs; a suite "
+                    f"{where}: {name!r} acts in the offloading envs; a suite "
                     "runs allocation agents (the offloading experiments: 'edgecloud bench "
                     "offloading')."
                 )
-            agents[name] = AgentSpec.from_dict(f"{source}: agents.{name}", spec)
-            if agents[name].budget > 0 and not zoo.learns(name):
-                raise ValueError(
-                    f"{source}: agents.{name}.budget: {name!r} does not learn; remove its budget."
-                )
+            if agents[label].budget > 0 and not zoo.learns(name):
+                raise ValueError(f"{where}.budget: {name!r} does not learn; remove its budget.")
         return cls(
             name=str(data["name"]),
             version=_int(f"{source}: version", data["version"], 0),
@@ -190,6 +205,7 @@ class Suite:
                 episodes=self.episodes,
                 oracle_bound=self.oracle_bound,
                 kwargs=a.kwargs,
+                zoo_agent=a.agent if a.agent and a.agent != name else "",
             )
             for name, a in self.agents.items()
             for env_id in self.envs

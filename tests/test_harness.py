@@ -470,6 +470,30 @@ def test_suite_trains_learners_with_curves_and_tensorboard(tmp_path: Path) -> No
         load_suite(_tiny(tmp_path, TINY_SUITE.replace("static: {}", "static: {budget: 10}")))
 
 
+def test_a_label_runs_a_zoo_agent_with_other_settings(tmp_path: Path) -> None:
+    """An ablation: ``dqn-eps0.2`` is the zoo's dqn with a low initial exploration; its runs
+    carry the label and the zoo name, build the dqn with those settings, and count as a
+    learner (never as the strongest causal baseline)."""
+    from edgecloud_bench.references import env_references
+
+    text = TINY_SUITE.replace("seeds: [0, 1, 2]", "seeds: [0, 1]").replace(
+        "least-loaded: {}",
+        "dqn-eps0.2: {agent: dqn, budget: 300, eval_freq: 300, eval_episodes: 1, "
+        "kwargs: {learning_starts: 50, exploration_initial_eps: 0.2}}",
+    )
+    records = run_suite(_tiny(tmp_path, text), tmp_path / "out", workers=1, progress=False)
+    label = [r for r in records if r["spec"]["agent"] == "dqn-eps0.2"]
+    assert len(label) == 2 and all(r["spec"]["zoo_agent"] == "dqn" for r in label)
+    assert all("zoo_agent" not in r["spec"] for r in records if r["spec"]["agent"] == "static")
+    assert (tmp_path / "out" / "runs" / "dqn-eps0.2__EdgeCloud-Low-v0__0.json").exists()
+    (ref,) = env_references(records)
+    assert ref.row("dqn-eps0.2").role == "learned" and ref.causal == "static"
+    with pytest.raises(ValueError, match="needs 'agent: <zoo name>'"):
+        load_suite(_tiny(tmp_path, TINY_SUITE.replace("static: {}", "static-2: {}")))
+    with pytest.raises(ValueError, match="a label is letters"):
+        load_suite(_tiny(tmp_path, TINY_SUITE.replace("static: {}", "'a__b': {agent: static}")))
+
+
 def test_oracle_bound_is_shared_across_agents_and_never_beaten() -> None:
     from edgecloud_agents.registry import make_agent, make_env_for
     from edgecloud_bench import evaluation
