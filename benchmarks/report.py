@@ -40,7 +40,7 @@ from edgecloud_bench.evaluation import EPISODE_METRICS
 from edgecloud_bench.references import env_references, reference_markdown, reference_summary
 from edgecloud_bench.render import csv_text, md_table, plot_curves, pyplot
 from edgecloud_bench.scores import Scores
-from edgecloud_bench.stats import Interval
+from edgecloud_bench.stats import Interval, late_gain
 
 __all__ = [
     "SUMMARY_COLUMNS",
@@ -56,6 +56,7 @@ SUMMARY_METRICS: tuple[str, ...] = (
     *(m for m in EPISODE_METRICS if m not in ("arrived", "processed")),
     "oracle_gap_pct",
     "convergence_steps",
+    "late_gain_pct",
 )
 
 #: Columns of ``summary.csv``.
@@ -129,7 +130,20 @@ def load_runs(out: str | Path) -> list[dict[str, Any]]:
     paths = sorted(runs_dir.glob("*.json"))
     if not paths:
         raise FileNotFoundError(f"no run files in {runs_dir}; run a suite into {out} first.")
-    return [read_run(p) for p in paths]
+    return [with_late_gain(read_run(p)) for p in paths]
+
+
+def with_late_gain(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with ``metrics["late_gain_pct"]`` (:func:`edgecloud_bench.stats.late_gain`)
+    filled from its learning curve when a run file from before that metric lacks it."""
+    curve = record.get("learning_curve") or []
+    metrics = record.get("metrics") or {}
+    if curve and "late_gain_pct" not in metrics:
+        record = {
+            **record,
+            "metrics": {**metrics, "late_gain_pct": late_gain([r for _, r in curve])},
+        }
+    return record
 
 
 class _Suite:
@@ -333,8 +347,7 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
         out: The suite's output folder.
         records: The run records (default: read ``out/runs``).
     """
-    if records is None:
-        records = load_runs(out)
+    records = load_runs(out) if records is None else [with_late_gain(dict(r)) for r in records]
     out = check_writable(Path(out))
     if not records:
         raise ValueError(f"no runs to report in {out}.")
@@ -449,6 +462,25 @@ def write_report(out: str | Path, records: Sequence[Mapping[str, Any]] | None = 
             for env in scopes:
                 r = look.get((agent, env, "convergence_steps"))
                 cells.append(f"{_fmt(r, 'iqm', ',.0f')} (n={r['n_runs']})" if r else "–")
+            body.append([agent, *cells])
+        md += [md_table(["agent", *scopes], body), ""]
+        md += [
+            "Late-training gain: the change of the evaluation return over the last fifth of the "
+            "evaluations against the fifth before, in percent (IQM over runs, 95 % interval; "
+            "positive: still rising). An interval that contains 0 (or lies below it) finds no "
+            "gain late in training: a plateau, however noisy single evaluations are.",
+            "",
+        ]
+        body = []
+        for agent in learners:
+            cells = []
+            for env in scopes:
+                r = look.get((agent, env, "late_gain_pct"))
+                if not r:
+                    cells.append("–")
+                    continue
+                verdict = "rising" if r["ci_low"] > 0 else "plateau"
+                cells.append(f"{_fmt(r, 'iqm', '+.1f')} % ({verdict})")
             body.append([agent, *cells])
         md += [md_table(["agent", *scopes], body), ""]
         if plot_curves(

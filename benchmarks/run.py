@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecloud_bench.evaluation import evaluate, summarise_episodes
-from edgecloud_bench.stats import convergence_step
+from edgecloud_bench.stats import convergence_step, late_gain
 from edgecloud_gym.model_version import MODEL_VERSION, check_model_version
 from edgecloud_gym.traces.envs import heldout_kwargs
 
@@ -180,6 +180,7 @@ def run_one(spec: RunSpec, tb_dir: str | Path | None = None) -> dict[str, Any]:
     if curve:
         steps, returns = zip(*curve, strict=True)
         metrics["convergence_steps"] = convergence_step(steps, returns)
+        metrics["late_gain_pct"] = late_gain(returns)
     record = {
         "format": RUN_FORMAT,
         "model_version": MODEL_VERSION,

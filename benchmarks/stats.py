@@ -25,6 +25,7 @@ __all__ = [
     "convergence_step",
     "improvement_ci",
     "iqm",
+    "late_gain",
     "recovery_frames",
     "rolling_mean",
     "stratified_bootstrap",
@@ -258,6 +259,27 @@ def convergence_step(
     outside = np.flatnonzero(~inside)
     first = 0 if outside.size == 0 else int(outside[-1]) + 1
     return float(x[first])
+
+
+def late_gain(returns: Sequence[float], fraction: float = 0.2) -> float:
+    """How much an evaluation curve still rose at the end of training: the mean evaluation
+    return over the last ``fraction`` of the evaluations against the mean over the ``fraction``
+    before it, in percent of the earlier mean's magnitude (positive: still improving).
+
+    One run's value is noisy (a few evaluation episodes each); averaged over seeds with an
+    interval, one that contains 0 says no gain is detectable late in training: a plateau.
+
+    Returns:
+        The gain in percent, or NaN with fewer than four evaluations.
+    """
+    y = np.asarray(returns, dtype=np.float64)
+    n = max(2, math.ceil(fraction * y.size))
+    if y.size < 4 or 2 * n > y.size:
+        n = y.size // 2
+    if n < 2:
+        return math.nan
+    late, early = float(np.mean(y[-n:])), float(np.mean(y[-2 * n : -n]))
+    return 100.0 * (late - early) / abs(early) if early != 0.0 else math.nan
 
 
 def tail_mean(values: Sequence[float], fraction: float = 0.2) -> float:

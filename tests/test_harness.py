@@ -100,6 +100,18 @@ def test_improvement_direction_and_pairing() -> None:
         improvement_ci([[1.0, 2.0]], [[1.0]], higher_is_better=True, paired=True)
 
 
+def test_late_gain_known_curves() -> None:
+    """The last fifth of the evaluations against the fifth before, in percent of the earlier."""
+    from edgecloud_bench.stats import late_gain
+
+    flat = [-200.0] * 10
+    assert late_gain(flat) == 0.0
+    rising = [-300.0] * 6 + [-250.0, -250.0] + [-200.0, -200.0]
+    assert late_gain(rising) == pytest.approx(20.0)  # -250 -> -200
+    assert late_gain([-300.0, -200.0, -100.0, -100.0, -100.0, -100.0, -100.0, -100.0]) == 0.0
+    assert math.isnan(late_gain([1.0, 2.0, 3.0]))  # too few evaluations
+
+
 def test_convergence_step_known_curves() -> None:
     steps = [0, 1000, 2000, 3000, 4000, 5000]
     # reaches the plateau (-100) at 3000 and stays within 5 %
@@ -462,7 +474,11 @@ def test_suite_trains_learners_with_curves_and_tensorboard(tmp_path: Path) -> No
     records = run_suite(_tiny(tmp_path, text), out, workers=1, progress=False)
     dqn = next(r for r in records if r["spec"]["agent"] == "dqn")
     assert [s for s, _ in dqn["learning_curve"]] == [0, 300, 600]
-    assert "convergence_steps" in dqn["metrics"]
+    assert "convergence_steps" in dqn["metrics"] and "late_gain_pct" in dqn["metrics"]
+    from edgecloud_bench.report import write_report
+
+    write_report(out)
+    assert "Late-training gain" in (out / "report.md").read_text()
     (logdir,) = (out / "tb").iterdir()
     assert logdir.name.startswith("EdgeCloud-Low-v0__dqn__0__")
     assert dqn["run_name"] == logdir.name.rsplit("_", 1)[0]
