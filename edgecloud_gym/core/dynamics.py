@@ -741,20 +741,21 @@ def prepare_step(
             parts = zip(args, _PER_SYSTEM, strict=True)
             _kernel(*(x[lo:hi] if per_system else x for x, per_system in parts))
 
+    # positional: a NamedTuple built from keywords costs about a microsecond more per step
     result = StepResult(
-        backlog=srv_out[:, 0],
-        inflow=srv_out[:, 1],
-        processed=srv_out[:, 2],
-        dropped=srv_out[:, 3],
-        utilisation=srv_out[:, 4],
-        latency_ms=latency,
-        served=served,
-        metrics=metrics,
-        reward=reward,
-        abandoned=srv_out[:, 5],
-        queue_state=srv_out[:, 6],
-        late=late,
-        wait_law=law,
-        link_dropped=link_lost,
+        srv_out[:, 0],  # backlog
+        srv_out[:, 1],  # inflow
+        srv_out[:, 2],  # processed
+        srv_out[:, 3],  # dropped
+        srv_out[:, 4],  # utilisation
+        latency,
+        served,
+        metrics,
+        reward,
+        srv_out[:, 5],  # abandoned
+        srv_out[:, 6],  # queue_state
+        late,
+        law,  # wait_law
+        link_lost,  # link_dropped
     )
     return rows, result
