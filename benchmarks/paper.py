@@ -88,8 +88,9 @@ def _scopes(envs: Sequence[str]) -> dict[str, list[str]]:
     ]
     heldout = [e for e in envs if e.startswith("EdgeCloud-Heldout")]
     out = {}
-    if profiles:
-        out["profiles (Low, Medium, High)"] = profiles
+    if profiles:  # named by the profiles the run has (a suite may hold only some of them)
+        names = ", ".join(e.removeprefix("EdgeCloud-").removesuffix("-v0") for e in profiles)
+        out[f"profiles ({names})" if len(profiles) > 1 else f"profile {names}"] = profiles
     if heldout:
         out["held-out test tasks"] = heldout
     return out
