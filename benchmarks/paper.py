@@ -118,6 +118,19 @@ def _verdict(ci: Interval, claim: Claim) -> str:
     return "consistent"
 
 
+def _variant_suffixes(agents: Sequence[str]) -> list[str]:
+    """ "" and every suffix ``-X`` that a suite's labels add to all four DQN variants (an
+    ablation such as ``dqn-eps0.2``, ``dynamic-allocator-eps0.2``, ...), in order of
+    appearance."""
+    out = [""]
+    for agent in agents:
+        if agent.startswith("dqn-") and not agent.startswith("dqn-forecast"):
+            suffix = agent[len("dqn") :]
+            if all(name + suffix in agents for name in _LEARNERS) and suffix not in out:
+                out.append(suffix)
+    return out
+
+
 def paper_tables(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The claims and component comparisons as plain data (what :func:`write_paper_report`
     renders): ``{"claims": [...], "components": [...], "levels": [...]}``."""
@@ -128,13 +141,18 @@ def paper_tables(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for claim in CLAIMS:
             ci, n = scores.compare("dynamic-allocator", claim.baseline, envs, claim.metric)
             claims.append({"scope": scope, "claim": claim, "measured": ci, "n": n})
-        for question, agent, base in COMPONENTS:
-            for metric, label in _COMPONENT_METRICS:
-                ci, n = scores.compare(agent, base, envs, metric)
-                components.append(
-                    {"scope": scope, "question": question, "agent": agent, "baseline": base,
-                     "metric": label, "measured": ci, "n": n}
-                )  # fmt: skip
+        for suffix in _variant_suffixes(scores.agents):
+            for question, agent, base in COMPONENTS:
+                agent, base = agent + suffix, base + suffix
+                if agent not in scores.agents or base not in scores.agents:
+                    continue
+                for metric, label in _COMPONENT_METRICS:
+                    ci, n = scores.compare(agent, base, envs, metric)
+                    components.append(
+                        {"scope": scope, "question": question + (f" ({suffix[1:]})" if suffix
+                         else ""), "agent": agent, "baseline": base, "metric": label,
+                         "measured": ci, "n": n}
+                    )  # fmt: skip
         for agent in scores.agents:
             for metric in (
                 "latency_mean_ms",

@@ -64,3 +64,12 @@ def test_report_files(tmp_path: Path) -> None:
     assert (tmp_path / "paper.md").read_text().startswith("# DYNAMIC-ALLOCATOR")
     assert (tmp_path / "paper_claims.png").stat().st_size > 0
     assert (tmp_path / "adaptation_curves.png").stat().st_size > 0
+
+
+def test_ablation_labels_get_their_own_component_rows():
+    from edgecloud_bench.paper import _variant_suffixes
+
+    four = ["dqn", "dqn-forecast", "maml-dqn", "dynamic-allocator"]
+    assert _variant_suffixes([*four, "static"]) == [""]
+    assert _variant_suffixes([*four, *(a + "-eps0.2" for a in four)]) == ["", "-eps0.2"]
+    assert _variant_suffixes([*four, "dqn-eps0.2"]) == [""]  # all four, or no rows
