@@ -46,7 +46,7 @@ three-dimensional table per server, which this module does not build.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -55,15 +55,6 @@ from edgecloud_gym.core import dynamics
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.capacity import CapacityState, controlled_params
 from edgecloud_gym.core.params import (
-    CONST_STEP_S,
-    CONST_TIMEOUT_MS,
-    CONST_W_DROPS,
-    CONST_W_ENERGY,
-    CONST_W_LATENCY,
-    CONST_W_SLA,
-    SCAL_BACKHAUL_J,
-    SCAL_REFERENCE_J,
-    SCAL_WAN_J,
     SCAL_WAN_M1,
     SCAL_WAN_M2,
     SRV_DYNAMIC_W,
@@ -104,22 +95,14 @@ class _Tables:
     latency: np.ndarray  # each class's latency of a served local request (ms)
 
 
-def _one_system(params: SystemParams, index: int) -> SystemParams:
-    """The constants of system ``index`` as a batch of one."""
-    new = object.__new__(SystemParams)
-    new.__dict__.update(params.__dict__)
-    for name in ("srv", "egress", "mix", "scal", "obs_mu", "obs_buffer", "static_shares"):
-        new.__dict__[name] = params.__dict__[name][index : index + 1].copy()
-    return new
+#: The per-system arrays of :class:`SystemParams` (batch axis first).
+_PER_SYSTEM = ("srv", "egress", "mix", "scal", "obs_mu", "obs_buffer", "static_shares")
 
 
-def _repeated(params: SystemParams, m: int) -> SystemParams:
-    """A batch-of-one ``params`` repeated ``m`` times."""
-    new = object.__new__(SystemParams)
-    new.__dict__.update(params.__dict__)
-    for name in ("srv", "egress", "mix", "scal", "obs_mu", "obs_buffer", "static_shares"):
-        new.__dict__[name] = np.repeat(params.__dict__[name], m, axis=0)
-    return new
+def _one_system(params: SystemParams, index: int, repeat: int = 1) -> SystemParams:
+    """The constants of system ``index``, as a batch of ``repeat`` copies of it."""
+    rows = np.full(repeat, index)
+    return replace(params, **{name: getattr(params, name)[rows] for name in _PER_SYSTEM})
 
 
 def _levels_of(sim: Any) -> tuple[list[int], list[int]]:
@@ -142,17 +125,15 @@ def _tables(sim: Any, params: SystemParams, grid: np.ndarray) -> _Tables:
     levels, clocks = _levels_of(sim)
     options = [(lv, f) for lv in levels for f in clocks]
     points = grid.size
-    timeout = float(params.consts[CONST_TIMEOUT_MS])
-    step_s = float(params.consts[CONST_STEP_S])
+    timeout, step_s = params.timeout_ms, params.step_s
     shape = (s_all, len(options), points)
     out = {name: np.empty(shape) for name in ("latency_sum", "late", "failed", "energy", "served")}
     latency = np.empty((s_all, len(options), k, points))
-    base = _repeated(params, points)
-    ideal = _repeated(params, points)  # the cloud's table: WAN links without queueing or limit
-    ideal.__dict__["egress"] = np.full_like(base.egress, 1e30)
-    ideal.__dict__["scal"] = base.scal.copy()
-    ideal.scal[:, SCAL_WAN_M1] = 1e-9
-    ideal.scal[:, SCAL_WAN_M2] = 1e-18
+    base = _one_system(params, 0, points)
+    scal = base.scal.copy()  # the cloud's table: WAN links without queueing or limit
+    scal[:, SCAL_WAN_M1] = 1e-9
+    scal[:, SCAL_WAN_M2] = 1e-18
+    ideal = replace(base, egress=np.full_like(base.egress, 1e30), scal=scal)
     backlog = np.zeros((points, s_all))
     queue = np.full((points, s_all), EMPTY)
     for o, (lv, f) in enumerate(options):
@@ -232,21 +213,11 @@ def step_bound(
     return StepBound(float(per_step.sum()), per_step, time.perf_counter() - start)
 
 
-def _weights(params: SystemParams) -> tuple[float, float, float, float, float]:
-    c = params.consts
-    energy_scale = float(c[CONST_W_ENERGY] / params.scal[0, SCAL_REFERENCE_J])
-    return (
-        float(c[CONST_W_LATENCY]) / 100.0,
-        float(c[CONST_W_SLA]),
-        float(c[CONST_W_DROPS]),
-        energy_scale,
-        float(c[CONST_TIMEOUT_MS]),
-    )
-
-
 def _step_cost(tables: _Tables, params: SystemParams, arrivals: np.ndarray, cells: int) -> float:
     """The relaxed step's least cost (minus its largest reward) for the nodes' ``arrivals``."""
-    w_lat, w_sla, w_drop, w_e, timeout = _weights(params)
+    weights, timeout = params.weights, params.timeout_ms
+    w_lat, w_sla, w_drop = weights["latency"] / 100.0, weights["sla"], weights["drops"]
+    w_e = weights["energy"] / float(params.reference_energy_j[0])
     total = float(arrivals.sum())
     n = arrivals.shape[0]
     if total <= 0.0:  # nothing arrives: only the servers' idle energy, at the least level
@@ -256,7 +227,7 @@ def _step_cost(tables: _Tables, params: SystemParams, arrivals: np.ndarray, cell
     cost = (
         w_lat * tables.latency_sum + w_sla * tables.late + w_drop * tables.failed
     ) * inv + w_e * tables.energy
-    cost[n] += w_e * params.scal[0, SCAL_WAN_J] * tables.grid  # every cloud request's WAN energy
+    cost[n] += w_e * params.wan_j_per_request[0] * tables.grid  # every cloud request's WAN energy
     cost = np.minimum.accumulate(cost[..., ::-1], axis=-1)[..., ::-1]
     served = np.minimum.accumulate(tables.served[..., ::-1], axis=-1)[..., ::-1]
     delta = total / cells
@@ -276,7 +247,7 @@ def _step_cost(tables: _Tables, params: SystemParams, arrivals: np.ndarray, cell
         remote_served = np.maximum(served[j][:, lo] - arrivals[j], 0.0)  # (O, M+1)
         remote_in = np.maximum(m * delta - arrivals[j], 0.0)  # (M+1,)
         cell_cost[j] += w_lat * inv * latency_add * remote_served
-        cell_cost[j] += w_e * params.scal[0, SCAL_BACKHAUL_J] * remote_in[None]
+        cell_cost[j] += w_e * params.backhaul_j_per_request[0] * remote_in[None]
     best = cell_cost.min(axis=1)  # (S, M+1): each server at its cheapest level
     # the cloud gets at most what the nodes' WAN egress links carry
     best[n, m * delta > np.minimum(arrivals, params.egress[0, 1]).sum()] = np.inf
