@@ -278,6 +278,50 @@ def _remove_leftovers(runs_dir: Path, tb_dir: Path, todo: Sequence[RunSpec]) -> 
                 shutil.rmtree(stale, ignore_errors=True)
 
 
+def _same_run(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
+    """Whether two run specs make the same run: equal in everything but the suite's name and
+    version (which name where a run was made, not what it did)."""
+    skip = ("suite", "version")
+    return {k: v for k, v in ours.items() if k not in skip} == {
+        k: v for k, v in theirs.items() if k not in skip
+    }
+
+
+def _reuse(
+    todo: Sequence[RunSpec], runs_dir: Path, tb_dir: Path, sources: Sequence[Path]
+) -> list[RunSpec]:
+    """Copy into ``runs_dir`` the finished runs of other suites' folders that are the same run as
+    one of ``todo`` (:func:`_same_run`, same model version); return what is left to run.
+
+    A copied record keeps its numbers and says where it came from (``reused_from``); its
+    TensorBoard folders are copied with it.
+    """
+    left = []
+    for spec in todo:
+        record, source = None, None
+        for src in sources:
+            path = src / "runs" / f"{spec.key}.json"
+            if path.exists():
+                candidate = read_run(path)
+                if _same_run(spec.to_dict(), candidate["spec"]):
+                    record, source = candidate, src
+                    break
+        if record is None:
+            left.append(spec)
+            continue
+        theirs = record["spec"]
+        record["reused_from"] = {
+            "folder": str(source),
+            "suite": theirs.get("suite"),
+            "version": theirs.get("version"),
+        }
+        record["spec"] = spec.to_dict()
+        for tb in (source / "tb").glob(f"{spec.env}__{spec.agent}__{spec.seed}__*"):
+            shutil.copytree(tb, tb_dir / tb.name, dirs_exist_ok=True)
+        atomic_write_json(runs_dir / f"{spec.key}.json", record)
+    return left
+
+
 def _pending(suite: Suite, runs_dir: Path) -> tuple[list[RunSpec], int]:
     todo, done = [], 0
     for spec in suite.runs():
@@ -373,6 +417,7 @@ def run_suite(
     address: str | None = None,
     tensorboard: bool = True,
     progress: bool = True,
+    reuse: Sequence[str | Path] = (),
 ) -> list[dict[str, Any]]:
     """Run every unfinished run of ``suite`` into ``out`` and return all of its run records.
 
@@ -386,6 +431,9 @@ def run_suite(
             instance).
         tensorboard: Write TensorBoard logs of the learners under ``out/tb``.
         progress: Show a progress bar.
+        reuse: Output folders of other suites whose finished runs are copied instead of run
+            again where they are the same run (same agent, env, seed, budget, evaluation and
+            keyword arguments, same model version; the suite's name and version may differ).
     """
     if not isinstance(suite, Suite):
         suite = load_suite(suite)
@@ -396,9 +444,18 @@ def run_suite(
     workers = _int("--workers", workers, 1)
     if address is not None and executor != "ray":
         raise ValueError("--address applies only with --executor ray.")
+    sources = [Path(r) for r in reuse]
+    for src in sources:
+        if not (src / "runs").is_dir():
+            raise ValueError(
+                f"--reuse {src}: no runs/ folder there; name the --out folder of an earlier "
+                "`edgecloud bench run`."
+            )
     out = check_writable(Path(out))
+    if any(src.resolve() == out.resolve() for src in sources):
+        raise ValueError(f"--reuse {out} is the output folder itself; name another suite's folder.")
     with output_lock(out, f"edgecloud bench run --suite {suite.name} --out {out}"):
-        return _run_locked(suite, out, executor, workers, address, tensorboard, progress)
+        return _run_locked(suite, out, executor, workers, address, tensorboard, progress, sources)
 
 
 def _run_locked(
@@ -409,12 +466,17 @@ def _run_locked(
     address: str | None,
     tensorboard: bool,
     progress: bool,
+    reuse: Sequence[Path] = (),
 ) -> list[dict[str, Any]]:
     """:func:`run_suite` once it holds the output folder's lock."""
     runs_dir, tb_dir = out / "runs", out / "tb"
     runs_dir.mkdir(exist_ok=True)
     todo, done = _pending(suite, runs_dir)
     _remove_leftovers(runs_dir, tb_dir, todo)
+    if reuse:
+        left = _reuse(todo, runs_dir, tb_dir, reuse)
+        done += len(todo) - len(left)
+        todo = left
     tb = str(tb_dir) if tensorboard else None
     if todo:
         from tqdm.auto import tqdm
@@ -480,6 +542,15 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
     p.add_argument("--no-tensorboard", action="store_true", help="skip the TensorBoard logs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--reuse",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="output folder of another suite whose finished runs are copied where they are the "
+        "same run (same agent, env, seed, budget, evaluation, kwargs and model version); "
+        "repeatable",
+    )
     p.set_defaults(func=_run_cli)
 
 
@@ -496,6 +567,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         address=args.address,
         tensorboard=not args.no_tensorboard,
         progress=not args.no_progress,
+        reuse=args.reuse,
     )
     table = report.write_report(args.out, records)
     print(table)

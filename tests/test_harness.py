@@ -234,6 +234,45 @@ def test_suite_refuses_run_files_of_other_settings(tmp_path: Path) -> None:
         run_suite(_tiny(tmp_path, TINY_SUITE.replace("version: 1", "version: 2")), out, workers=1)
 
 
+def test_suite_reuses_the_same_runs_of_another_suite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgecloud_bench import suite as suite_mod
+
+    first = tmp_path / "first"
+    run_suite(_tiny(tmp_path), first, workers=1, progress=False)
+    # another suite: a new name, one more seed, and least-loaded with other settings
+    other = TINY_SUITE.replace("name: tiny", "name: wider").replace("[0, 1, 2]", "[0, 1, 2, 3]")
+    other = other.replace("least-loaded: {}", "least-loaded: {eval_episodes: 3}")
+    ran: list[str] = []
+    real = suite_mod._execute
+
+    def counting(spec: dict, tb: str | None) -> dict:
+        ran.append(f"{spec['agent']}/{spec['seed']}")
+        return real(spec, tb)
+
+    monkeypatch.setattr(suite_mod, "_execute", counting)
+    path = tmp_path / "wider.yml"
+    path.write_text(other)
+    records = run_suite(path, tmp_path / "second", workers=1, progress=False, reuse=[first])
+    # static's seeds 0-2 are the same runs; its seed 3 and every least-loaded run are not
+    assert sorted(ran) == [
+        "least-loaded/0",
+        "least-loaded/1",
+        "least-loaded/2",
+        "least-loaded/3",
+        "static/3",
+    ]
+    by = {(r["spec"]["agent"], r["spec"]["seed"]): r for r in records}
+    copied = by[("static", 1)]
+    assert copied["spec"]["suite"] == "wider" and copied["reused_from"]["suite"] == "tiny"
+    original = json.loads((first / "runs" / "static__EdgeCloud-Low-v0__1.json").read_text())
+    assert copied["episodes"] == original["episodes"]
+    assert "reused_from" not in by[("static", 3)]
+    with pytest.raises(ValueError, match="no runs/ folder"):
+        run_suite(path, tmp_path / "third", workers=1, reuse=[tmp_path / "nowhere"])
+
+
 def test_report_writes_summary_with_intervals_and_improvements(tmp_path: Path) -> None:
     from edgecloud_bench.report import SUMMARY_COLUMNS, write_report
 
