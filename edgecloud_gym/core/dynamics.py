@@ -93,6 +93,8 @@ __all__ = [
     "REWARD_PARTS",
     "StepResult",
     "initial_queue_state",
+    "kernel_args",
+    "kernel_rows",
     "neutral_classes",
     "prepare_step",
     "step",
@@ -505,15 +507,18 @@ def _kernel(
                 # settles within a small part of the step (relaxation time v / m^2); nobody waits
                 z1 = min(half_v / -m, 0.5 * k)
                 queue, pw, lost, x_mid = 0.0, 0.0, 0.0, _shape(z1 / k)
+                q_end = _law(x_mid, k, lvl)[2]
             else:
-                z1, queue, pw, lost, x_mid = _server_step(z0, k, lvl, m, half_v, SUBSTEPS, buf)
+                z1, queue, pw, lost, x_mid, q_end = _server_step(
+                    z0, k, lvl, m, half_v, SUBSTEPS, buf
+                )
             cmu_ms = mu / step_ms  # requests of work per ms
             # abandonment: waits beyond the timeout leave
             patience = lvl + timeout * cmu_ms
             p_ab = _tail(x_mid, k, patience) if patience < k else 0.0
             dropped = min(lost, inflow)  # tail drop: arrivals that find the buffer full
             abandoned = min(p_ab * inflow, inflow - dropped)
-            new_backlog = min(_law(_shape(z1 / k), k, lvl)[2], buf)
+            new_backlog = min(q_end, buf)  # the end law's queue
             processed = q0 + inflow - dropped - abandoned - new_backlog
             if processed > mu:
                 new_backlog += processed - mu
@@ -563,7 +568,7 @@ def _kernel(
             ok = inflow - dropped - abandoned
             if ok < 0.0:
                 ok = 0.0
-            kap, scale, log_c, e_abs = _wait_tail(x_mid, k, lvl, pw)
+            kap, scale, log_c, e_abs, c0 = _wait_tail(x_mid, k, lvl, pw)
             speed = srv[b, SRV_SPEED, s]
             for kk in range(n_cls):
                 fixed = base_ms[s, kk]
@@ -586,7 +591,7 @@ def _kernel(
                 lat_weighted += w * lat
                 slack = (deadline_ms[kk] - (fixed - service)) * cmu_ms
                 rate = 1.0 / (service * cmu_ms)
-                f_late = _late_fraction(kap, scale, log_c, e_abs, k, lvl, pw, rate, slack)
+                f_late = _late_fraction(kap, scale, log_c, e_abs, c0, k, lvl, pw, rate, slack)
                 late_out[b, s, kk] = f_late
                 late += w * f_late
 
@@ -699,13 +704,42 @@ def prepare_step(
     classes: np.ndarray | None = None,
 ) -> tuple[Callable[[int, int], None], StepResult]:
     """:func:`step` in two parts, for callers that do per-system work of their own in the same
-    pass over the batch (the simulator gathers each system's arrivals just before its step).
+    pass over the batch.
 
     Returns ``rows(lo, hi)``, which computes systems ``lo..hi-1`` (calls on chunks that cover
     ``range(B)``, in any order or thread, compute the whole step), and the :class:`StepResult`
     whose arrays they fill. ``arrivals`` is read when ``rows`` runs; it must then be a
     C-contiguous float64 array (one that is converted here is copied now).
     """
+    args, result = kernel_args(params, backlog, shares, arrivals, queue_state, classes)
+    b = shares.shape[0]
+
+    def rows(lo: int, hi: int) -> None:
+        _kernel(*(args if lo == 0 and hi == b else kernel_rows(args, lo, hi)))
+
+    return rows, result
+
+
+def kernel_rows(args: tuple, lo: int, hi: int) -> tuple:
+    """:func:`kernel_args`' arguments for systems ``lo..hi-1``: the per-system arrays sliced,
+    the shared ones as they are."""
+    return tuple(
+        x[lo:hi] if per_system else x for x, per_system in zip(args, _PER_SYSTEM, strict=True)
+    )
+
+
+def kernel_args(
+    params: SystemParams,
+    backlog: np.ndarray,
+    shares: np.ndarray,
+    arrivals: np.ndarray,
+    queue_state: np.ndarray | None = None,
+    classes: np.ndarray | None = None,
+) -> tuple[tuple, StepResult]:
+    """The step kernel's arguments, in order, and the :class:`StepResult` whose arrays the
+    kernel fills: for compiled callers that run the kernel inside a pass of their own (the
+    simulator gathers each system's arrivals, steps it and writes its observation in one
+    compiled call). Arguments as for :func:`prepare_step`."""
     b, s = shares.shape
     k = params.mix.shape[1]
     n = s - 1
@@ -728,18 +762,11 @@ def prepare_step(
     else:
         classes = np.ascontiguousarray(classes, dtype=np.float64)
 
-    args = (arrivals, shares, backlog, queue_state, params.srv, params.egress, params.hop_ms)
-    args += (params.mix, params.base_ms, params.remote_ms_per_class, params.service_ms)
-    args += (params.deadline_ms, params.scal, params.consts, params.log_inv_erlang_c)
-    args += (classes, params.work_mcycles)
-    args += (srv_out, latency, served, late, law, link_lost, metrics, reward)
-
-    def rows(lo: int, hi: int) -> None:
-        if lo == 0 and hi == b:
-            _kernel(*args)
-        else:
-            parts = zip(args, _PER_SYSTEM, strict=True)
-            _kernel(*(x[lo:hi] if per_system else x for x, per_system in parts))
+    args = (arrivals, shares, backlog, queue_state, params.srv, params.egress, params.hop_ms,
+            params.mix, params.base_ms, params.remote_ms_per_class, params.service_ms,
+            params.deadline_ms, params.scal, params.consts, params.log_inv_erlang_c, classes,
+            params.work_mcycles, srv_out, latency, served, late, law, link_lost, metrics,
+            reward)  # fmt: skip
 
     # positional: a NamedTuple built from keywords costs about a microsecond more per step
     result = StepResult(
@@ -758,4 +785,4 @@ def prepare_step(
         law,  # wait_law
         link_lost,  # link_dropped
     )
-    return rows, result
+    return args, result

@@ -104,31 +104,34 @@ def _wait_tail(x, k, lvl, pw):  # pragma: no cover - compiled
     """The terms of the wait law's tail that all classes of a server share: the waiting part of
     the law of exponent x on [0, K] above ``lvl``, rescaled to the mass ``pw``. Returns
     ``(kap, scale, log_c, e_abs)``: the exponent per request, the density's scale (density
-    ``scale exp(kap (z - ref))``, ref = K for x > 0 and 0 otherwise), ``kap (lvl - ref)`` and
-    ``exp(-|x|)``."""
+    ``scale exp(kap (z - ref))``, ref = K for x > 0 and 0 otherwise), ``kap (lvl - ref)``,
+    ``exp(-|x|)`` and ``exp(kap (lvl - ref))`` (0 where it is below ``exp(-40)``), which every
+    class's :func:`_late_fraction` needs."""
     if pw <= 1e-12 or lvl >= k:
-        return 0.0, 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0, 0.0
     if abs(x) < 1e-6:
         mass = (k - lvl) / k
-        return 0.0, pw / mass / k, 0.0, 1.0
+        return 0.0, pw / mass / k, 0.0, 1.0, 1.0
     kap = x / k
     e_abs = math.exp(-abs(x)) if abs(x) < _FAR else 0.0
     ref = k if x > 0.0 else 0.0
     log_c = kap * (lvl - ref)
     # P(Z > lvl) of the law itself, to rescale its waiting part to the step's mass pw
+    c0 = math.exp(log_c) if log_c > -_FAR else 0.0
     if x > 0.0:
         mass = -math.expm1(log_c) / (1.0 - e_abs)
     else:
-        mass = (math.exp(log_c) - e_abs) / (1.0 - e_abs) if log_c > -_FAR else 0.0
+        mass = (c0 - e_abs) / (1.0 - e_abs) if log_c > -_FAR else 0.0
     if mass <= 1e-300:
-        return 0.0, 0.0, 0.0, 0.0
-    return kap, abs(kap) / (1.0 - e_abs) * pw / mass, log_c, e_abs
+        return 0.0, 0.0, 0.0, 0.0, 0.0
+    return kap, abs(kap) / (1.0 - e_abs) * pw / mass, log_c, e_abs, c0
 
 
 @jit
-def _late_fraction(kap, scale, log_c, e_abs, k, lvl, pw, rate, slack):  # pragma: no cover
+def _late_fraction(kap, scale, log_c, e_abs, c0, k, lvl, pw, rate, slack):  # pragma: no cover
     """P((Z - lvl)^+ + S > slack) with S exponential of the given rate (per request of work):
-    an atom ``1 - pw`` at no wait, and the waiting part of :func:`_wait_tail`. Two ``exp``."""
+    an atom ``1 - pw`` at no wait, and the waiting part of :func:`_wait_tail` (whose terms,
+    ``c0 = exp(log_c)`` among them, a server's classes share). Two ``exp``."""
     if slack <= 0.0:
         return 1.0
     no_wait = math.exp(-rate * slack)
@@ -139,7 +142,7 @@ def _late_fraction(kap, scale, log_c, e_abs, k, lvl, pw, rate, slack):  # pragma
     if top < k:
         # density integrated against P(S > slack - w) up to top, then all of the mass beyond
         f_top = math.exp(log_c + kap * slack)  # exp(kap (top - ref))
-        lo = math.exp(log_c) * no_wait if log_c > -_FAR else 0.0
+        lo = c0 * no_wait
         part = scale * (f_top - lo) / g if abs(g * slack) > 1e-9 else scale * slack * lo
         if abs(kap) < 1e-12:
             beyond = scale * (k - top)
@@ -150,7 +153,7 @@ def _late_fraction(kap, scale, log_c, e_abs, k, lvl, pw, rate, slack):  # pragma
     else:
         v = k - lvl
         hi = math.exp(log_c + kap * v - rate * (slack - v))
-        lo = math.exp(log_c) * no_wait if log_c > -_FAR else 0.0
+        lo = c0 * no_wait
         part = scale * (hi - lo) / g if abs(g * v) > 1e-9 else scale * v * lo
         beyond = 0.0
     return min(max((1.0 - pw) * no_wait + part + beyond, 0.0), 1.0)
@@ -168,8 +171,8 @@ def _server_step(z0, k, lvl, m, half_v, steps, buf):  # pragma: no cover - compi
     exact stationary point ``w = v phi / (2 |m'|)``.
 
     Returns the end mean, the step's mean queue and probability of waiting (trapezoid over the
-    substeps, i.e. averaged over arrival instants), the dropped requests (the upper reflection)
-    and the exponent at mid-step.
+    substeps, i.e. averaged over arrival instants), the dropped requests (the upper reflection),
+    the exponent at mid-step and the end law's queue ``E[(Z - lvl)^+]`` (the backlog it leaves).
     """
     h = 1.0 / steps
     z = z0
@@ -206,7 +209,7 @@ def _server_step(z0, k, lvl, m, half_v, steps, buf):  # pragma: no cover - compi
         q_prev, p_prev = q, p
         if j == (steps - 1) // 2:
             x_mid = x
-    return z, min(queue * h, buf), pw * h, lost, x_mid
+    return z, min(queue * h, buf), pw * h, lost, x_mid, q_prev
 
 
 def late_fraction(law: np.ndarray, service_ms: float, path_ms: float, t_ms: float) -> float:
@@ -216,6 +219,6 @@ def late_fraction(law: np.ndarray, service_ms: float, path_ms: float, t_ms: floa
     x, k, lvl, cmu, pw = (float(v) for v in law[:5])
     if cmu <= 0.0:
         return 0.0
-    kap, scale, log_c, e_abs = _wait_tail(x, k, lvl, pw)
+    kap, scale, log_c, e_abs, c0 = _wait_tail(x, k, lvl, pw)
     rate, slack = 1.0 / (service_ms * cmu), (t_ms - path_ms) * cmu
-    return float(_late_fraction(kap, scale, log_c, e_abs, k, lvl, pw, rate, slack))
+    return float(_late_fraction(kap, scale, log_c, e_abs, c0, k, lvl, pw, rate, slack))

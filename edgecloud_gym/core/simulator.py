@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from edgecloud_gym._threads import run_in_chunks
+from edgecloud_gym._threads import run_in_chunks, splits
 from edgecloud_gym._validation import did_you_mean
 from edgecloud_gym.config import Capacity, EdgeCloudConfig
 from edgecloud_gym.core._jit import jit
@@ -46,8 +46,10 @@ from edgecloud_gym.core.dynamics import (
     MIN_ROWS_PER_THREAD,
     REWARD_PARTS,
     StepResult,
+    _kernel,
+    kernel_args,
+    kernel_rows,
     neutral_classes,
-    prepare_step,
 )
 from edgecloud_gym.core.dynamics import step as step_dynamics
 from edgecloud_gym.core.observation import assemble_into, assemble_observations, class_columns
@@ -523,34 +525,23 @@ class BatchSimulator:
         shares = np.ascontiguousarray(shares, dtype=np.float64)
         arrivals = np.empty((b, self.n_edge))
         classes = self.classes if self.control == "joint" else None
-        dynamics, res = prepare_step(p, self.backlog, shares, arrivals, self.queue_state, classes)
-        t, t_next = self.t, self.t + 1
-        start, all_arrivals = cfg.warmup_steps, self.workload.arrivals
+        args, res = kernel_args(p, self.backlog, shares, arrivals, self.queue_state, classes)
+        t_next = self.t + 1
+        start = cfg.warmup_steps
+        own = (self.workload.arrivals, self.t, self._window, self._endo, p.obs_mu, p.obs_buffer,
+               self._inv_mu, self._time, self._forecast, t_next,
+               _NO_OBS if obs is None else obs)  # fmt: skip
+        if not splits(b, MIN_ROWS_PER_THREAD):  # one pass, unsliced (a single env's step)
+            _system_rows(*args, *own, start, cfg.obs_window, obs is not None)
+        else:
 
-        def part(arrays: tuple[np.ndarray, ...], lo: int, hi: int) -> None:
-            """The step of the systems whose rows ``arrays`` hold (``lo..hi-1``)."""
-            (window, all_arr, t_, arr, endo, inflow, backlog, util, obs_mu, obs_buf, x, inv_mu,
-             time_, forecast, t_next_, out) = arrays  # fmt: skip
-            _arrivals_at(all_arr, start, t_, arr, window)
-            dynamics(lo, hi)
-            _observed_state(endo, inflow, backlog, util, obs_mu, obs_buf, x)
-            if out is not None:
-                assemble_into(
-                    endo, window, inv_mu, time_, forecast, t_next_, start, cfg.obs_window, out
-                )  # fmt: skip
+            def rows(lo: int, hi: int) -> None:  # systems are independent: any split is exact
+                mine = (x[lo:hi] if x is not _NO_OBS else x for x in own)
+                _system_rows(
+                    *kernel_rows(args, lo, hi), *mine, start, cfg.obs_window, obs is not None
+                )
 
-        whole = (self._window, all_arrivals, t, arrivals, self._endo, res.inflow, res.backlog,
-                 res.utilisation, p.obs_mu, p.obs_buffer, shares, self._inv_mu, self._time,
-                 self._forecast, t_next, obs)  # fmt: skip
-
-        def rows(lo: int, hi: int) -> None:  # systems are independent: any split is exact
-            if lo == 0 and hi == b:  # the whole arrays unsliced (a single env's step)
-                part(whole, lo, hi)
-            else:
-                cut = slice(lo, hi)
-                part(tuple(None if x is None else x[cut] for x in whole), lo, hi)
-
-        run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)  # a small batch: rows(0, b), unsliced
+            run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)
         if self.dynamic_capacity:
             if self.autoscaler:
                 self._autoscale(res.utilisation, obs)
@@ -613,6 +604,33 @@ def _any_at_least(t, limit):  # pragma: no cover - compiled
         if v >= limit:
             return True
     return False
+
+
+#: The observation argument of :func:`_system_rows` when there is none to write.
+_NO_OBS = np.empty((0, 0), dtype=np.float32)
+
+
+@jit
+def _system_rows(
+    arrivals, shares, backlog, qstate, srv, egress, hop_ms, mix, base_ms, remote_ms, service_ms,
+    deadline_ms, scal, consts, erl, classes, work, srv_out, latency, served, late, law,
+    link_lost, metrics, reward,  # the step kernel's (dynamics.kernel_args)
+    all_arrivals, t, window, endo, obs_mu, obs_buffer, inv_mu, time_feat, forecast, t_next, obs,
+    start, obs_window, write_obs,
+):  # pragma: no cover - compiled  # fmt: skip
+    """The step of a batch of systems in one compiled call: each system's arrivals of the step
+    (into its window), the dynamics, its observed state and, with ``write_obs``, its
+    observation after the step. One call instead of four: a call into compiled code costs
+    about 0.1 us per array argument."""
+    _arrivals_at(all_arrivals, start, t, arrivals, window)
+    _kernel(
+        arrivals, shares, backlog, qstate, srv, egress, hop_ms, mix, base_ms, remote_ms,
+        service_ms, deadline_ms, scal, consts, erl, classes, work, srv_out, latency, served,
+        late, law, link_lost, metrics, reward,
+    )  # fmt: skip
+    _observed_state(endo, srv_out[:, 1], srv_out[:, 0], srv_out[:, 4], obs_mu, obs_buffer, shares)
+    if write_obs:
+        assemble_into(endo, window, inv_mu, time_feat, forecast, t_next, start, obs_window, obs)
 
 
 @jit
