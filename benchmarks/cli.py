@@ -23,6 +23,7 @@ from edgecloud_bench import (
     profiles,
     report,
     suite,
+    sweep,
     throughput,
     train,
     tune,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     paper.add_parser(bench_commands)
     offloading_suite.add_parser(bench_commands)
     lp_bound.add_parser(bench_commands)
+    sweep.add_parser(bench_commands)
     train.add_parser(commands)
     evaluation.add_parser(commands)
     report.add_parser(commands)
