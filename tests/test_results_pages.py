@@ -14,10 +14,10 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 PAGES = {"results/full-high.md": ("results/full-high/summary.csv", "EdgeCloud-High-v0")}
 
 
-def _headline(page: Path) -> list[dict[str, str]]:
-    """Rows of the first table after '## Headline' (cells by header)."""
+def _headline(page: Path, section: str = "## Headline") -> list[dict[str, str]]:
+    """Rows of the first table after the heading ``section`` (cells by header)."""
     lines = page.read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("## Headline"))
+    start = next(i for i, line in enumerate(lines) if line.startswith(section))
     table = []
     for line in lines[start + 1 :]:
         if line.startswith("|"):
@@ -31,6 +31,11 @@ def _headline(page: Path) -> list[dict[str, str]]:
 def _number(cell: str) -> float | None:
     match = re.match(r"\*{0,2}([+-]?\d+(?:\.\d+)?)", cell.replace("−", "-"))
     return None if match is None else float(match.group(1))
+
+
+def _interval(cell: str) -> tuple[float, float] | None:
+    match = re.search(r"\[([+-]?\d+(?:\.\d+)?), ([+-]?\d+(?:\.\d+)?)\]", cell.replace("−", "-"))
+    return None if match is None else (float(match.group(1)), float(match.group(2)))
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))
@@ -54,3 +59,29 @@ def test_headline_numbers_are_the_summary_files(page):
                 continue
             value = float(stored) * (100.0 if key == "gap_closed" else 1.0)
             assert shown == pytest.approx(value, abs=0.051), (page, agent, column, shown, value)
+
+
+def test_readme_results_are_the_summary_file():
+    """The README's results table: each agent's improvement over static, its interval and the
+    gap it closes, as the committed summary.csv of the full-budget High slice has them."""
+    summary = DOCS / "results/full-high/summary.csv"
+    with summary.open(encoding="utf-8") as f:
+        rows = {
+            r["agent"]: r
+            for r in csv.DictReader(f)
+            if r["env"] == "EdgeCloud-High-v0" and r["metric"] == "return"
+        }
+    table = _headline(DOCS.parent / "README.md", "## Results")
+    assert len(table) >= 4
+    for row in table:
+        agent = row["agent"].split("`")[1]
+        stored = rows[agent]
+        assert _number(row["vs static %"]) == pytest.approx(
+            float(stored["vs_static_pct"]), abs=0.051
+        ), agent
+        low, high = _interval(row["vs static %"])
+        assert low == pytest.approx(float(stored["vs_static_low"]), abs=0.051), agent
+        assert high == pytest.approx(float(stored["vs_static_high"]), abs=0.051), agent
+        assert _number(row["gap closed %"]) == pytest.approx(
+            100.0 * float(stored["gap_closed"]), abs=0.051
+        ), agent
