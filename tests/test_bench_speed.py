@@ -80,3 +80,18 @@ def test_vector_throughput_reports_best_and_median_runs(tmp_path, capsys):
     assert f"{lstm['forecaster_us_per_env_step']:.2f} us per env-step" in printed
     plot_vector(result, tmp_path / "vector.png")
     assert (tmp_path / "vector.png").stat().st_size > 0
+
+
+@pytest.mark.slow  # compiles five copies of the step kernel (about a minute)
+def test_kernel_cost_times_every_variant_and_restores_the_helpers(capsys):
+    from edgecloud_bench.kernel_cost import VARIANTS, main
+    from edgecloud_gym.core import dynamics
+
+    helpers = {p: getattr(dynamics, p) for parts in VARIANTS.values() for p in parts}
+    assert main(["--systems", "4", "--rounds", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line for line in lines if line.startswith(tuple(VARIANTS))]
+    assert len(rows) == len(VARIANTS) and all(float(r.split()[-2 if "without" in r else -1]) > 0
+                                              for r in rows)  # fmt: skip
+    # the env's own kernel still uses the real helpers afterwards
+    assert all(getattr(dynamics, p) is f for p, f in helpers.items())
