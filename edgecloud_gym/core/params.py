@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from edgecloud_gym.config import EdgeCloudConfig
-from edgecloud_gym.core.links import wire_mbit
+from edgecloud_gym.core.links import PACKET_OVERHEAD_BYTES, UDP_PAYLOAD_BYTES, wire_mbit
 from edgecloud_gym.tasks import Task
 
 __all__ = [
@@ -314,8 +314,14 @@ def build_params(config: EdgeCloudConfig, tasks: Sequence[Task]) -> SystemParams
     work = np.array([a.work_mcycles for a in config.apps])  # Mcycles
     data = np.array([a.data_mbit for a in config.apps])  # Mbit
     response = np.array([a.response_mbit for a in config.apps])  # Mbit
-    wire = np.array([wire_mbit(d) for d in data])  # Mbit on the wire, headers included
-    wire_back = np.array([wire_mbit(r) if r > 0 else 0.0 for r in response])
+    # Mbit on the wire, headers included. Every argument given: a compiled function called
+    # with a default left out takes numba's slow dispatch (about 50 us a call, at every reset
+    # of a new task).
+    wire = np.array([wire_mbit(float(d), UDP_PAYLOAD_BYTES, PACKET_OVERHEAD_BYTES) for d in data])
+    wire_back = np.array(
+        [wire_mbit(float(r), UDP_PAYLOAD_BYTES, PACKET_OVERHEAD_BYTES) if r > 0 else 0.0
+         for r in response]
+    )  # fmt: skip
     # Row-wise sums rather than ``mix @ work``: BLAS rounds a matrix-vector product differently
     # from a dot product, so a system's constants would depend on the size of its batch.
     mean_work = (mix * work).sum(axis=1)  # (B,) Mcycles per request
