@@ -13,7 +13,8 @@ Files in ``--out``: ``study.db`` (Optuna's SQLite storage: a killed sweep resume
 stopped, the trial in flight is marked failed and run again), ``trials.csv`` (every finished
 trial: its number, return, seconds and hyperparameters), ``best.yml`` (the best trial's values
 over the shipped ones, in rl_zoo3's format under the env id: a drop-in hyperparameter file) and
-``sweep.png`` (each trial's return, the best so far and the shipped values' return).
+``sweep.png`` (each trial's return, the best so far, the shipped values' return, and for scale
+the returns of ``static`` and the tuned ``local-first`` rule on the same episodes).
 
 Cost: a trial costs what ``len(seeds)`` learner runs of ``--budget`` steps cost
 (``edgecloud bench cost`` measures a learner's ms per step on this machine).
@@ -163,6 +164,29 @@ def score_trial(
     return float(np.mean(returns))
 
 
+#: Rules scored on a sweep's evaluation episodes, for scale (the paper's baseline and the tuned
+#: rule that the learners lose to at full budget).
+REFERENCES = ("static", "local-first")
+
+
+def reference_returns(env_id: str, seeds: Sequence[int], episodes: int) -> dict[str, float]:
+    """Mean return of each rule of :data:`REFERENCES` on a sweep's evaluation episodes."""
+    from edgecloud_bench import zoo
+    from edgecloud_bench.evaluation import evaluate
+
+    out = {}
+    for rule in REFERENCES:
+        returns = []
+        for seed in seeds:
+            env = zoo.make_env(rule, env_id, seed=seed)
+            eval_seeds = [SWEEP_SEED_BASE + 1000 * seed + j for j in range(episodes)]
+            agent = zoo.make(rule, env, seed=seed)
+            returns.append(np.mean([e["return"] for e in evaluate(agent, env, None, eval_seeds)]))
+            env.close()
+        out[rule] = float(np.mean(returns))
+    return out
+
+
 def _load_study(out: Path, agent: str, env_id: str, sampler_seed: int) -> Any:
     import optuna
 
@@ -235,6 +259,8 @@ def run_sweep(
                 "episodes": episodes, "sampler_seed": sampler_seed,
                 "model_version": MODEL_VERSION}  # fmt: skip
     _check_settings(study, settings, out)
+    if "references" not in study.user_attrs:
+        study.set_user_attr("references", reference_returns(env_id, seeds, episodes))
     space = SPACES[algo]
     if not study.get_trials(deepcopy=False):
         study.enqueue_trial(shipped_values(agent, env_id), user_attrs={"shipped": True})
@@ -284,7 +310,8 @@ def write_files(study: Any, out: Path, agent: str, env_id: str) -> None:
                          *(t.params.get(k, "") for k in names)])  # fmt: skip
     atomic_write_text(out / "trials.csv", buf.getvalue())
     atomic_write_text(out / "best.yml", best_yaml(study, agent, env_id))
-    _plot(finished, out / "sweep.png", f"{agent} on {env_id}")
+    _plot(finished, study.user_attrs.get("references", {}), out / "sweep.png",
+          f"{agent} on {env_id}")  # fmt: skip
 
 
 def best_yaml(study: Any, agent: str, env_id: str) -> str:
@@ -308,11 +335,16 @@ def best_yaml(study: Any, agent: str, env_id: str) -> str:
         f"# Mean return {best.value:.2f}"
         + (f"; the shipped values' {shipped[0].value:.2f}." if shipped else "."),
     ]
+    refs = study.user_attrs.get("references", {})
+    if refs:
+        lines.append(
+            "# On the same episodes: " + ", ".join(f"{k} {v:.2f}" for k, v in refs.items())
+        )
     body = yaml.safe_dump({env_id: params}, sort_keys=True)
     return "\n".join(lines) + "\n" + body
 
 
-def _plot(finished: Sequence[Any], path: Path, title: str) -> None:
+def _plot(finished: Sequence[Any], references: Mapping[str, float], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -327,6 +359,8 @@ def _plot(finished: Sequence[Any], path: Path, title: str) -> None:
     shipped = [t.value for t in finished if t.user_attrs.get("shipped")]
     if shipped:
         ax.axhline(shipped[0], color="tab:gray", ls="--", lw=1, label="shipped values")
+    for (rule, value), color in zip(references.items(), ("tab:red", "tab:orange"), strict=False):
+        ax.axhline(value, color=color, ls=":", lw=1, label=f"{rule} (same episodes)")
     ax.set_xlabel("trial")
     ax.set_ylabel("mean evaluation return")
     ax.set_title(f"Hyperparameter sweep: {title}")
@@ -381,6 +415,8 @@ def _cli(args: argparse.Namespace) -> int:
     if shipped:
         rank = finished.index(shipped[0]) + 1
         print(f"\nshipped values: rank {rank} of {len(finished)}, return {shipped[0].value:.2f}")
+    for rule, value in study.user_attrs.get("references", {}).items():
+        print(f"{rule} on the same episodes: {value:.2f}")
     print(f"best: trial {finished[0].number}, return {finished[0].value:.2f}; "
           f"{Path(args.out) / 'best.yml'} ({time.perf_counter() - started:.0f} s)")  # fmt: skip
     return 0

@@ -33,6 +33,9 @@ def test_a_sweep_starts_from_the_shipped_values_and_resumes(tmp_path: Path) -> N
     assert entry["policy_kwargs"].startswith("dict(net_arch=")
     assert entry["n_timesteps"] == 100000 and entry["env_kwargs"] == {"forecaster": "none"}
     assert (out / "sweep.png").stat().st_size > 0
+    # the rules' returns on the same evaluation episodes, for scale
+    assert set(study.user_attrs["references"]) == {"static", "local-first"}
+    assert "# On the same episodes: static" in (out / "best.yml").read_text()
     # rerunning with more trials adds only the missing ones
     study = run_sweep("dqn", "EdgeCloud-Low-v0", out, trials=3, **TINY)
     assert len(list(csv.DictReader((out / "trials.csv").open()))) == 3
