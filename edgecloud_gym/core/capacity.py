@@ -516,13 +516,29 @@ def bind_autoscaler(
         write_rows,
     )
 
-    def run(utilisation: np.ndarray, obs: np.ndarray | None) -> None:
+    def run(
+        utilisation: np.ndarray, obs: np.ndarray | None, lo: int = 0, hi: int | None = None
+    ) -> None:
+        """The step of systems ``lo..hi-1`` (all by default; ``utilisation`` and ``obs`` are
+        theirs): chunks that cover the batch, in any order or thread, make the whole step."""
+        bound = args if lo == 0 and hi is None else _rows_of(args, lo, hi)
         if obs is None:
-            _autoscale_step(*args, utilisation, _NO_OBS, False)
+            _autoscale_step(*bound, utilisation, _NO_OBS, False)
         else:
-            _autoscale_step(*args, utilisation, obs, True)
+            _autoscale_step(*bound, utilisation, obs, True)
 
     return run
+
+
+#: Which of :func:`bind_autoscaler`'s bound arguments have the batch axis first.
+_AUTOSCALE_PER_SYSTEM = (True,) * 5 + (False,) * 7 + (True, True, False)
+
+
+def _rows_of(args: tuple, lo: int, hi: int | None) -> tuple:
+    return tuple(
+        x[lo:hi] if per_system else x
+        for x, per_system in zip(args, _AUTOSCALE_PER_SYSTEM, strict=True)
+    )
 
 
 @jit

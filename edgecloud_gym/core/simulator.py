@@ -531,20 +531,24 @@ class BatchSimulator:
         own = (self.workload.arrivals, self.t, self._window, self._endo, p.obs_mu, p.obs_buffer,
                self._inv_mu, self._time, self._forecast, t_next,
                _NO_OBS if obs is None else obs)  # fmt: skip
+        autoscale = self._autoscale if self.dynamic_capacity and self.autoscaler else None
         if not splits(b, MIN_ROWS_PER_THREAD):  # one pass, unsliced (a single env's step)
             _system_rows(*args, *own, start, cfg.obs_window, obs is not None)
+            if autoscale is not None:
+                autoscale(res.utilisation, obs)
         else:
 
             def rows(lo: int, hi: int) -> None:  # systems are independent: any split is exact
-                mine = (x[lo:hi] if x is not _NO_OBS else x for x in own)
+                mine = [x[lo:hi] if x is not _NO_OBS else x for x in own]
                 _system_rows(
                     *kernel_rows(args, lo, hi), *mine, start, cfg.obs_window, obs is not None
                 )
+                if autoscale is not None:  # after the step: new levels, the next step's rows
+                    autoscale(res.utilisation[lo:hi], None if obs is None else mine[-1], lo, hi)
 
             run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)
         if self.dynamic_capacity:
             if self.autoscaler:
-                self._autoscale(res.utilisation, obs)
                 self._rows_ready = True
             else:
                 finish_capacity(self.capacity, p, cfg.capacity, obs)
