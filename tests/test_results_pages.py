@@ -85,3 +85,25 @@ def test_readme_results_are_the_summary_file():
         assert _number(row["gap closed %"]) == pytest.approx(
             100.0 * float(stored["gap_closed"]), abs=0.051
         ), agent
+
+
+def test_traces_page_is_its_summary_file():
+    """docs/traces.md's agents table: each return and improvement over static, with its interval,
+    as the traces suite's committed summary.csv has them."""
+    with (DOCS / "results/traces/summary.csv").open(encoding="utf-8") as f:
+        rows = {(r["env"], r["agent"]): r for r in csv.DictReader(f) if r["metric"] == "return"}
+    envs = {"NASA-HTTP": "EdgeCloud-Trace-NASA-v0", "Alibaba GenAI": "EdgeCloud-Trace-Alibaba-v0"}
+    table = _headline(DOCS / "traces.md", "## Agents on real workloads")
+    assert len(table) == 12
+    for row in table:
+        stored = rows[(envs[row["trace (test period)"]], row["agent"])]
+        assert _number(row["return"]) == pytest.approx(float(stored["iqm"]), abs=0.051)
+        if row["agent"] == "static":
+            continue
+        assert _number(row["vs static %"]) == pytest.approx(
+            float(stored["vs_static_pct"]), abs=0.051
+        )
+        low, high = _interval(row["vs static %"])
+        assert (low, high) == pytest.approx(
+            (float(stored["vs_static_low"]), float(stored["vs_static_high"])), abs=0.051
+        )
