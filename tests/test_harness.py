@@ -316,6 +316,30 @@ def test_shipped_suites_are_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     }
 
 
+def test_every_shipped_suite_loads_and_the_full_budget_ones_share_their_runs() -> None:
+    from edgecloud_bench.suite import _same_run
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"
+    suites = {path.stem: load_suite(path) for path in sorted(folder.glob("*.yml"))}
+    assert {"full-high", "paper-full", "quick-full", "joint-full"} <= set(suites)
+
+    def runs(name: str) -> dict:
+        return {spec.key: spec.to_dict() for spec in suites[name].runs()}
+
+    full_high, paper_full, quick_full = runs("full-high"), runs("paper-full"), runs("quick-full")
+    # --reuse copies exactly the runs that are the same run: every paper-full run on High that
+    # full-high has, and every quick-full run that either of them has
+    high = [k for k in paper_full if "High" in k]
+    assert high and all(_same_run(paper_full[k], full_high[k]) for k in high)
+    shared = [k for k in quick_full if k in paper_full]
+    assert len(shared) >= 100
+    assert all(_same_run(quick_full[k], paper_full[k]) for k in shared)
+    for name in ("full-high", "paper-full", "quick-full", "joint-full"):
+        learners = [a for a in suites[name].agents.values() if a.budget > 0]
+        assert learners and all(a.budget == 100_000 for a in learners), name
+        assert len(suites[name].seeds) == 10, name
+
+
 # --------------------------------------------------------------------------- TensorBoard
 
 
