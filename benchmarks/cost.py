@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,13 @@ def project_run(spec: RunSpec, cost: AgentCost) -> float:
     return cost.build_s + spec.budget * cost.train_s_per_step + evaluated
 
 
-def project_suite(suite: Suite, costs: dict[str, AgentCost]) -> dict[str, dict[str, float]]:
+def project_suite(
+    suite: Suite, costs: dict[str, AgentCost], runs: Sequence[RunSpec] | None = None
+) -> dict[str, dict[str, float]]:
     """Per agent: runs, projected CPU seconds (sum over its runs) and its longest run (the LP
-    bound's solves are not in it)."""
+    bound's solves are not in it); of ``runs`` (default: all of the suite's)."""
     out: dict[str, dict[str, float]] = {}
-    for spec in suite.runs():
+    for spec in suite.runs() if runs is None else runs:
         seconds = project_run(spec, costs[spec.agent])
         row = out.setdefault(spec.agent, {"runs": 0, "cpu_s": 0.0, "longest_s": 0.0})
         row["runs"] += 1
@@ -155,6 +158,19 @@ def add_parser(subparsers: Any) -> None:
         help="project with this training budget (and a twentieth of it as eval_freq) for every "
         "learner instead of the suite's, e.g. 100000 for full budgets",
     )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="project only the runs not finished in this output folder of the suite",
+    )
+    p.add_argument(
+        "--reuse",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="and not copied from this folder of another suite (as `bench run --reuse`); "
+        "repeatable",
+    )
     p.add_argument("--json", type=Path, default=None, help="write the measurements and projection")
     p.set_defaults(func=_run_cli)
 
@@ -177,20 +193,35 @@ def _run_cli(args: argparse.Namespace) -> int:
             for name, a in suite.agents.items()
         }
         suite = replace(suite, agents=agents)
+    runs = None
+    if args.out is not None or args.reuse:
+        from edgecloud_bench.suite import runs_left
+
+        for src in args.reuse:
+            if not (Path(src) / "runs").is_dir():
+                raise ValueError(f"--reuse {src}: no runs/ folder there.")
+        runs = runs_left(suite, args.out, args.reuse)
+        if not runs:
+            print(f"suite {suite.name!r}: no run left to compute.")
+            return 0
+    todo = {s.agent for s in runs} if runs is not None else set(suite.agents)
     costs = {}
     for name, a in suite.agents.items():
+        if name not in todo:
+            continue
         print(f"  measuring {name} on {suite.envs[0]} ...", flush=True)
         costs[name] = measure_agent(
             a.agent or name, suite.envs[0], args.slice_steps, args.warm_steps
         )
-    projection = project_suite(suite, costs)
+    projection = project_suite(suite, costs, runs)
     bound_s = measure_bound(suite.envs[0]) if suite.oracle_bound else 0.0
     bound_total = bound_s * len(suite.envs) * len(suite.seeds) * suite.episodes
     total = sum(r["cpu_s"] for r in projection.values()) + bound_total
     longest = max(r["longest_s"] for r in projection.values())
     wall = max(total / args.workers, longest)
     lines = [
-        f"suite {suite.name!r}: {sum(int(r['runs']) for r in projection.values())} runs",
+        f"suite {suite.name!r}: {sum(int(r['runs']) for r in projection.values())} runs"
+        + ("" if runs is None else f" left of {len(suite.runs())}"),
         "| agent | runs | build s | train ms/step | act ms/step | projected CPU |",
         "|---|---:|---:|---:|---:|---:|",
     ]

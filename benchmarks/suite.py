@@ -322,6 +322,25 @@ def _reuse(
     return left
 
 
+def runs_left(
+    suite: Suite, out: str | Path | None = None, reuse: Sequence[str | Path] = ()
+) -> list[RunSpec]:
+    """The runs of ``suite`` that ``edgecloud bench run --out OUT --reuse ...`` would still
+    compute: neither finished in ``out`` nor the same run as a finished one of a ``reuse``
+    folder. Reads files only."""
+    left = []
+    for spec in suite.runs():
+        if out is not None and (Path(out) / "runs" / f"{spec.key}.json").exists():
+            continue
+        for src in reuse:
+            path = Path(src) / "runs" / f"{spec.key}.json"
+            if path.exists() and _same_run(spec.to_dict(), read_run(path)["spec"]):
+                break
+        else:
+            left.append(spec)
+    return left
+
+
 def _pending(suite: Suite, runs_dir: Path) -> tuple[list[RunSpec], int]:
     todo, done = [], 0
     for spec in suite.runs():

@@ -271,6 +271,15 @@ def test_suite_reuses_the_same_runs_of_another_suite(
     assert "reused_from" not in by[("static", 3)]
     with pytest.raises(ValueError, match="no runs/ folder"):
         run_suite(path, tmp_path / "third", workers=1, reuse=[tmp_path / "nowhere"])
+    # what `bench cost --out --reuse` projects: the runs neither finished nor reusable
+    from edgecloud_bench.suite import load_suite, runs_left
+
+    wider = load_suite(path)
+    assert {s.key for s in runs_left(wider, tmp_path / "fourth", [first])} == {
+        "static__EdgeCloud-Low-v0__3",
+        *(f"least-loaded__EdgeCloud-Low-v0__{seed}" for seed in range(4)),
+    }
+    assert runs_left(wider, tmp_path / "second") == []
 
 
 def test_report_writes_summary_with_intervals_and_improvements(tmp_path: Path) -> None:
