@@ -1,4 +1,4 @@
-"""A per-step relaxation bound on the return of an episode (model v2, routing control).
+"""A per-step relaxation bound on the return of an episode (model v2, routing and joint control).
 
 Arrivals are exogenous, so once an episode is reset its realisation is known. :func:`step_bound`
 bounds, step by step, the reward that *any* sequence of actions can get on it, causal or not:
@@ -40,8 +40,19 @@ the tables' resolution: the cost of a server between two table points is taken t
 cost at the lower point (costs rise with inflow; 4,001 points by default). ``docs/bound.md`` gives
 the argument and the measured gaps; the tests check it against every step of env trajectories.
 
-Routing control only: joint control's per-class levers give each server its own class mix, a
-three-dimensional table per server, which this module does not build.
+**Joint control** adds three levers: capacity and DVFS levels (already among the options of
+2.), admission per class (shedding) and a cloud bias per class, which routes the classes apart
+and gives each server its own class mix. Its relaxation (:func:`_joint_step_cost`) splits each
+class on its own: the class's arrivals go to servers, each charged its cost of that class
+*alone* from empty at its cheapest option (tabulated per class by the kernel with the other
+classes shed), to rejection (the reward's rejection cost) or to no server, whichever is least
+per request; each server's idle energy is charged once, at its cheapest option; the classes may
+each use all of the nodes' WAN egress and share one price on the backhaul. Its one assumption
+beyond those above: a server's cost for a mix of classes is at least the sum of its costs for
+each class alone (sharing a queue only adds waiting, lateness and failures), idle energy counted
+once. It is loose: every class may use the fastest option while the idle energy is the lowest
+option's, and no class waits behind another. The tests check it on every step of random moves,
+the autoscaled rules and clairvoyant MPC.
 """
 
 from __future__ import annotations
@@ -168,6 +179,81 @@ def _tables(sim: Any, params: SystemParams, grid: np.ndarray) -> _Tables:
     return _Tables(grid=grid, latency=latency, **out)
 
 
+@dataclass(frozen=True)
+class _ClassTables:
+    """Joint control: each server's costs from empty of one class's inflow alone, at each table
+    point and capacity option: arrays (K, S, O, P) of the same quantities as :class:`_Tables`
+    (``energy`` the dynamic part only), and ``idle`` (S, O), each option's idle energy (J)."""
+
+    grid: np.ndarray
+    latency_sum: np.ndarray
+    late: np.ndarray
+    failed: np.ndarray
+    energy: np.ndarray
+    served: np.ndarray
+    latency: np.ndarray
+    idle: np.ndarray
+
+
+def _class_tables(sim: Any, params: SystemParams, grid: np.ndarray) -> _ClassTables:
+    """:func:`_tables` per class: each class admitted alone (the joint levers' per-class
+    routing lets a server receive any mix of the classes)."""
+    n, s_all = sim.n_edge, sim.n_servers
+    mix = params.mix[0]
+    k_all = mix.size
+    cap = sim.config.capacity
+    levels, clocks = _levels_of(sim)
+    options = [(lv, f) for lv in levels for f in clocks]
+    points = grid.size
+    timeout, step_s = params.timeout_ms, params.step_s
+    shape = (k_all, s_all, len(options), points)
+    out = {name: np.zeros(shape) for name in ("latency_sum", "late", "failed", "energy", "served")}
+    latency = np.zeros(shape)
+    idle = np.empty((s_all, len(options)))
+    base = _one_system(params, 0, points)
+    scal = base.scal.copy()  # the cloud's table: WAN links without queueing or limit
+    scal[:, SCAL_WAN_M1] = 1e-9
+    scal[:, SCAL_WAN_M2] = 1e-18
+    ideal = replace(base, egress=np.full_like(base.egress, 1e30), scal=scal)
+    backlog = np.zeros((points, s_all))
+    queue = np.full((points, s_all), EMPTY)
+    for o, (lv, f) in enumerate(options):
+        state = CapacityState(
+            level=np.full((points, s_all), lv, dtype=np.int64),
+            target=np.full((points, s_all), lv, dtype=np.int64),
+            countdown=np.zeros((points, s_all), dtype=np.int64),
+            frequency=np.full((points, s_all), f, dtype=np.int64),
+            history=np.full((points, s_all, cap.stabilisation_steps), lv, dtype=np.int64),
+        )
+        local, remote = controlled_params(base, state, cap), controlled_params(ideal, state, cap)
+        idle[:, o] = local.srv[0, SRV_IDLE_W] * step_s
+        for k in range(k_all):
+            if mix[k] <= 0.0:  # the task sends none of this class
+                continue
+            classes = np.zeros((points, 2, k_all))
+            classes[:, 0, k] = 1.0  # class k admitted alone, no cloud bias
+            for j in range(s_all):
+                arrivals = np.zeros((points, n))
+                shares = np.zeros((points, s_all))
+                shares[:, j] = 1.0
+                if j < n:  # the node's own class-k arrivals, all kept
+                    arrivals[:, j] = grid / mix[k]
+                    p = local
+                else:  # over ideal WAN links from every node
+                    arrivals[:] = grid[:, None] / (n * mix[k])
+                    p = remote
+                res = dynamics.step(p, backlog, shares, arrivals, queue, classes)
+                failed = res.dropped[:, j] + res.abandoned[:, j]
+                served = res.served[:, j, k]
+                out["failed"][k, j, o] = failed
+                out["served"][k, j, o] = served
+                out["latency_sum"][k, j, o] = served * res.latency_ms[:, j, k] + failed * timeout
+                out["late"][k, j, o] = served * res.late[:, j, k] + failed
+                out["energy"][k, j, o] = p.srv[:, SRV_DYNAMIC_W, j] * res.utilisation[:, j] * step_s
+                latency[k, j, o] = res.latency_ms[:, j, k]
+    return _ClassTables(grid=grid, latency=latency, idle=idle, **out)
+
+
 def step_bound(
     env_or_sim: Any, index: int | None = None, *, cells: int = 1000, points: int = 4001
 ) -> StepBound:
@@ -175,15 +261,14 @@ def step_bound(
 
     Args:
         env_or_sim: An allocation env (wrapped or not), a vector env exposing ``sim``, or a
-            ``BatchSimulator``, in routing control.
+            ``BatchSimulator``, in routing or joint control.
         index: System of the batch; required when the batch holds more than one system.
         cells: Cells per server of the dynamic programme (each step's arrivals over ``cells``);
             more is tighter and slower (the step's cost is ``7 cells^2 / 2`` operations).
         points: Inflows per server's cost table (from 0 to the largest step's arrivals).
 
     Raises:
-        ValueError: Joint control, a batch without ``index``, an env not reset, or too few cells
-            or points.
+        ValueError: A batch without ``index``, an env not reset, or too few cells or points.
     """
     import time
 
@@ -191,11 +276,6 @@ def step_bound(
 
     start = time.perf_counter()
     sim = simulator_of(env_or_sim)
-    if sim.control != "routing":
-        raise ValueError(
-            "step_bound covers routing control (the registered EdgeCloud-Low/-Medium/-High ids "
-            f"and their kin); this env has control={sim.control!r}."
-        )
     if index is None:
         if sim.batch_size != 1:
             raise ValueError(f"the simulator holds {sim.batch_size} systems; pass index=.")
@@ -208,8 +288,13 @@ def step_bound(
     first = sim.config.warmup_steps
     arrivals = np.asarray(sim.workload.arrivals[index, first : first + sim.episode_steps])
     totals = arrivals.sum(axis=1)
-    tables = _tables(sim, params, np.linspace(0.0, max(float(totals.max()), 1.0), points))
-    per_step = np.array([-_step_cost(tables, params, a, cells) for a in arrivals])
+    grid = np.linspace(0.0, max(float(totals.max()), 1.0), points)
+    if sim.control == "joint":
+        class_tables = _class_tables(sim, params, grid)
+        per_step = np.array([-_joint_step_cost(class_tables, params, a, cells) for a in arrivals])
+    else:
+        tables = _tables(sim, params, grid)
+        per_step = np.array([-_step_cost(tables, params, a, cells) for a in arrivals])
     return StepBound(float(per_step.sum()), per_step, time.perf_counter() - start)
 
 
@@ -263,6 +348,12 @@ def _step_cost(tables: _Tables, params: SystemParams, arrivals: np.ndarray, cell
     def dual(price: float) -> float:
         return float(_allocate(best + price * remote, cells, delta, unserved)) - price * capacity
 
+    return _maximise(dual, unserved)
+
+
+def _maximise(dual: Any, unserved: float) -> float:
+    """The largest value of a concave ``dual`` over the backhaul's price in [0, 2 unserved] (a
+    price above the cost of a request that reaches no server sends none over the links)."""
     free = dual(0.0)
     if dual(1e-3 * unserved) <= free:  # the links' capacity does not bind: price 0 is best
         return free
@@ -281,6 +372,67 @@ def _step_cost(tables: _Tables, params: SystemParams, arrivals: np.ndarray, cell
             a = hi_p - ratio * (hi_p - lo_p)
             fa = dual(a)
     return max(value, fa, fb)
+
+
+def _joint_step_cost(
+    tables: _ClassTables, params: SystemParams, arrivals: np.ndarray, cells: int
+) -> float:
+    """The relaxed joint-control step's least cost for the nodes' ``arrivals``.
+
+    Each class is split on its own (the joint levers route classes apart and shed them): its
+    arrivals go to servers, each charged its class-alone table at its cheapest capacity option,
+    to rejection (the admission lever) or to no server, whichever costs least per request. Each
+    server's idle energy is charged once, at its cheapest option. The classes share the nodes'
+    WAN egress (each class may use all of it) and their backhaul egress (one price for all)."""
+    weights, timeout = params.weights, params.timeout_ms
+    w_lat, w_sla, w_drop = weights["latency"] / 100.0, weights["sla"], weights["drops"]
+    w_e = weights["energy"] / float(params.reference_energy_j[0])
+    idle = float(w_e * tables.idle.min(axis=1).sum())
+    total = float(arrivals.sum())
+    n = arrivals.shape[0]
+    if total <= 0.0:
+        return idle
+    inv = 1.0 / total
+    unserved = (w_lat * timeout + w_sla + w_drop) * inv  # lost on the way: failed at the timeout
+    sink = min(unserved, (w_lat * timeout + weights["rejected"]) * inv)  # or rejected
+    mix = params.mix[0]
+    wan_cap = float(np.minimum(arrivals, params.egress[0, 1]).sum())
+    capacity = float(np.minimum(arrivals, params.egress[0, 0]).sum())
+    hop = params.hop_ms.copy()
+    np.fill_diagonal(hop, np.inf)
+    step = tables.grid[1] - tables.grid[0]
+    m = np.arange(cells + 1)
+    parts = []  # per class: (cost per server and cell, remote requests per cell, cell size)
+    for k in np.flatnonzero(mix > 0.0):
+        own = arrivals * mix[k]  # each node's class-k arrivals
+        delta = total * mix[k] / cells
+        cost = (
+            w_lat * tables.latency_sum[k] + w_sla * tables.late[k] + w_drop * tables.failed[k]
+        ) * inv + w_e * tables.energy[k]
+        cost[n] += w_e * params.wan_j_per_request[0] * tables.grid
+        cost = np.minimum.accumulate(cost[..., ::-1], axis=-1)[..., ::-1]
+        served = np.minimum.accumulate(tables.served[k][..., ::-1], axis=-1)[..., ::-1]
+        lo = np.minimum((m * delta / step).astype(np.int64), tables.grid.size - 1)
+        hi = np.minimum(np.ceil((m + 1) * delta / step).astype(np.int64), tables.grid.size - 1)
+        cell_cost = cost[:, :, lo]
+        extra = 2.0 * hop.min(axis=0) + params.remote_ms_per_class[k]  # (N,) ms a remote adds
+        for j in range(n):
+            room = np.maximum(timeout - tables.latency[k, j][:, hi], 0.0)  # (O, M+1)
+            remote_served = np.maximum(served[j][:, lo] - own[j], 0.0)
+            remote_in = np.maximum(m * delta - own[j], 0.0)
+            cell_cost[j] += w_lat * inv * np.minimum(extra[j], room) * remote_served
+            cell_cost[j] += w_e * params.backhaul_j_per_request[0] * remote_in[None]
+        best = cell_cost.min(axis=1)
+        best[n, m * delta > wan_cap] = np.inf
+        remote = np.zeros_like(best)
+        remote[:n] = np.maximum(m[None] * delta - own[:, None], 0.0)
+        parts.append((best, remote, delta))
+
+    def dual(price: float) -> float:
+        value = sum(float(_allocate(b + price * r, cells, d, sink)) for b, r, d in parts)
+        return value - price * capacity
+
+    return idle + _maximise(dual, unserved)
 
 
 #: Golden-section steps over the backhaul's price (each a dynamic programme).

@@ -40,7 +40,12 @@ rate, each with the paired change against static in percent of static's interqua
     ``(lstm - naive) / (oracle - naive)`` in mean return, with 30 % the target (given only where
     the gap's interval lies above 0).
 
-Writes ``DIR/joint.md`` and ``DIR/joint.csv`` (one row per profile, policy and episode).
+Next to them, the per-step relaxation bound of each episode
+(:func:`edgecloud_agents.step_bound.step_bound`): no policy can return more on that episode, and
+the command fails if one does; the page gives the bound's gap over the best non-causal policy.
+
+Writes ``DIR/joint.md`` and ``DIR/joint.csv`` (one row per profile, policy and episode; the
+bound's rows carry its return only).
 """
 
 from __future__ import annotations
@@ -97,9 +102,12 @@ def run_joint(
     iterations: int = 6,
     episode_steps: int | None = None,
     progress: bool = True,
+    bound: bool = True,
 ) -> dict[str, Any]:
     """Play every policy on every env and seed. Returns ``{"horizon", "samples", "iterations",
-    "episode_steps", "runs": {env: {label: {"episodes": [metrics per seed], "seconds"}}}}``."""
+    "episode_steps", "runs": {env: {label: {"episodes": [metrics per seed], "seconds"}}},
+    "bounds": {env: [the bound of each episode]}}`` (``bounds`` empty without ``bound``).
+    Raises ``RuntimeError`` if a policy returns more than the bound on an episode."""
     import gymnasium as gym
 
     from edgecloud_agents.registry import make_agent, make_env_for
@@ -138,13 +146,57 @@ def run_joint(
     finally:
         if bar is not None:
             bar.close()
-    return {
+    bounds = {env_id: _bounds(env_id, seeds, env_kwargs) for env_id in envs} if bound else {}
+    data = {
         "horizon": horizon,
         "samples": samples,
         "iterations": iterations,
         "episode_steps": episode_steps,
         "runs": runs,
+        "bounds": bounds,
     }
+    for env_id in bounds:
+        _check_bound(env_id, data)
+    return data
+
+
+def _bounds(env_id: str, seeds: list[int], env_kwargs: dict[str, Any]) -> list[float]:
+    """The per-step relaxation bound of each episode (:func:`edgecloud_agents.step_bound.
+    step_bound`, the same workloads as the policies')."""
+    import gymnasium as gym
+
+    from edgecloud_agents.step_bound import step_bound
+
+    env = gym.make(env_id, **env_kwargs)
+    values = []
+    for seed in seeds:
+        env.reset(seed=seed)
+        values.append(step_bound(env).total)
+    env.close()
+    return values
+
+
+def _check_bound(env_id: str, data: dict[str, Any]) -> None:
+    """Raise if any policy's return exceeds the bound on any episode."""
+    bound = np.asarray(data["bounds"][env_id])
+    for label, row in data["runs"][env_id].items():
+        over = np.array([e["return"] for e in row["episodes"]]) - bound
+        if np.any(over > 1e-9 * np.abs(bound)):
+            raise RuntimeError(
+                f"{label} returned more than the bound on {env_id} (by up to {over.max():.4g}): "
+                "the bound's relaxation is broken; report it with the env id and seeds."
+            )
+
+
+def bound_gaps(data: dict[str, Any], env_id: str) -> tuple[str, np.ndarray]:
+    """The best non-causal policy of ``env_id`` (highest mean return) and, per episode, the
+    bound's gap over it in percent of its return."""
+    causal = {lb: c for lb, (_, _, c) in policies(data["horizon"], 1, 1).items()}
+    rows = data["runs"][env_id]
+    returns = {lb: np.array([e["return"] for e in r["episodes"]]) for lb, r in rows.items()}
+    best = max((lb for lb in returns if not causal[lb]), key=lambda lb: returns[lb].mean())
+    primal = returns[best]
+    return best, 100.0 * (np.asarray(data["bounds"][env_id]) - primal) / np.abs(primal)
 
 
 def _values(row: dict[str, Any], metric: str) -> np.ndarray:
@@ -325,6 +377,28 @@ def joint_markdown(data: dict[str, Any], command: str) -> str:
             f"| {env_id} | {_fmt(gap.estimate, '{:+.2f}')} [{_fmt(gap.low, '{:+.2f}')}, "
             f"{_fmt(gap.high, '{:+.2f}')}] | {_pct(f['closed_pct'])} |"
         )
+    if data.get("bounds"):
+        lines += [
+            "",
+            "## Bound",
+            "",
+            "The per-step relaxation bound of each episode (`edgecloud_agents.step_bound`; "
+            "docs/bound.md): in joint control each class is split on its own over servers at "
+            "their cheapest capacity and clock, with rejection as a way out. No policy returned "
+            "more than it on any episode (the command fails if one does). Gap: the bound over "
+            "the best non-causal policy's return, per episode, in percent of that return.",
+            "",
+            "| profile | bound (mean) | best non-causal policy | its return (mean) | gap % mean "
+            "[min, max] |",
+            "|---|---:|---|---:|---:|",
+        ]
+        for env_id in data["bounds"]:
+            best, gaps = bound_gaps(data, env_id)
+            primal = np.mean([e["return"] for e in runs[env_id][best]["episodes"]])
+            lines.append(
+                f"| {env_id} | {np.mean(data['bounds'][env_id]):.1f} | `{best}` | {primal:.1f} | "
+                f"{gaps.mean():.1f} [{gaps.min():.1f}, {gaps.max():.1f}] |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -337,7 +411,15 @@ def joint_csv(data: dict[str, Any]) -> str:
         for label, row in rows.items():
             for e in row["episodes"]:
                 writer.writerow([env_id, label, e["seed"], *(repr(float(e[m])) for m in METRICS)])
+        for seed, value in zip(_seeds(rows), data.get("bounds", {}).get(env_id, []), strict=False):
+            writer.writerow(
+                [env_id, "bound", seed, repr(float(value)), *([""] * (len(METRICS) - 1))]
+            )
     return buf.getvalue()
+
+
+def _seeds(rows: dict[str, Any]) -> list[int]:
+    return [e["seed"] for e in next(iter(rows.values()))["episodes"]]
 
 
 def write_joint(out: Path, data: dict[str, Any], command: str) -> str:
@@ -364,6 +446,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--episode-steps", type=int, default=None, help="episode length (default: the id's)"
     )
+    p.add_argument(
+        "--no-bound", action="store_true", help="skip the bound (about 10 s per episode)"
+    )
     p.set_defaults(func=_run_cli)
 
 
@@ -387,12 +472,15 @@ def _run_cli(args: argparse.Namespace) -> int:
     )
     if args.episode_steps is not None:
         command += f" --episode-steps {args.episode_steps}"
+    if args.no_bound:
+        command += " --no-bound"
     data = run_joint(
         tuple(args.env),
         list(range(args.seeds)),
         samples=args.samples,
         iterations=args.iterations,
         episode_steps=args.episode_steps,
+        bound=not args.no_bound,
     )
     print(write_joint(out, data, command))
     return 0

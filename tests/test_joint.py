@@ -156,11 +156,42 @@ def test_bench_joint_writes_its_page_on_a_tiny_run(tmp_path):
     text = write_joint(tmp_path, data, "tiny")
     assert (tmp_path / "joint.md").read_text() == text
     for part in ("## EdgeCloud-Joint-High-v0", "(a) Levers matter", "(b) Planning matters",
-                 "(c) Forecasts matter", "mpc-clairvoyant`*`"):  # fmt: skip
+                 "(c) Forecasts matter", "mpc-clairvoyant`*`", "## Bound"):  # fmt: skip
         assert part in text
     rows = (tmp_path / "joint.csv").read_text().splitlines()
     assert rows[0].startswith("env,policy,seed,return")
-    assert len(rows) == 1 + 2 * 8  # two profiles, eight policies, one episode each
+    assert len(rows) == 1 + 2 * 9  # two profiles, eight policies and the bound, one episode each
+    # the bound is above every policy's return on its episode (run_joint raises otherwise)
+    for env_id in envs:
+        bound = data["bounds"][env_id][0]
+        assert all(r["episodes"][0]["return"] <= bound for r in data["runs"][env_id].values())
+
+
+def test_the_joint_bound_holds_step_by_step():
+    """The joint-control relaxation (each class split alone, rejection as a way out) bounds every
+    step of random moves, the autoscaled rules and clairvoyant MPC, on a loaded profile."""
+    from edgecloud_agents.step_bound import step_bound
+
+    env_id = "EdgeCloud-Joint-High-v0"
+    rng = np.random.default_rng(0)
+    discrete = gym.make(env_id, forecaster="none", episode_steps=40)
+    weights = gym.make(env_id, forecaster="none", action_mode="weights", episode_steps=40)
+    policies = {
+        "random": (discrete, lambda obs: int(rng.integers(discrete.action_space.n))),
+        "local-first-autoscale": (weights, make_agent("local-first-autoscale", weights).predict),
+        "mpc-clairvoyant": (weights, make_agent("mpc-clairvoyant", weights, samples=16).predict),
+    }
+    for name, (env, policy) in policies.items():
+        obs, _ = env.reset(seed=2)
+        bound = step_bound(env, cells=200)
+        rewards = []
+        done = False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            rewards.append(reward)
+            done = terminated or truncated
+        excess = np.array(rewards) - bound.per_step
+        assert excess.max() <= 1e-9, (name, int(excess.argmax()), excess.max())
 
 
 def test_bench_joint_refuses_routing_ids(tmp_path, capsys):

@@ -116,10 +116,6 @@ def test_low_bound_is_tight():
 
 
 def test_bad_requests_are_refused():
-    joint = gym.make("EdgeCloud-Joint-Low-v0", forecaster="none")
-    joint.reset(seed=0)
-    with pytest.raises(ValueError, match="routing control"):
-        step_bound(joint)
     env = gym.make("EdgeCloud-Low-v0", forecaster="none")
     with pytest.raises(ValueError, match="reset the env"):
         step_bound(env)
