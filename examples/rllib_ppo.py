@@ -75,7 +75,14 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             result = algo.train()
             seconds = time.perf_counter() - started
-            runners = result["env_runners"]
+            runners = result.get("env_runners")
+            if not runners:  # the env runners sent nothing back within RLlib's sample timeout
+                print(
+                    f"iteration {i}: {seconds:.1f} s, no samples came back from the env runners "
+                    "(RLlib's sample_timeout_s ran out: a loaded machine?)",
+                    flush=True,
+                )
+                continue
             env_metrics = {k: float(v) for k, v in runners.items() if k.startswith("env/")}
             row = {
                 "iteration": i,

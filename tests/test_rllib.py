@@ -41,7 +41,7 @@ def test_rllib_ppo_two_iterations_report_env_metrics(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = json.loads(out.read_text())["iterations"]
-    assert [r["iteration"] for r in rows] == [1, 2]
+    assert [r["iteration"] for r in rows] == [1, 2], done.stdout[-2000:]
     for row in rows:
         assert row["env_steps"] >= 1000
         for key in ("latency_mean_ms", "latency_p95_ms", "sla_violation_rate", "utilisation"):
