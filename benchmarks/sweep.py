@@ -352,7 +352,7 @@ def _plot(finished: Sequence[Any], references: Mapping[str, float], path: Path, 
 
     numbers = [t.number for t in finished]
     values = [t.value for t in finished]
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = plt.subplots(figsize=(8.0, 3.6))
     ax.plot(numbers, values, "o", ms=4, color="tab:blue", label="trial")
     ax.step(numbers, np.maximum.accumulate(values), where="post", color="tab:green",
             label="best so far")  # fmt: skip
@@ -361,10 +361,14 @@ def _plot(finished: Sequence[Any], references: Mapping[str, float], path: Path, 
         ax.axhline(shipped[0], color="tab:gray", ls="--", lw=1, label="shipped values")
     for (rule, value), color in zip(references.items(), ("tab:red", "tab:orange"), strict=False):
         ax.axhline(value, color=color, ls=":", lw=1, label=f"{rule} (same episodes)")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel("mean evaluation return")
     ax.set_title(f"Hyperparameter sweep: {title}")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    fig.tight_layout()
     save_png(fig, path)
     plt.close(fig)
 
