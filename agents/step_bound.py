@@ -127,6 +127,29 @@ def _levels_of(sim: Any) -> tuple[list[int], list[int]]:
     return [top_l], [top_f]
 
 
+def _isolated(params: SystemParams, points: int) -> tuple[SystemParams, SystemParams]:
+    """``points`` copies of system 0's constants: as they are (an edge server's table: its node's
+    own arrivals, no link in the way), and with ideal WAN links, without queueing or limit (the
+    cloud's table)."""
+    base = _one_system(params, 0, points)
+    scal = base.scal.copy()
+    scal[:, SCAL_WAN_M1] = 1e-9
+    scal[:, SCAL_WAN_M2] = 1e-18
+    return base, replace(base, egress=np.full_like(base.egress, 1e30), scal=scal)
+
+
+def _uniform_state(points: int, s_all: int, level: int, clock: int, window: int) -> CapacityState:
+    """Every server of ``points`` systems at capacity ``level`` and ``clock``, settled."""
+    full = np.full((points, s_all), level, dtype=np.int64)
+    return CapacityState(
+        level=full,
+        target=full.copy(),
+        countdown=np.zeros((points, s_all), dtype=np.int64),
+        frequency=np.full((points, s_all), clock, dtype=np.int64),
+        history=np.full((points, s_all, window), level, dtype=np.int64),
+    )
+
+
 def _tables(sim: Any, params: SystemParams, grid: np.ndarray) -> _Tables:
     """Each server's cost from empty at the inflows ``grid`` (increasing, evenly spaced for
     :func:`_step_cost`) and every capacity option."""
@@ -140,21 +163,11 @@ def _tables(sim: Any, params: SystemParams, grid: np.ndarray) -> _Tables:
     shape = (s_all, len(options), points)
     out = {name: np.empty(shape) for name in ("latency_sum", "late", "failed", "energy", "served")}
     latency = np.empty((s_all, len(options), k, points))
-    base = _one_system(params, 0, points)
-    scal = base.scal.copy()  # the cloud's table: WAN links without queueing or limit
-    scal[:, SCAL_WAN_M1] = 1e-9
-    scal[:, SCAL_WAN_M2] = 1e-18
-    ideal = replace(base, egress=np.full_like(base.egress, 1e30), scal=scal)
+    base, ideal = _isolated(params, points)
     backlog = np.zeros((points, s_all))
     queue = np.full((points, s_all), EMPTY)
     for o, (lv, f) in enumerate(options):
-        state = CapacityState(
-            level=np.full((points, s_all), lv, dtype=np.int64),
-            target=np.full((points, s_all), lv, dtype=np.int64),
-            countdown=np.zeros((points, s_all), dtype=np.int64),
-            frequency=np.full((points, s_all), f, dtype=np.int64),
-            history=np.full((points, s_all, cap.stabilisation_steps), lv, dtype=np.int64),
-        )
+        state = _uniform_state(points, s_all, lv, f, cap.stabilisation_steps)
         for j in range(s_all):
             arrivals = np.zeros((points, n))
             shares = np.zeros((points, s_all))
@@ -210,21 +223,11 @@ def _class_tables(sim: Any, params: SystemParams, grid: np.ndarray) -> _ClassTab
     out = {name: np.zeros(shape) for name in ("latency_sum", "late", "failed", "energy", "served")}
     latency = np.zeros(shape)
     idle = np.empty((s_all, len(options)))
-    base = _one_system(params, 0, points)
-    scal = base.scal.copy()  # the cloud's table: WAN links without queueing or limit
-    scal[:, SCAL_WAN_M1] = 1e-9
-    scal[:, SCAL_WAN_M2] = 1e-18
-    ideal = replace(base, egress=np.full_like(base.egress, 1e30), scal=scal)
+    base, ideal = _isolated(params, points)
     backlog = np.zeros((points, s_all))
     queue = np.full((points, s_all), EMPTY)
     for o, (lv, f) in enumerate(options):
-        state = CapacityState(
-            level=np.full((points, s_all), lv, dtype=np.int64),
-            target=np.full((points, s_all), lv, dtype=np.int64),
-            countdown=np.zeros((points, s_all), dtype=np.int64),
-            frequency=np.full((points, s_all), f, dtype=np.int64),
-            history=np.full((points, s_all, cap.stabilisation_steps), lv, dtype=np.int64),
-        )
+        state = _uniform_state(points, s_all, lv, f, cap.stabilisation_steps)
         local, remote = controlled_params(base, state, cap), controlled_params(ideal, state, cap)
         idle[:, o] = local.srv[0, SRV_IDLE_W] * step_s
         for k in range(k_all):
