@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
-__all__ = ["THREADS", "run_in_chunks", "splits"]
+__all__ = ["THREADS", "rows_of", "run_in_chunks", "splits"]
 
 
 def _threads_from_env() -> int:
@@ -182,3 +183,9 @@ class _Dealer:
             except BaseException:
                 self.failed = True  # the others stop after their current chunk
                 raise
+
+
+def rows_of(args: Sequence[Any], per_system: Sequence[bool], lo: int, hi: int | None) -> tuple:
+    """A compiled call's arguments for the systems ``lo..hi-1`` of a chunk: those marked in
+    ``per_system`` (batch axis first) sliced, the shared ones as they are."""
+    return tuple(x[lo:hi] if cut else x for x, cut in zip(args, per_system, strict=True))

@@ -38,6 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from edgecloud_gym._threads import rows_of
 from edgecloud_gym.config import Capacity
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.params import (
@@ -521,7 +522,7 @@ def bind_autoscaler(
     ) -> None:
         """The step of systems ``lo..hi-1`` (all by default; ``utilisation`` and ``obs`` are
         theirs): chunks that cover the batch, in any order or thread, make the whole step."""
-        bound = args if lo == 0 and hi is None else _rows_of(args, lo, hi)
+        bound = args if lo == 0 and hi is None else rows_of(args, _AUTOSCALE_PER_SYSTEM, lo, hi)
         if obs is None:
             _autoscale_step(*bound, utilisation, _NO_OBS, False)
         else:
@@ -532,13 +533,6 @@ def bind_autoscaler(
 
 #: Which of :func:`bind_autoscaler`'s bound arguments have the batch axis first.
 _AUTOSCALE_PER_SYSTEM = (True,) * 5 + (False,) * 7 + (True, True, False)
-
-
-def _rows_of(args: tuple, lo: int, hi: int | None) -> tuple:
-    return tuple(
-        x[lo:hi] if per_system else x
-        for x, per_system in zip(args, _AUTOSCALE_PER_SYSTEM, strict=True)
-    )
 
 
 @jit

@@ -37,12 +37,11 @@ backlog)``, and in total ``sum(arrivals) = sum(inflow) + link drops``, both to r
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
-from edgecloud_gym._threads import run_in_chunks
+from edgecloud_gym._threads import rows_of, run_in_chunks
 from edgecloud_gym.core._jit import jit
 from edgecloud_gym.core.links import link_workload, request_delay
 from edgecloud_gym.core.params import (
@@ -96,7 +95,6 @@ __all__ = [
     "kernel_args",
     "kernel_rows",
     "neutral_classes",
-    "prepare_step",
     "step",
 ]
 
@@ -689,43 +687,21 @@ def step(
             class k is ``x_cloud exp(bias_k)``, renormalised); default all admitted, routed
             alike (see :func:`_route_by_class`).
     """
-    rows, result = prepare_step(params, backlog, shares, arrivals, queue_state, classes)
-    # systems are independent: any split is exact; a small batch runs rows(0, B), unsliced
-    run_in_chunks(rows, shares.shape[0], MIN_ROWS_PER_THREAD)
-    return result
-
-
-def prepare_step(
-    params: SystemParams,
-    backlog: np.ndarray,
-    shares: np.ndarray,
-    arrivals: np.ndarray,
-    queue_state: np.ndarray | None = None,
-    classes: np.ndarray | None = None,
-) -> tuple[Callable[[int, int], None], StepResult]:
-    """:func:`step` in two parts, for callers that do per-system work of their own in the same
-    pass over the batch.
-
-    Returns ``rows(lo, hi)``, which computes systems ``lo..hi-1`` (calls on chunks that cover
-    ``range(B)``, in any order or thread, compute the whole step), and the :class:`StepResult`
-    whose arrays they fill. ``arrivals`` is read when ``rows`` runs; it must then be a
-    C-contiguous float64 array (one that is converted here is copied now).
-    """
     args, result = kernel_args(params, backlog, shares, arrivals, queue_state, classes)
     b = shares.shape[0]
 
     def rows(lo: int, hi: int) -> None:
         _kernel(*(args if lo == 0 and hi == b else kernel_rows(args, lo, hi)))
 
-    return rows, result
+    # systems are independent: any split is exact; a small batch runs rows(0, B), unsliced
+    run_in_chunks(rows, b, MIN_ROWS_PER_THREAD)
+    return result
 
 
 def kernel_rows(args: tuple, lo: int, hi: int) -> tuple:
     """:func:`kernel_args`' arguments for systems ``lo..hi-1``: the per-system arrays sliced,
     the shared ones as they are."""
-    return tuple(
-        x[lo:hi] if per_system else x for x, per_system in zip(args, _PER_SYSTEM, strict=True)
-    )
+    return rows_of(args, _PER_SYSTEM, lo, hi)
 
 
 def kernel_args(
@@ -739,7 +715,9 @@ def kernel_args(
     """The step kernel's arguments, in order, and the :class:`StepResult` whose arrays the
     kernel fills: for compiled callers that run the kernel inside a pass of their own (the
     simulator gathers each system's arrivals, steps it and writes its observation in one
-    compiled call). Arguments as for :func:`prepare_step`."""
+    compiled call). Arguments as for :func:`step`; ``arrivals`` is read when the kernel runs,
+    so it must then be a C-contiguous float64 array (one that is converted here is copied
+    now)."""
     b, s = shares.shape
     k = params.mix.shape[1]
     n = s - 1
